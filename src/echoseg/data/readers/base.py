@@ -1,0 +1,48 @@
+"""The reader contract every data source follows.
+
+A reader is opened on a dataset root. Listing (`records`) is lazy: it reads tables only, never
+decodes a video, so listing EchoNet's 10,030 cases is instant. `load(case_id)` decodes one case into
+an `EchoSample` (video uint8 (T, H, W) in time order, bool masks (H, W), spacing (dy, dx) in mm or
+None). Bad input raises `DataError` naming the file and the problem. Problems found while listing
+(cases skipped, tables that disagree) are collected in `problems` rather than raised, so a summary
+can report them all and go on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from echoseg.data.schema import CaseRecord, EchoSample
+
+
+@dataclass
+class Problem:
+    """A problem found in a dataset: the file, the case (if any) and what is wrong."""
+
+    path: str
+    problem: str
+    case_id: str | None = None
+
+
+class Reader(ABC):
+    format_name: str = ""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.problems: list[Problem] = []
+
+    @abstractmethod
+    def records(self) -> list[CaseRecord]:
+        """All usable cases, without decoding any video."""
+
+    @abstractmethod
+    def load(self, case_id: str) -> EchoSample:
+        """Decode one case. Raises DataError (naming the file) on bad input."""
+
+    def case_ids(self, split: str | None = None) -> list[str]:
+        return [r.case_id for r in self.records() if split is None or r.split == split]
+
+    def __len__(self) -> int:
+        return len(self.records())

@@ -1,0 +1,69 @@
+"""The shared pieces: config overrides, atomic writes, checkpoint refusal, schema validation, CLI."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from echoseg.checkpoint import read_metadata
+from echoseg.cli import build_parser
+from echoseg.config import ConfigError, dump_yaml, load_config
+from echoseg.data.schema import EchoSample
+from echoseg.errors import CheckpointError
+from echoseg.io import atomic_path, atomic_write_text
+
+
+@dataclass
+class _Inner:
+    lr: float = 1e-4
+    dilations: tuple[int, ...] = (1,)
+
+
+@dataclass
+class _Outer:
+    name: str = "sscf"
+    optim: _Inner = field(default_factory=_Inner)
+
+
+def test_config_yaml_and_overrides(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("name: unet\noptim:\n  lr: 0.01\n")
+    cfg = load_config(_Outer, preset, ["optim.dilations=[1, 2]", "optim.lr=3e-4"])
+    assert cfg.name == "unet" and cfg.optim.lr == pytest.approx(3e-4) and cfg.optim.dilations == (1, 2)
+    assert "dilations:\n  - 1\n  - 2" in dump_yaml(cfg)
+
+
+def test_config_unknown_key_lists_valid_ones():
+    with pytest.raises(ConfigError, match="valid keys"):
+        load_config(_Outer, None, ["optim.learning_rate=1"])
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    atomic_write_text(target, "done")
+    assert target.read_text() == "done"
+
+
+def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path):
+    evil = tmp_path / "model.safetensors"
+    torch.save({"x": torch.zeros(1)}, evil)  # a pickle, not safetensors
+    with pytest.raises(CheckpointError, match="not a safetensors"):
+        read_metadata(evil)
+
+
+def test_schema_rejects_bad_masks():
+    video = np.zeros((4, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match="mask for frame 9"):
+        EchoSample(video=video, masks={9: np.zeros((8, 8), bool)}, case_id="c", patient_id="p")
+    with pytest.raises(ValueError, match="must be bool"):
+        EchoSample(video=video, masks={0: np.zeros((8, 8), np.uint8)}, case_id="c", patient_id="p")
+
+
+def test_cli_lists_commands():
+    help_text = build_parser().format_help()
+    assert "version" in help_text
