@@ -49,6 +49,7 @@ def export_onnx(model: nn.Module, path: str | Path, size: tuple[int, int], opset
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # The TorchScript-based exporter handles the per-sample dynamic kernel without onnxscript.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], do_constant_folding=True)
     return check_onnx(model, path, x)
@@ -71,11 +72,15 @@ def export_torchscript(model: nn.Module, path: str | Path, size: tuple[int, int]
     model = model.cpu().eval()
     x = example_input(model, size)
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # Shape checks in forward become constants of the trace: expected, the export is fixed-size.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(model, (x,), check_trace=True)
     with atomic_path(path) as tmp:
         traced.save(str(tmp))
-    loaded = torch.jit.load(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(str(path))
     x2 = example_input(model, size, seed=1)
     with torch.no_grad():
         return float(np.abs(loaded(x2).float().numpy() - _eager(model, x2)).max())

@@ -192,8 +192,11 @@ def predict_videos(
             report.rows.append({k: stored.get(k, "") for k in SUMMARY_COLUMNS} | {"status": "skipped"})
             report.n_skipped += 1
         else:
-            # An old marker must not vouch for files this run is about to replace.
+            # An old marker must not vouch for files this run is about to replace; temp files of a
+            # killed run (never renamed into place) are litter.
             (out_dir / item.name / outputs.DONE_MARKER).unlink(missing_ok=True)
+            for stale in (out_dir / item.name).glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
             todo.append(item)
 
     bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
