@@ -39,7 +39,7 @@ def test_summary_lists_problems_goes_on_and_writes_cases_csv(echonet_root, tmp_p
                          "--no-progress"], capsys)
     assert code == 0
     assert "4 listed, 4 checked, 1 failed" in out
-    assert "splits       test 1, train 3, val 1" in out
+    assert "splits       test 1, train 2, val 1" in out  # UNTRACED is skipped, not listed
     assert "BROKEN.avi: cannot open the video" in out
     assert "[UNTRACED]" in out and "1 traced frame(s)" in out
     assert "listed first in 3, last in 1 videos" in out
