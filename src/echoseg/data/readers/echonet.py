@@ -286,20 +286,24 @@ class EchoNetReader(Reader):
             header = [name.strip() for name in next(rows, [])]
             column = _columns(path, header, TRACING_COLUMNS)
             i_name, i_frame = column["FileName"], column["Frame"]
-            i_coords = [column[name] for name in ("X1", "Y1", "X2", "Y2")]
+            i_x1, i_y1, i_x2, i_y2 = (column[name] for name in ("X1", "Y1", "X2", "Y2"))
+            case_ids: dict[str, str] = {}  # raw FileName -> case id; each name repeats 42 times
             for line_no, row in enumerate(rows, start=2):
-                if not row or not "".join(row).strip():
+                if not row or (len(row) == 1 and not row[0].strip()):
                     continue
-                case_id = strip_avi(row[i_name]) if len(row) > i_name else ""
+                raw_name = row[i_name] if len(row) > i_name else ""
+                case_id = case_ids.get(raw_name)
+                if case_id is None:
+                    case_id = case_ids[raw_name] = strip_avi(raw_name)
                 if case_id not in listed:
                     unlisted.setdefault(case_id, line_no)
                     continue
                 if case_id in broken:
                     continue
                 try:
-                    coords = [float(row[i]) for i in i_coords]
+                    coords = [float(row[i_x1]), float(row[i_y1]), float(row[i_x2]), float(row[i_y2])]
                     frame = int(row[i_frame])
-                    if not all(map(math.isfinite, coords)):
+                    if not math.isfinite(sum(coords)):
                         raise ValueError("non-finite coordinate")
                 except (ValueError, IndexError):
                     broken[case_id] = self._problem(
