@@ -145,3 +145,14 @@ def test_labels_outside_0_to_3_and_bad_ed_es(nifti_root):
 def test_no_camus_layout(tmp_path):
     with pytest.raises(DataError, match="no CAMUS layout"):
         CamusReader(tmp_path).records()
+
+
+def test_cfg_order_contradicted_by_the_masks_is_reported(tmp_path):
+    video, labels = camus_case(T)
+    folder = write_camus_nifti_patient(tmp_path, "patient0006", "2CH", video, labels)
+    write_cfg(folder / "Info_2CH.cfg", {"ED": T, "ES": 1, "NbFrame": T})  # claims ES->ED, images are ED->ES
+    reader = CamusReader(tmp_path)
+    sample = reader.load("patient0006_2CH")
+    assert np.array_equal(sample.video, video[::-1])  # the cfg is followed...
+    (problem,) = reader.problems  # ...and the contradiction reported
+    assert problem.case_id == "patient0006_2CH" and "ED mask" in problem.problem and "smaller than ES" in problem.problem

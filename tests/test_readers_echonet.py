@@ -52,9 +52,9 @@ def test_ed_is_larger_traced_frame_whatever_the_listing_order(two_orders):
         assert sample.annotated_frames == [0, N // 2]
         assert sample.masks[0].sum() > sample.masks[N // 2].sum()
         assert sample.spacing_mm is None and sample.split in ("train", "val")
-        # rebuilt polygon masks sit on the drawn ellipse
-        assert _dice(sample.masks[0], lv_mask(0, N)) > 0.93
-        assert _dice(sample.masks[N // 2], lv_mask(N // 2, N)) > 0.9
+        # masks rebuilt from the 21 rows match the ellipse the rows were measured on (0.977 / 0.971)
+        assert _dice(sample.masks[0], lv_mask(0, N)) > 0.97
+        assert _dice(sample.masks[N // 2], lv_mask(N // 2, N)) > 0.965
     assert reader.ed_listed_first == ["0XFIRST"]
     assert reader.ed_listed_last == ["0XSECOND"]
     assert reader.order_disagreements == ["0XFIRST"]
