@@ -204,3 +204,9 @@ def test_unknown_split_and_bad_numbers_are_problems(tmp_path):
     assert record.split is None and record.ef is None
     messages = " | ".join(p.problem for p in reader.problems)
     assert "unknown Split 'EXTERNAL'" in messages and "EF 'n/a' is not a number" in messages
+
+
+def test_equal_areas_still_give_two_different_frames(tmp_path):
+    rows = np.array([[20, 10, 20, 20]] + [[18, 10.5 + i * 0.5, 22, 10.5 + i * 0.5] for i in range(20)], float)
+    write_echonet(tmp_path, [{"name": "TIE", "n_frames": N, "traced": [7, 3], "rows": {7: rows, 3: rows}}])
+    assert EchoNetReader(tmp_path).traced_ed_es("TIE") == (7, 3)  # listing order decides a tie

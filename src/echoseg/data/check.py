@@ -72,9 +72,12 @@ def check_case(reader: Reader, record: CaseRecord) -> CaseCheck:
         ef_reference=record.ef,
     )
     tracing_ef = getattr(reader, "tracing_ef", None)
-    try:
-        if tracing_ef is not None:
+    if tracing_ef is not None:
+        try:
             row.ef_from_tracings = _finite_or_none(tracing_ef(record.case_id))
+        except EchosegError:
+            pass  # no two traced frames (an untraced video listed for unlabeled use): no tracing EF
+    try:
         sample = reader.load(record.case_id)
         row.n_frames = sample.n_frames
         row.annotated_frames = len(sample.masks)

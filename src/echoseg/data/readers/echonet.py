@@ -356,10 +356,10 @@ class EchoNetReader(Reader):
 
     @staticmethod
     def _ed_es_from_traces(case: _Case, shape: tuple[int, int]) -> tuple[int, int]:
-        """ED = traced frame with the largest mask area, ES = the smallest (first listed wins ties)."""
+        """ED = traced frame with the largest mask area, ES = the smallest other one (ties: listing order)."""
         areas = {frame: int(tracing_mask(rows, shape).sum()) for frame, rows in case.traces.items()}
-        ed = max(areas, key=lambda f: areas[f])
-        es = min(areas, key=lambda f: areas[f])
+        ed = max(areas, key=areas.__getitem__)
+        es = min((frame for frame in areas if frame != ed), key=areas.__getitem__)
         return ed, es
 
     # loading ------------------------------------------------------------------------------------
