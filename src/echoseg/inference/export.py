@@ -42,16 +42,14 @@ def _eager(model: nn.Module, x: torch.Tensor) -> np.ndarray:
 
 
 def export_onnx(model: nn.Module, path: str | Path, size: tuple[int, int], opset: int = ONNX_OPSET) -> float:
-    """Write `model` (eval, CPU) as ONNX at `path`; run it in onnxruntime on a random input and return
-    the max abs difference of the logits from PyTorch's. Raises EchosegError if onnxruntime is missing."""
+    """Write `model` (eval, CPU) as ONNX at `path` (via `echoseg.models.export.export_onnx`), run it in
+    onnxruntime on a random input and return the max abs difference of the logits from PyTorch's.
+    Raises EchosegError if onnxruntime is missing."""
+    from echoseg.models.export import export_onnx as write_onnx
+
     model = model.cpu().eval()
     x = example_input(model, size)
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        # The TorchScript-based exporter handles the per-sample dynamic kernel without onnxscript.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], do_constant_folding=True)
+    write_onnx(model, path, height=size[0], width=size[1], batch=1, opset=opset)
     return check_onnx(model, path, x)
 
 
@@ -75,7 +73,7 @@ def export_torchscript(model: nn.Module, path: str | Path, size: tuple[int, int]
         # Shape checks in forward become constants of the trace: expected, the export is fixed-size.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(model, (x,), check_trace=True)
+        traced = torch.jit.trace(model, (x,), check_trace=False)  # checked below, on another input
     with atomic_path(path) as tmp:
         traced.save(str(tmp))
     with warnings.catch_warnings():
