@@ -6,8 +6,9 @@ ranks' summaries into `summary.csv` and `errors.csv`. A video whose folder holds
 skipped on a rerun (its stored result still goes into the summary) unless `overwrite=True`.
 
 Decoding the next video runs in a background thread while the model works on the current one
-(OpenCV, pydicom's numpy work and torch all release the GIL), and the output files of a video are
-written in another thread while the next one is segmented.
+(OpenCV, pydicom's numpy work and torch all release the GIL), and the measurements (areas, disk
+volumes, phases) and output files of a video are made in another thread while the next one is
+segmented.
 """
 
 from __future__ import annotations
@@ -66,15 +67,19 @@ class VideoPrediction:
 
 @dataclass
 class PredictReport:
-    """What one call of `predict_videos` did; seconds are summed per stage (stages overlap in time)."""
+    """What one call of `predict_videos` did.
+
+    seconds: per stage, summed over videos. decode and write run in background threads, overlapped
+    with the model; decode_wait is the time the main thread waited for a decoded video; total is wall time.
+    """
 
     rows: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     n_done: int = 0
     n_skipped: int = 0
     frames: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "model": 0.0, "analysis": 0.0,
-                                                               "write": 0.0, "total": 0.0})
+    seconds: dict[str, float] = field(default_factory=lambda: {
+        "decode": 0.0, "decode_wait": 0.0, "model": 0.0, "analysis": 0.0, "write": 0.0, "total": 0.0})
 
 
 def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int, int], batch_size: int = 16,
@@ -202,8 +207,9 @@ def predict_videos(
     bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-write") as writer:
         pending: Future | None = None
-        for item, video, error, decode_s in _decode_ahead(todo, report):
+        for item, video, error, decode_s, wait_s in _decode_ahead(todo):
             report.seconds["decode"] += decode_s
+            report.seconds["decode_wait"] += wait_s
             if error is not None:
                 _record_error(report, item, error)
                 bar.update(1)
@@ -220,18 +226,15 @@ def predict_videos(
                 masks = segment_video(model, video.frames, input_size=input_size, batch_size=batch_size,
                                       device=device, autocast_dtype=autocast_dtype, channels_last=channels_last,
                                       threshold=threshold)
-                t1 = time.perf_counter()
-                pred = analyse(video, masks)
-                row = summary_row(item.name, pred)
-                report.seconds["model"] += t1 - t0
-                report.seconds["analysis"] += time.perf_counter() - t1
+                report.seconds["model"] += time.perf_counter() - t0
             except DataError as exc:
                 _record_error(report, item, exc)
                 bar.update(1)
                 continue
             if pending is not None:
                 _finish_write(pending, report)
-            pending = writer.submit(_timed_write, out_dir / item.name, pred, row, overlay, item)
+            # Measurements and files are numpy/OpenCV/zlib work: done while the model runs on the next video.
+            pending = writer.submit(_analyse_and_write, out_dir / item.name, video, masks, overlay, item)
             report.frames += int(video.frames.shape[0])
             bar.update(1)
             elapsed = max(time.time() - started, 1e-9)
@@ -257,15 +260,16 @@ def predict_videos(
     return report
 
 
-def _decode_ahead(todo: list[InputItem], report: PredictReport) -> Iterator[tuple]:
-    """Yield (item, video or None, error or None, seconds waited) with the next video decoding meanwhile."""
+def _decode_ahead(todo: list[InputItem]) -> Iterator[tuple]:
+    """Yield (item, video or None, error or None, decode seconds, seconds waited), decoding the next meanwhile."""
     def load(item: InputItem):
+        t0 = time.perf_counter()
         try:
-            return read_video(item.path, fps_hint=item.fps_hint), None
+            return read_video(item.path, fps_hint=item.fps_hint), None, time.perf_counter() - t0
         except DataError as exc:
-            return None, exc
+            return None, exc, time.perf_counter() - t0
         except Exception as exc:  # a reader bug or a library error must not stop the batch
-            return None, DataError(item.path, f"{type(exc).__name__}: {exc}")
+            return None, DataError(item.path, f"{type(exc).__name__}: {exc}"), time.perf_counter() - t0
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-decode") as pool:
         futures = [pool.submit(load, item) for item in todo[:1]]
@@ -273,23 +277,31 @@ def _decode_ahead(todo: list[InputItem], report: PredictReport) -> Iterator[tupl
             if i + 1 < len(todo):
                 futures.append(pool.submit(load, todo[i + 1]))
             t0 = time.perf_counter()
-            video, error = futures[i].result()
+            video, error, decode_s = futures[i].result()
             futures[i] = None  # drop the decoded frames as soon as they are consumed
-            yield item, video, error, time.perf_counter() - t0
+            yield item, video, error, decode_s, time.perf_counter() - t0
 
 
-def _timed_write(video_dir: Path, pred: VideoPrediction, row: dict, overlay: bool, item: InputItem) -> tuple:
+def _analyse_and_write(video_dir: Path, video: VideoInput, masks: np.ndarray, overlay: bool, item: InputItem) -> tuple:
+    """(summary row or None, error or None, {stage: seconds}, item) for one segmented video."""
+    seconds = {}
     t0 = time.perf_counter()
     try:
+        pred = analyse(video, masks)
+        row = summary_row(item.name, pred)
+        seconds["analysis"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
         write_video_outputs(video_dir, pred, row, overlay=overlay)
-        return row, None, time.perf_counter() - t0, item
+        seconds["write"] = time.perf_counter() - t1
+        return row, None, seconds, item
     except (OSError, RuntimeError, ValueError) as exc:
-        return row, DataError(item.path, f"writing outputs failed: {exc}"), time.perf_counter() - t0, item
+        return None, DataError(item.path, f"measuring or writing outputs failed: {exc}"), seconds, item
 
 
 def _finish_write(pending: Future, report: PredictReport) -> None:
     row, error, seconds, item = pending.result()
-    report.seconds["write"] += seconds
+    for stage, value in seconds.items():
+        report.seconds[stage] += value
     if error is None:
         report.rows.append(row)
         report.n_done += 1
