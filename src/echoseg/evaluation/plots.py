@@ -51,8 +51,11 @@ def bland_altman(pred: Sequence[float], ref: Sequence[float], path: str | Path, 
     ax = axes[0, 0]
     if len(p):
         mean, diff = (p + r) / 2, p - r
-        bias = diff.mean()
-        sd = diff.std(ddof=1) if len(diff) > 1 else 0.0
+        # Round away floating-point noise so identical estimates do not plot on a 1e-14 axis.
+        bias = round(float(diff.mean()), 9) + 0.0
+        sd = round(float(diff.std(ddof=1)), 9) if len(diff) > 1 else 0.0
+        half = max(1.0, 1.96 * sd * 1.25, float(np.abs(diff - bias).max()) * 1.15)
+        ax.set_ylim(bias - half, bias + half)
         ax.scatter(mean, diff, s=14, alpha=0.7, color="#1f77b4")
         ax.axhline(bias, color="black", lw=1.2, label=f"bias {bias:+.2f}")
         for sign in (-1, 1):
@@ -82,14 +85,16 @@ def ef_scatter(pred: Sequence[float], ref: Sequence[float], path: str | Path, *,
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         corr = np.corrcoef(p, r)[0, 1] if len(p) > 1 and p.std() > 0 and r.std() > 0 else float("nan")
-        ax.legend(fontsize=8, loc="upper left", title=f"r = {corr:.3f}, MAE = {np.abs(p - r).mean():.2f}",
-                  title_fontsize=8)
+        r_text = f"{corr:.3f}" if np.isfinite(corr) else "– (n < 2)"
+        stats = f"r = {r_text}, MAE = {np.abs(p - r).mean():.2f}"
+        ax.legend(fontsize=8, loc="lower right")
     else:
+        stats = "no pairs"
         ax.text(0.5, 0.5, "no pairs", ha="center", va="center", transform=ax.transAxes)
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(ref_label)
     ax.set_ylabel(pred_label)
-    ax.set_title(f"{title} (n={len(p)})", fontsize=10)
+    ax.set_title(f"{title} (n={len(p)})\n{stats}", fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -100,7 +105,7 @@ def distributions(values: Mapping[str, Sequence[float]], path: str | Path, *, ti
     groups = {k: np.asarray([v for v in vals if v is not None and math.isfinite(v)], float)
               for k, vals in values.items()}
     groups = {k: v for k, v in groups.items() if len(v)}
-    fig, axes = _figure(8.0, 3.2, ncols=2)
+    fig, axes = _figure(7.0, 2.8, ncols=2)
     hist, box = axes[0]
     if groups:
         all_values = np.concatenate(list(groups.values()))
@@ -168,8 +173,10 @@ def area_curve(area_pred: Sequence[float], path: str | Path, *, area_true: Mappi
     if area_true:
         tf = np.array(sorted(area_true))
         ta = np.array([area_true[f] for f in tf])
+        # Markers keep the truth visible where the prediction's line lies on top of it.
         style = {"lw": 1.3, "ls": "--"} if len(tf) > 2 else {"ls": "none"}
-        ax.plot(tf, ta, color=TRUTH_COLOUR, marker="o" if len(tf) <= 2 else None, ms=6, label="truth", **style)
+        ax.plot(tf, ta, color=TRUTH_COLOUR, marker="o" if len(tf) <= 60 else None, ms=6 if len(tf) <= 2 else 4,
+                mfc="none", label="truth", **style)
     for frames_, colour, name in ((ed, "#1f77b4", "ED"), (es, "#ff7f0e", "ES")):
         for i, f in enumerate(frames_):
             ax.axvline(f, color=colour, lw=0.9, alpha=0.8, label=name if i == 0 else None)

@@ -163,9 +163,9 @@ th { background: #f0f2f5; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
 .note { color: #666; font-size: 12px; margin: 4px 0 12px; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; align-items: start; }
 figure { margin: 0; border: 1px solid #e3e6ea; padding: 6px; background: #fff; }
-figure img { display: block; max-width: 100%; height: auto; }
+figure img { display: block; width: 100%; height: auto; }
 figcaption { font-size: 12px; color: #555; margin-top: 4px; }
 .bad { color: #b00020; }
 dl { font-size: 12px; color: #555; display: grid; grid-template-columns: max-content auto; gap: 2px 12px; }
@@ -177,7 +177,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0 turns -0.0 into 0.0
     return html.escape(str(value))
 
 
@@ -193,10 +193,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _img(path: Path, caption: str, width: int | None = None) -> str:
+def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    style = f' style="width:{width}px"' if width else ""
-    return (f'<figure{style}><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -254,6 +253,9 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
                 f"({_fmt(run.get('frames_per_second'), 1)} frames/s); distances in "
                 f"{html.escape(str(summary.get('distance_unit')))}")
     parts = [f"<h1>{html.escape(title)}</h1>"] + [f'<p class="meta">{m}</p>' for m in meta]
+    if str(summary.get("distance_unit", "")).startswith("mixed"):
+        parts.append('<p class="meta bad">Some cases have a pixel spacing and some do not: the distance '
+                     "summaries below mix mm and px. Give every case a spacing (or none) to compare them.</p>")
     parts += ["<h2>Segmentation summary</h2>", _summary_table(summary)]
     parts.append("<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                                    for k, v in summary.get("definitions", {}).items()) + "</dl>")
@@ -267,7 +269,7 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
         parts += [_img(p, c) for c, p in sections["distributions"]] + ["</div>"]
     if sections.get("ef"):
         parts += ["<h2>EF agreement</h2>", '<div class="grid">']
-        parts += [_img(p, c, 520) for c, p in sections["ef"]] + ["</div>"]
+        parts += [_img(p, c) for c, p in sections["ef"]] + ["</div>"]
     if sections.get("cases"):
         parts += ["<h2>Worst cases (lowest mean ED/ES Dice)</h2>", '<div class="grid">']
         parts += [_img(p, c) for c, p in sections["cases"]] + ["</div>"]
