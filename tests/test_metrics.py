@@ -9,6 +9,7 @@ from echoseg.evaluation.metrics import (
     SegmentationMetrics,
     dice_iou,
     hausdorff,
+    hausdorff_pair,
     pooled_dice,
     roc_auc,
     temporal_consistency,
@@ -148,3 +149,23 @@ def test_all_frame_sequences_get_a_temporal_summary():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="c1: prediction"):
         SegmentationMetrics().update(np.zeros((4, 4), bool), np.zeros((4, 5), bool), case_id="c1")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # MONAI 1.6 deprecation inside compute_hausdorff_distance
+def test_hausdorff_pair_agrees_with_monai_compute_hausdorff_distance():
+    import torch
+    from monai.metrics import compute_hausdorff_distance
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:40, :50]
+    for _ in range(4):
+        cy, cx, ry, rx = rng.uniform(15, 25), rng.uniform(18, 30), rng.uniform(5, 12), rng.uniform(5, 15)
+        a = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        b = ((yy - cy - rng.uniform(-3, 3)) / (ry + 2)) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        b[int(cy) : int(cy) + 3, :5] = True  # an island far away: HD and HD95 differ
+        spacing = (0.7, 0.3)
+        hd, hd95 = hausdorff_pair(a, b, spacing)
+        ta, tb = torch.from_numpy(a)[None, None].float(), torch.from_numpy(b)[None, None].float()
+        assert hd[0] == pytest.approx(float(compute_hausdorff_distance(ta, tb, True, spacing=list(spacing))), rel=1e-5)
+        assert hd95[0] == pytest.approx(
+            float(compute_hausdorff_distance(ta, tb, True, percentile=95, spacing=list(spacing))), rel=1e-5)

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
-from monai.metrics import compute_dice, compute_hausdorff_distance, compute_iou, compute_roc_auc
+from monai.metrics import compute_dice, compute_iou, compute_roc_auc
+from monai.metrics.utils import get_edge_surface_distance
 
 PHASES = ("ED", "ES", "other")
 GROUPS = {"ED": ("ED",), "ES": ("ES",), "ED+ES": ("ED", "ES"), "all_frames": PHASES}
@@ -88,29 +89,40 @@ def _monai(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[:, None]
 
 
-def hausdorff(pred: np.ndarray, truth: np.ndarray, spacing_mm: Sequence[float] | None = None,
-              percentile: float | None = None) -> np.ndarray:
-    """Per-frame (symmetric) Hausdorff distance of bool masks (N, H, W) or (H, W), by MONAI.
+def hausdorff_pair(pred: np.ndarray, truth: np.ndarray, spacing_mm: Sequence[float] | None = None,
+                   percentile: float = 95.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame Hausdorff distance and its `percentile` version of bool masks (N, H, W) or (H, W).
 
-    spacing_mm is (dy, dx), in the array's axis order, as MONAI expects. Both empty -> 0; exactly one
-    empty -> NaN (MONAI would give inf or NaN with a warning). Returns float64 (N,).
+    MONAI's `get_edge_surface_distance` (the routine inside `compute_hausdorff_distance`) gives the
+    symmetric boundary-to-boundary distances once per frame; HD is their maximum and HD95 the larger
+    of the two directed 95th percentiles, exactly as `compute_hausdorff_distance(percentile=95)`
+    (a test checks the two agree), at half the cost of calling it twice.
+    spacing_mm is (dy, dx), in the array's axis order, as MONAI expects. Both masks empty -> 0;
+    exactly one empty -> NaN (MONAI would give inf or NaN with a warning). Returns two float64 (N,).
     """
     pred, truth = _as_batch(pred).astype(bool), _as_batch(truth).astype(bool)
     has_p = pred.reshape(len(pred), -1).any(1)
     has_t = truth.reshape(len(truth), -1).any(1)
-    out = np.where(has_p | has_t, np.nan, 0.0)
-    both = np.nonzero(has_p & has_t)[0]
-    if len(both):
-        with warnings.catch_warnings():
-            # MONAI 1.6 emits a FutureWarning from get_mask_edges on every call.
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*")
-            values = compute_hausdorff_distance(
-                _monai(pred[both]), _monai(truth[both]), include_background=True, percentile=percentile,
-                spacing=None if spacing_mm is None else [float(s) for s in spacing_mm],
-            )
-        out[both] = values.reshape(-1).double().numpy()
-    return out
+    hd = np.where(has_p | has_t, np.nan, 0.0)
+    hd_pct = hd.copy()
+    spacing = None if spacing_mm is None else [float(s) for s in spacing_mm]
+    with warnings.catch_warnings():
+        # MONAI 1.6 emits a FutureWarning from get_mask_edges on every call.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*")
+        for i in np.nonzero(has_p & has_t)[0]:
+            _, distances, _ = get_edge_surface_distance(
+                torch.from_numpy(pred[i]), torch.from_numpy(truth[i]), spacing=spacing, symmetric=True)
+            hd[i] = max(float(d.max()) for d in distances)
+            hd_pct[i] = max(float(torch.quantile(d.double(), percentile / 100.0)) for d in distances)
+    return hd, hd_pct
+
+
+def hausdorff(pred: np.ndarray, truth: np.ndarray, spacing_mm: Sequence[float] | None = None,
+              percentile: float | None = None) -> np.ndarray:
+    """Per-frame HD (percentile None) or percentile HD (e.g. 95) by MONAI; see `hausdorff_pair`."""
+    hd, hd_pct = hausdorff_pair(pred, truth, spacing_mm, 95.0 if percentile is None else percentile)
+    return hd if percentile is None else hd_pct
 
 
 def dice_iou(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,8 +226,7 @@ class SegmentationMetrics:
             raise ValueError(f"{case_id}: unknown phases {sorted(bad)}; valid: {PHASES}")
 
         dice, iou = dice_iou(pred, truth)
-        hd = hausdorff(pred, truth, spacing_mm)
-        hd95 = hausdorff(pred, truth, spacing_mm, percentile=95)
+        hd, hd95 = hausdorff_pair(pred, truth, spacing_mm, percentile=95)
         unit = "px" if spacing_mm is None else "mm"
         pixel_area = 1.0 if spacing_mm is None else float(spacing_mm[0]) * float(spacing_mm[1])
         inter = (pred & truth).reshape(n, -1).sum(1)
