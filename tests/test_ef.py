@@ -121,7 +121,7 @@ def test_agreement_statistics_on_hand_numbers():
 
 def test_synthetic_generator_ef_equals_ef_from_its_masks():
     synthetic = pytest.importorskip("echoseg.data.synthetic")
-    video = synthetic.generate_video(3, frames=24, size=112, difficulty=0.0, case_id="s3")
+    video = synthetic.generate_video(3, case_id="s3")
     sample, truth = video.sample, video.truth
     ef = ef_from_masks(sample.masks, truth.ed_frames[0], truth.es_frames[0], sample.spacing_mm).ef
     assert ef == pytest.approx(truth.ef, abs=2.0)

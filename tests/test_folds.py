@@ -6,7 +6,13 @@ import pytest
 
 from echoseg.data.schema import CaseRecord
 from echoseg.errors import DataError
-from echoseg.evaluation.folds import aggregate_folds, format_table, make_folds, read_camus_split_lists
+from echoseg.evaluation.folds import (
+    aggregate_folds,
+    format_table,
+    headline_metrics,
+    make_folds,
+    read_camus_split_lists,
+)
 
 
 def _camus_records(n_patients):
@@ -69,3 +75,23 @@ def test_format_table_like_paper_table_2():
     assert lines[0] == "| Method | EchoNet DC | EchoNet HD | EchoNet AUC | CAMUS DC | CAMUS HD | CAMUS AUC |"
     assert lines[2] == "| unet | 0.901 ± 0.005 | 3.50 ± 0.25 | – | – | – | – |"
     assert lines[3] == "| sscf | 0.932 ± 0.004 | 3.10 | – | 0.950 ± 0.010 | – | – |"
+
+
+def test_headline_metrics_from_an_evaluation_summary():
+    import numpy as np
+
+    from echoseg.evaluation.metrics import SegmentationMetrics
+
+    truth = np.zeros((20, 20), bool)
+    truth[4:14, 4:14] = True
+    m = SegmentationMetrics()
+    m.update(np.stack([truth, np.roll(truth, 2, 1)]), np.stack([truth, truth]), probs=np.stack([truth, truth]) * 1.0,
+             case_id="a", phases=["ED", "ES"])
+    summary = m.aggregate()
+    summary["ef"] = {"monoplane": {"pred_vs_reference": {"mae": 4.5}, "pred_vs_true_masks": {"mae": 1.5}}}
+    h = headline_metrics(summary)
+    assert h["dice"] == pytest.approx((1 + 0.8) / 2) and h["hd"] == pytest.approx(1.0) and h["auc"] == 1.0
+    assert h["ef_mae_vs_reference"] == 4.5 and h["ef_mae_vs_true_masks"] == 1.5
+    folds = aggregate_folds([h, {**h, "dice": 0.8}])
+    assert folds["dice"]["mean"] == pytest.approx(0.85)
+    assert math.isnan(headline_metrics({})["dice"])

@@ -101,6 +101,25 @@ def make_folds(records: Sequence[CaseRecord], k: int = 5, seed: int = 0, *, val_
     return folds
 
 
+def headline_metrics(summary: Mapping, group: str = "ED+ES") -> dict[str, float]:
+    """The numbers a fold table needs, flattened from an evaluation summary (`EvaluationResult.summary`).
+
+    dice/iou/hd/hd95/auc are per-image means over `group`'s frames (the paper's form); dice_pooled and
+    auc_pooled the pooled forms; ef_mae_* the monoplane EF MAE against the reference and the truth masks.
+    """
+    g = summary.get("groups", {}).get(group)
+    nan = float("nan")
+    out = {k: nan for k in ("dice", "dice_pooled", "iou", "hd", "hd95", "auc", "auc_pooled")}
+    if g:
+        out.update(dice=g["dice_mean"]["mean"], dice_pooled=g["dice_pooled"]["value"], iou=g["iou_mean"]["mean"],
+                   hd=g["hd"]["mean"], hd95=g["hd95"]["mean"], auc=g["auc_mean"]["mean"],
+                   auc_pooled=g["auc_pooled"]["value"])
+    mono = summary.get("ef", {}).get("monoplane", {})
+    out["ef_mae_vs_reference"] = mono.get("pred_vs_reference", {}).get("mae", nan)
+    out["ef_mae_vs_true_masks"] = mono.get("pred_vs_true_masks", {}).get("mae", nan)
+    return out
+
+
 def aggregate_folds(fold_metrics: Sequence[Mapping[str, float]]) -> dict[str, dict]:
     """Mean ± sample std (ddof=1) across folds of each metric: {name: {"mean", "std", "n", "values"}}.
 
