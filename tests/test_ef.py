@@ -125,3 +125,8 @@ def test_synthetic_generator_ef_equals_ef_from_its_masks():
     sample, truth = video.sample, video.truth
     ef = ef_from_masks(sample.masks, truth.ed_frames[0], truth.es_frames[0], sample.spacing_mm).ef
     assert ef == pytest.approx(truth.ef, abs=2.0)
+
+
+def test_constant_series_has_no_correlation():
+    a = ef_agreement([55.0, 55.0 + 1e-13, 55.0], [50.0, 60.0, 55.0])
+    assert math.isnan(a["pearson_r"]) and a["mae"] == pytest.approx(10 / 3)

@@ -128,7 +128,7 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
     out = tmp_path / "eval"
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic", "--out", str(out),
-              "--batch-size", "4", "--device", "cpu", "--no-progress"])
+              "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1"])
     assert exit_info.value.code == 0
     assert calls["checkpoint"] == ("run1", "cpu") and calls["data"] == (str(tmp_path), "synthetic")
     assert calls["predict"] == ("model", (6, 48, 64), 4, "cpu")

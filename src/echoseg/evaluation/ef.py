@@ -171,6 +171,11 @@ AGREEMENT_DEFINITIONS = {
 }
 
 
+def _varies(x: np.ndarray) -> bool:
+    """True when x is not constant beyond floating-point noise (else a correlation is meaningless)."""
+    return float(x.std()) > 1e-9 * (1.0 + float(np.abs(x).max()))
+
+
 def ef_agreement(pred: Sequence[float], ref: Sequence[float]) -> dict:
     """Agreement of two EF series: n, bias, sd_diff, mae, rmse, pearson_r, loa_lower, loa_upper."""
     p, r = np.asarray(pred, dtype=float), np.asarray(ref, dtype=float)
@@ -189,6 +194,6 @@ def ef_agreement(pred: Sequence[float], ref: Sequence[float]) -> dict:
     sd = float(diff.std(ddof=1)) if n > 1 else 0.0
     out.update(bias=bias, sd_diff=sd, mae=float(np.abs(diff).mean()), rmse=float(np.sqrt((diff**2).mean())),
                loa_lower=bias - 1.96 * sd, loa_upper=bias + 1.96 * sd)
-    if n > 1 and p.std() > 0 and r.std() > 0:
+    if n > 1 and _varies(p) and _varies(r):
         out["pearson_r"] = float(np.corrcoef(p, r)[0, 1])
     return out

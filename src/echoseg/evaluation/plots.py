@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from echoseg.evaluation.ef import ef_agreement
 from echoseg.io import atomic_path
 
 TRUTH_COLOUR = "#2ca02c"  # green
@@ -80,14 +81,13 @@ def ef_scatter(pred: Sequence[float], ref: Sequence[float], path: str | Path, *,
     if len(p):
         lo, hi = float(min(p.min(), r.min())), float(max(p.max(), r.max()))
         pad = max(2.0, 0.05 * (hi - lo))
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", ls="--", lw=1, label="identity")
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", ls="--", lw=1)
         ax.scatter(r, p, s=14, alpha=0.7, color="#1f77b4")
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
-        corr = np.corrcoef(p, r)[0, 1] if len(p) > 1 and p.std() > 0 and r.std() > 0 else float("nan")
-        r_text = f"{corr:.3f}" if np.isfinite(corr) else "– (n < 2)"
-        stats = f"r = {r_text}, MAE = {np.abs(p - r).mean():.2f}"
-        ax.legend(fontsize=8, loc="lower right")
+        corr = ef_agreement(p, r)["pearson_r"]
+        r_text = f"{corr:.3f}" if np.isfinite(corr) else "–"  # undefined for n < 2 or a constant series
+        stats = f"r = {r_text}, MAE = {np.abs(p - r).mean():.2f}; dashed: identity"
     else:
         stats = "no pairs"
         ax.text(0.5, 0.5, "no pairs", ha="center", va="center", transform=ax.transAxes)
@@ -109,7 +109,11 @@ def distributions(values: Mapping[str, Sequence[float]], path: str | Path, *, ti
     hist, box = axes[0]
     if groups:
         all_values = np.concatenate(list(groups.values()))
-        edges = np.histogram_bin_edges(all_values, bins=bins if np.ptp(all_values) > 0 else 1)
+        if np.ptp(all_values) > 1e-9 * (1 + np.abs(all_values).max()):
+            edges = np.histogram_bin_edges(all_values, bins=bins)
+        else:  # one value: a narrow bar, not one bin stretched over an arbitrary unit range
+            half = max(0.01 * abs(float(all_values[0])), 0.005)
+            edges = np.array([all_values[0] - half, all_values[0] + half])
         for name, v in groups.items():
             hist.hist(v, bins=edges, alpha=0.55, label=f"{name} (n={len(v)}, mean {v.mean():.3f})")
         hist.legend(fontsize=8)
