@@ -112,8 +112,10 @@ def distributions(values: Mapping[str, Sequence[float]], path: str | Path, *, ti
         if np.ptp(all_values) > 1e-9 * (1 + np.abs(all_values).max()):
             edges = np.histogram_bin_edges(all_values, bins=bins)
         else:  # one value: a narrow bar, not one bin stretched over an arbitrary unit range
-            half = max(0.01 * abs(float(all_values[0])), 0.005)
-            edges = np.array([all_values[0] - half, all_values[0] + half])
+            value = float(all_values[0])
+            half = max(0.01 * abs(value), 0.005)
+            edges = np.array([value - half, value + half])
+            hist.set_xlim(value - 10 * half, value + 10 * half)
         for name, v in groups.items():
             hist.hist(v, bins=edges, alpha=0.55, label=f"{name} (n={len(v)}, mean {v.mean():.3f})")
         hist.legend(fontsize=8)
