@@ -16,7 +16,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from echoseg.evaluation.disks import ejection_fraction, monoplane_volume
+from echoseg.evaluation.disks import ejection_fraction
+from echoseg.evaluation.ef import volume_curve
 
 DEFAULT_FPS = 50.0  # EchoNet's typical rate, used when a video does not say
 
@@ -114,7 +115,7 @@ def pair_beats(phases: Phases) -> list[tuple[int, int]]:
 
 def lv_volumes(masks: np.ndarray, spacing_mm: tuple[float, float] | None) -> np.ndarray:
     """Monoplane method-of-disks volume of every mask, bool (T, H, W) -> float (T,) (ml, or px^3)."""
-    return np.array([monoplane_volume(m, spacing_mm) if m.any() else 0.0 for m in masks], dtype=float)
+    return volume_curve(masks, spacing_mm, method="disks")
 
 
 def beats_from_volumes(phases: Phases, volumes: np.ndarray) -> list[Beat]:
