@@ -27,7 +27,7 @@ def _write_cv2(path, video, fps=50.0, fourcc="MJPG", colour=None):
 
 
 def write_dicom(path, video, *, region_spacing_cm=None, pixel_spacing=None, rgb=False, frame_time_ms=20.0,
-                with_pixels=True, preamble_only_name=False):
+                with_pixels=True, photometric="RGB"):
     """A multi-frame ultrasound DICOM written with pydicom (explicit VR little endian, uncompressed)."""
     pydicom = pytest.importorskip("pydicom")
     from pydicom.dataset import FileMetaDataset
@@ -54,8 +54,10 @@ def write_dicom(path, video, *, region_spacing_cm=None, pixel_spacing=None, rgb=
     if pixel_spacing is not None:
         ds.PixelSpacing = list(pixel_spacing)
     if rgb:
-        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, photometric, 0
         pixels = np.repeat(video[..., None], 3, axis=-1)
+        if photometric == "YBR_FULL":  # gray in YCbCr: Y = gray, Cb = Cr = 128
+            pixels[..., 1:] = 128
     else:
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         pixels = video
@@ -115,11 +117,12 @@ def test_dicom_ultrasound_regions_give_spacing_in_mm(tmp_path, clip):
     assert video.fps == pytest.approx(50.0)
 
 
-def test_dicom_pixel_spacing_fallback_rgb_and_no_extension(tmp_path, clip):
-    path = write_dicom(tmp_path / "IM0001", clip, pixel_spacing=(0.4, 0.2), rgb=True)
+@pytest.mark.parametrize("photometric", ["RGB", "YBR_FULL"])
+def test_dicom_pixel_spacing_fallback_colour_and_no_extension(tmp_path, clip, photometric):
+    path = write_dicom(tmp_path / "IM0001", clip, pixel_spacing=(0.4, 0.2), rgb=True, photometric=photometric)
     video = read_video(path)
     assert video.frames.shape == clip.shape and np.abs(video.frames.astype(int) - clip).max() <= 1
-    assert video.spacing_mm == pytest.approx((0.4, 0.2)) and any("RGB" in n for n in video.notes)
+    assert video.spacing_mm == pytest.approx((0.4, 0.2)) and any(photometric in n for n in video.notes)
     assert [item.path.name for item in discover_inputs([tmp_path])] == ["IM0001"]
 
 
