@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     from echoseg.errors import EchosegError
     from echoseg.inference.loading import load_for_inference
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import compile_model, predict_videos
 
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     model, meta, input_size = load_for_inference(args.checkpoint, device)
     if args.compile:
-        model = torch.compile(model)
+        model = compile_model(model)
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     log.info("model %s %s, input %dx%d, device %s, rank %d/%d", meta["model"], meta["model_cfg"], input_size[0],
              input_size[1], device, rank, world_size)

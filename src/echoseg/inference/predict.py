@@ -82,6 +82,15 @@ class PredictReport:
         "decode": 0.0, "decode_wait": 0.0, "model": 0.0, "analysis": 0.0, "write": 0.0, "total": 0.0})
 
 
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile the parts `predict_video_probs` calls: `encode_frames`/`decode_window` when the
+    network has them (the per-frame feature path bypasses forward), else forward. Same object back."""
+    parts = [name for name in ("encode_frames", "decode_window") if hasattr(model, name)] or ["forward"]
+    for name in parts:
+        setattr(model, name, torch.compile(getattr(model, name)))
+    return model
+
+
 def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int, int], batch_size: int = 16,
                   device: torch.device | None = None, autocast_dtype: torch.dtype | None = None,
                   channels_last: bool = False, threshold: float = 0.5) -> np.ndarray:
