@@ -1,0 +1,22 @@
+"""Synthetic apical-4-chamber echo videos with exact truth, and writers for the EchoNet, CAMUS and native layouts."""
+
+from echoseg.data.synthetic.generator import (
+    SyntheticTruth,
+    SyntheticVideo,
+    assign_splits,
+    generate_dataset,
+    generate_video,
+    iter_dataset,
+)
+from echoseg.data.synthetic.imaging import DIFFICULTIES, PRESETS
+
+__all__ = [
+    "DIFFICULTIES",
+    "PRESETS",
+    "SyntheticTruth",
+    "SyntheticVideo",
+    "assign_splits",
+    "generate_dataset",
+    "generate_video",
+    "iter_dataset",
+]
