@@ -9,6 +9,7 @@ from echoseg.data.synthetic.generator import (
     iter_dataset,
 )
 from echoseg.data.synthetic.imaging import DIFFICULTIES, PRESETS
+from echoseg.data.synthetic.writers import tracing_rows, write_camus, write_echonet, write_synthetic
 
 __all__ = [
     "DIFFICULTIES",
@@ -19,4 +20,8 @@ __all__ = [
     "generate_dataset",
     "generate_video",
     "iter_dataset",
+    "tracing_rows",
+    "write_camus",
+    "write_echonet",
+    "write_synthetic",
 ]

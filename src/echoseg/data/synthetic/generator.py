@@ -61,8 +61,8 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
                    case_id: str | None = None, spacing_mm: tuple[float, float] | None = None) -> SyntheticVideo:
     """One synthetic A4C video of `frames` frames of `size` x `size` pixels.
 
-    spacing_mm: (dy, dx) pixel size; None draws a fan 130-165 mm deep and an isotropic spacing that
-    fits it (about 1.2-1.5 mm at 112 px, as in EchoNet-Dynamic's downsampled frames). Anisotropic
+    spacing_mm: (dy, dx) pixel size; None draws a fan 145-180 mm deep and an isotropic spacing that
+    fits it (about 1.3-1.7 mm at 112 px, as in EchoNet-Dynamic's downsampled frames). Anisotropic
     spacing is honoured exactly (the heart is built in millimetres).
     """
     if difficulty not in PRESETS:
@@ -91,7 +91,7 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
     case = case_id if case_id is not None else f"synth-{seed}"
     sample = EchoSample(
         video=video, masks={i: masks[i] for i in range(frames)}, case_id=case, patient_id=case, ed=ed, es=es,
-        spacing_mm=sector.spacing, fps=round(timing.fps, 3), view="A4C", ef=float(ef), edv=float(volumes[ed]),
+        spacing_mm=sector.spacing, fps=timing.fps, view="A4C", ef=float(ef), edv=float(volumes[ed]),
         esv=float(volumes[es]), labels={i: labels[i] for i in range(frames)},
     )
     truth = SyntheticTruth(

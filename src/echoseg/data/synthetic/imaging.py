@@ -78,10 +78,10 @@ class Sector:
 
 
 def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, float] | None) -> Sector:
-    """Draw a fan: depth 130-165 mm and spacing to fit it unless `spacing_mm` (dy, dx) is given."""
+    """Draw a fan: depth 145-180 mm and spacing to fit it unless `spacing_mm` (dy, dx) is given."""
     gap_mm = rng.uniform(1.0, 4.0)
     if spacing_mm is None:
-        depth = rng.uniform(130.0, 165.0)
+        depth = rng.uniform(145.0, 180.0)
         pitch = (depth + gap_mm) * rng.uniform(0.97, 1.04) / size
         spacing = (pitch, pitch)
     else:

@@ -72,7 +72,9 @@ def draw_timing(rng: np.random.Generator, frames: int) -> CardiacTiming:
     cycle = fps * 60.0 / heart_rate
     longest = (frames - 4.0) / ((1 - 0.5) + systole) / (1 + 2 * irregular)
     cycle = float(np.clip(cycle, 12.0, max(longest, 8.0)))
-    fps = cycle * heart_rate / 60.0
+    # Scanners report whole frame rates; the heart rate follows from the frames per cycle.
+    fps = max(round(cycle * heart_rate / 60.0), 1)
+    heart_rate = fps * 60.0 / cycle
     start = min(start, 1 - 1.5 / cycle)
 
     # The first beat keeps the nominal length so the first end-diastole lands where `start` put it.
