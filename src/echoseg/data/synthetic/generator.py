@@ -115,7 +115,7 @@ def assign_splits(n_videos: int, seed: int, fractions: Sequence[float] = (0.7, 0
     counts = np.floor(share).astype(int)
     for i in np.argsort(counts - share)[: n_videos - counts.sum()]:
         counts[i] += 1
-    names = [name for name, count in zip(SPLITS, counts) for _ in range(count)]
+    names = [name for name, count in zip(SPLITS, counts, strict=True) for _ in range(count)]
     return [names[i] for i in np.random.default_rng([seed, 1]).permutation(n_videos)]
 
 
@@ -125,7 +125,7 @@ def iter_dataset(n_videos: int, seed: int, *, frames: int = 64, size: int = 112,
     """Yield the videos of `generate_dataset` one at a time (writers stream them to disk)."""
     splits = assign_splits(n_videos, seed, split_fractions)
     children = np.random.SeedSequence(seed).spawn(n_videos)
-    for index, (split, child) in enumerate(zip(splits, children)):
+    for index, (split, child) in enumerate(zip(splits, children, strict=True)):
         video = generate_video(int(child.generate_state(1)[0]), frames=frames, size=size, difficulty=difficulty,
                                case_id=f"synth{seed}-{index:05d}", spacing_mm=spacing_mm)
         video.sample.split = split

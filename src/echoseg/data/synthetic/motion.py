@@ -91,7 +91,7 @@ def draw_timing(rng: np.random.Generator, frames: int) -> CardiacTiming:
     valve = valve_opening(phase, systole)
 
     ed_frames, es_frames = [], []
-    for begin, length in zip(begins, lengths):
+    for begin, length in zip(begins, lengths, strict=False):
         for event, extreme, found in ((begin, np.argmin, ed_frames), (begin + systole * length, np.argmax, es_frames)):
             if not 0 <= event <= frames - 1:
                 continue
