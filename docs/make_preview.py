@@ -1,7 +1,7 @@
 """Render docs/synthetic_preview.png: what the synthetic echo videos look like.
 
-Top rows: ED and ES frames of a few videos (one per difficulty and more), LV truth outlined in green
-on the right copy. Right: one frame at full size without outline. Run:
+Left: ED and ES frames of three videos (easy, medium, hard), LV truth outlined in green
+on the right copy. Right: one ED frame of a 224 px video (medium), enlarged, without outline. Run:
 
     PYTHONPATH=src python docs/make_preview.py [--out docs/synthetic_preview.png] [--seed 0]
 """
@@ -33,7 +33,7 @@ def _tile(frame: np.ndarray, mask: np.ndarray | None, label: str) -> np.ndarray:
 
 def render(seed: int, size: int = 112) -> np.ndarray:
     rows = []
-    cases = [(seed + i, difficulty) for i, difficulty in enumerate(["easy", "medium", "medium", "hard"])]
+    cases = [(seed + i, difficulty) for i, difficulty in enumerate(["easy", "medium", "hard"])]
     for case_seed, difficulty in cases:
         v = generate_video(case_seed, size=size, difficulty=difficulty)
         s = v.sample

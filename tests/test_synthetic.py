@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import nibabel as nib
@@ -23,7 +23,7 @@ from echoseg.errors import DataError
 from echoseg.evaluation.disks import ejection_fraction, monoplane_volume
 
 
-@lru_cache(maxsize=None)
+@cache
 def video(seed: int, frames: int = 32, size: int = 112, difficulty: str = "medium", spacing=None):
     return generate_video(seed, frames=frames, size=size, difficulty=difficulty, spacing_mm=spacing)
 
@@ -281,3 +281,24 @@ def test_synth_command_writes_a_dataset(tmp_path):
     assert exit_info.value.code == 0
     reader = open_dataset(tmp_path / "out", "synthetic")
     assert len(reader.records()) == 2 and reader.load(reader.case_ids()[0]).video.shape == (16, 48, 48)
+
+
+def test_echonet_tracing_order_option(tmp_path):
+    v = generate_video(4, frames=20, size=64, case_id="order")
+    write_echonet(tmp_path, [v], es_first=True)
+    frames = [int(r["Frame"]) for r in read_csv(tmp_path / "VolumeTracings.csv")]
+    assert frames == [v.sample.es] * 21 + [v.sample.ed] * 21
+
+
+@pytest.mark.slow
+def test_echonet_tracings_rebuild_every_frame_of_many_videos(tmp_path):
+    videos = generate_dataset(40, 5, frames=32, size=112, difficulty="hard")
+    write_echonet(tmp_path, videos)
+    tracings = read_csv(tmp_path / "VolumeTracings.csv")
+    by_frame: dict[tuple[str, int], list[dict]] = {}
+    for row in tracings:
+        by_frame.setdefault((row["FileName"], int(row["Frame"])), []).append(row)
+    for v in videos:
+        for frame in (v.sample.ed, v.sample.es):
+            rows = by_frame[(f"{v.sample.case_id}.avi", frame)]
+            assert dice(rebuild_mask(rows, (112, 112)), v.sample.masks[frame]) >= 0.97

@@ -38,13 +38,13 @@ class ImagingPreset:
 
 
 PRESETS = {
-    "easy": ImagingPreset(blood_db=-52, tissue_db=-20, speckle=0.6, noise_db=-60, dropout_prob=0.1,
+    "easy": ImagingPreset(blood_db=-50, tissue_db=-20, speckle=0.6, noise_db=-60, dropout_prob=0.1,
                           dropout_db=(4, 8), shadow_prob=0.05, haze_prob=0.05, haze_db=-34, texture_db=1.5,
                           decorrelation=(0.75, 0.9)),
-    "medium": ImagingPreset(blood_db=-46, tissue_db=-20, speckle=0.8, noise_db=-48, dropout_prob=0.45,
+    "medium": ImagingPreset(blood_db=-42, tissue_db=-20, speckle=0.8, noise_db=-48, dropout_prob=0.45,
                             dropout_db=(6, 14), shadow_prob=0.2, haze_prob=0.3, haze_db=-28, texture_db=2.5,
                             decorrelation=(0.6, 0.85)),
-    "hard": ImagingPreset(blood_db=-37, tissue_db=-19, speckle=1.0, noise_db=-38, dropout_prob=0.8,
+    "hard": ImagingPreset(blood_db=-34, tissue_db=-19, speckle=1.0, noise_db=-38, dropout_prob=0.8,
                           dropout_db=(10, 20), shadow_prob=0.4, haze_prob=0.6, haze_db=-20, texture_db=3.5,
                           decorrelation=(0.45, 0.75)),
 }
