@@ -13,6 +13,7 @@ import pytest
 from echoseg.data.readers import open_dataset
 from echoseg.data.synthetic import (
     assign_splits,
+    biplane_ef,
     generate_dataset,
     generate_video,
     write_camus,
@@ -206,7 +207,7 @@ def test_camus_layout_axis_order_and_spacing(tmp_path):
     spacing = (1.1, 1.7)  # anisotropic (dy, dx): a transposed axis shows
     videos = [generate_video(s, frames=24, size=64, spacing_mm=spacing, case_id=f"c{s}") for s in (1, 2)]
     videos[0].sample.split, videos[1].sample.split = "train", "test"
-    write_camus(tmp_path, videos, reverse_every=2)
+    write_camus(tmp_path, videos, reverse_every=2, two_chamber=True)
     for number, v in enumerate(videos, start=1):
         s = v.sample
         folder = tmp_path / "database_nifti" / f"patient{number:04d}"
@@ -226,8 +227,17 @@ def test_camus_layout_axis_order_and_spacing(tmp_path):
         cfg = dict(line.split(": ", 1) for line in (folder / "Info_4CH.cfg").read_text().splitlines())
         assert int(cfg["NbFrame"]) == n
         assert (int(cfg["ED"]), int(cfg["ES"])) == ((n, 1) if number == 2 else (1, n))
-        assert float(cfg["EF"]) == pytest.approx(v.truth.ef, abs=0.05)
         assert set(cfg) == {"ED", "ES", "NbFrame", "Sex", "Age", "ImageQuality", "EF", "FrameRate"}
+        # The 2CH view: same heart, same ED/ES and length of half sequence, biplane EF in both cfgs.
+        two = generate_video(v.truth.params["seed"], frames=24, size=64, spacing_mm=spacing, view="A2C")
+        assert float(cfg["EF"]) == pytest.approx(biplane_ef(v, two), abs=0.05)
+        assert abs(biplane_ef(v, two) - v.truth.ef) < 8
+        cfg2 = dict(line.split(": ", 1) for line in (folder / "Info_2CH.cfg").read_text().splitlines())
+        assert cfg2["EF"] == cfg["EF"] and cfg2["NbFrame"] == cfg["NbFrame"] and cfg2["ED"] == cfg["ED"]
+        seq2 = np.transpose(np.asarray(nib.load(f"{folder / f'patient{number:04d}'}_2CH_half_sequence_gt.nii.gz").dataobj),
+                            (2, 1, 0))
+        assert np.array_equal(seq2, two.truth.labels[order])
+        assert two.sample.view == "A2C" and (two.sample.ed, two.sample.es) == (s.ed, s.es)
     assert (tmp_path / "database_split" / "subgroup_training.txt").read_text() == "patient0001\n"
     assert (tmp_path / "database_split" / "subgroup_testing.txt").read_text() == "patient0002\n"
     assert (tmp_path / "database_split" / "subgroup_validation.txt").read_text() == ""

@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="echonet: write FileList names with '.avi' as older releases did (default: without)")
     parser.add_argument("--camus-reverse-every", type=int, default=0, metavar="N",
                         help="camus: store every N-th half sequence ES->ED, as some real ones are (default: 0, none)")
+    parser.add_argument("--camus-two-chamber", action="store_true",
+                        help="camus: also write the 2CH view of each heart; both cfgs then give the biplane EF")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "echonet":
         write_echonet(args.out, progress, avi_suffix=args.avi_suffix)
     elif args.format == "camus":
-        write_camus(args.out, progress, reverse_every=args.camus_reverse_every)
+        write_camus(args.out, progress, reverse_every=args.camus_reverse_every, two_chamber=args.camus_two_chamber)
     else:
         write_synthetic(args.out, progress)
     print(f"wrote {args.videos} {args.difficulty} videos ({args.frames} frames, {args.size}x{args.size}) "

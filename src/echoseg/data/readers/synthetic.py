@@ -129,5 +129,5 @@ class SyntheticReader(Reader):
         return SyntheticTruth(
             ed_frames=[int(v) for v in a["ed_frames"]], es_frames=[int(v) for v in a["es_frames"]],
             ef=float(a["ef"]), volumes=a["volumes"], apex=a["apex"], base_mid=a["base_mid"], labels=a["labels"],
-            params=params,
+            diameters=a.get("diameters"), lengths=a.get("lengths"), params=params,
         )

@@ -18,7 +18,7 @@ hypokinetic segments), thickens the walls, lengthens the left atrium and swings 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,6 +66,8 @@ class HeartShape:
     la_bulge: tuple[float, float]  # septal and lateral bulge of the LA (mm)
     ra_bulge: tuple[float, float]
     papillary: float  # papillary muscle visibility 0..1
+    wall_ripple: np.ndarray  # (2, 2) relative amplitude and phase of wall-thickness variation per side
+    chambers: int = 4  # 4: apical four-chamber (RV and RA drawn); 2: two-chamber (LV and LA only)
 
 
 def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float) -> HeartShape:
@@ -107,6 +109,21 @@ def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float) -> H
         la_bulge=(rng.uniform(0.0, 3.0), rng.uniform(3.0, 9.0)),
         ra_bulge=(rng.uniform(2.0, 8.0), rng.uniform(0.0, 2.0)),
         papillary=rng.uniform(0.0, 1.0),
+        wall_ripple=np.stack([rng.uniform(0.05, 0.2, 2), rng.uniform(0, 2 * math.pi, 2)], axis=-1),
+    )
+
+
+def two_chamber_shape(shape: HeartShape, rng: np.random.Generator) -> HeartShape:
+    """The same ventricle seen in the apical two-chamber view: same length, timing and shortening,
+    its own width profile (inferior wall on the left, anterior on the right), no right heart."""
+    harmonics = np.stack([np.stack([rng.normal(0, [0.04, 0.025, 0.015]), rng.uniform(0, 2 * math.pi, 3)], axis=-1)
+                          for _ in range(2)])
+    return replace(
+        shape, chambers=2, harmonics=harmonics, half_width=shape.half_width * rng.uniform(0.9, 1.1),
+        septal_ratio=rng.uniform(0.9, 1.05), axis_angle=math.radians(rng.uniform(-2, 10)),
+        wall_septal=shape.wall_lateral * rng.uniform(0.9, 1.15), apex_span=shape.apex_span * rng.uniform(0.9, 1.1),
+        la_bulge=(rng.uniform(2.0, 6.0), rng.uniform(2.0, 6.0)),
+        wall_ripple=np.stack([rng.uniform(0.05, 0.2, 2), rng.uniform(0, 2 * math.pi, 2)], axis=-1),
     )
 
 
@@ -149,11 +166,18 @@ def cavity_length(shape: HeartShape, q: np.ndarray) -> np.ndarray:
     return shape.length * (1 - shape.longitudinal * np.asarray(q, float))
 
 
-def disk_volumes(shape: HeartShape, q: np.ndarray) -> np.ndarray:
-    """Method-of-disks volume (ml) of the truth cavity for contraction values q (T,): exact for this shape."""
+def disk_geometry(shape: HeartShape, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact method-of-disks geometry of the truth cavity: diameters (T, 20) and lengths (T,) in mm.
+    Disks sit at (i + 0.5) / 20 of the apex-annulus axis; the boundary is a function of the axis
+    position, so each diameter is the septal plus the lateral half width."""
     septal, lateral = half_widths(shape, S_DISKS, q)
-    diameters = septal + lateral
-    return math.pi / 4 * np.sum(diameters**2, axis=1) * cavity_length(shape, q) / N_DISKS / 1000.0
+    return septal + lateral, cavity_length(shape, q)
+
+
+def disk_volumes(shape: HeartShape, q: np.ndarray) -> np.ndarray:
+    """Monoplane method-of-disks volume (ml) of the truth cavity for contraction values q (T,)."""
+    diameters, lengths = disk_geometry(shape, q)
+    return math.pi / 4 * np.sum(diameters**2, axis=1) * lengths / N_DISKS / 1000.0
 
 
 def calibrate_shortening(shape: HeartShape, ef_target: float, long_ratio: float) -> None:
@@ -173,6 +197,7 @@ def calibrate_shortening(shape: HeartShape, ef_target: float, long_ratio: float)
 class HeartFrames:
     """Contours of every structure for every frame, in mm (x, y).
 
+    rv, rv_outer, rv_pericardium, ra and tricuspid are None in the two-chamber view.
     lv: (T, 2N-1, 2) closed cavity polygon, lateral side apex->base then septal side base->apex.
     epi: (T, 2N+1, 2) epicardium from the lateral base round the apex to the septal base, closed
         across the annulus. rv, ra, la: (T, M, 2) cavity polygons. rv_outer: RV with its free wall.
@@ -182,14 +207,14 @@ class HeartFrames:
 
     lv: np.ndarray
     epi: np.ndarray
-    rv: np.ndarray
-    rv_outer: np.ndarray
+    rv: np.ndarray | None
+    rv_outer: np.ndarray | None
     la: np.ndarray
-    ra: np.ndarray
+    ra: np.ndarray | None
     pericardium: np.ndarray
-    rv_pericardium: np.ndarray
+    rv_pericardium: np.ndarray | None
     mitral: np.ndarray
-    tricuspid: np.ndarray
+    tricuspid: np.ndarray | None
     apex: np.ndarray
     base_mid: np.ndarray
     papillary: np.ndarray
@@ -237,14 +262,17 @@ def heart_frames(shape: HeartShape, q: np.ndarray, valve_open: np.ndarray, shift
 
     # Walls: thickness tapers towards the thin apex and grows in systole.
     taper = 0.65 + 0.35 * smoothstep(s / 0.35)
-    thick_lat = shape.wall_lateral * taper[None, :] * (1 + shape.thickening * q[:, None] * _hypokinesia(shape, 1, s))
-    thick_sep = shape.wall_septal * taper[None, :] * (1 + shape.thickening * q[:, None] * _hypokinesia(shape, 0, s))
+    ripple = [1 + a * np.sin(2.5 * math.pi * s + phase) for a, phase in shape.wall_ripple]
+    thick_lat = shape.wall_lateral * (taper * ripple[1])[None, :] * (1 + shape.thickening * q[:, None] * _hypokinesia(shape, 1, s))
+    thick_sep = shape.wall_septal * (taper * ripple[0])[None, :] * (1 + shape.thickening * q[:, None] * _hypokinesia(shape, 0, s))
     wall_curve = np.concatenate([lat_side[:, ::-1], sep_side[:, 1:]], axis=1)  # lateral base -> apex -> septal base
     thickness = np.concatenate([thick_lat[:, ::-1], thick_sep[:, 1:]], axis=1)
     normals = _outward_normals(wall_curve)
     epi_curve = wall_curve + normals * thickness[..., None]
     epi = np.concatenate([epi_curve, sep_side[:, -1:], lat_side[:, -1:]], axis=1)
-    pericardium = wall_curve[:, : N_SIDE + 8] + normals[:, : N_SIDE + 8] * (thickness[:, : N_SIDE + 8, None] + 1.5)
+    # Pericardium: outside the lateral wall and apex (the septum faces the RV); round both walls in 2CH.
+    outer = N_SIDE + 8 if shape.chambers == 4 else wall_curve.shape[1]
+    pericardium = wall_curve[:, :outer] + normals[:, :outer] * (thickness[:, :outer, None] + 1.5)
 
     # Right ventricle against the septum, its own dome at rv_start, tricuspid annulus at rv_end.
     srv = np.linspace(shape.rv_start, shape.rv_end, 24)
@@ -288,9 +316,12 @@ def heart_frames(shape: HeartShape, q: np.ndarray, valve_open: np.ndarray, shift
 
     apex_local = np.stack([np.zeros(t), np.full(t, centre[0, 0])], axis=-1)
     base_local = np.stack([length, 0.5 * (lat_side[:, -1, 1] + sep_side[:, -1, 1])], axis=-1)
+    right = shape.chambers == 4
     return HeartFrames(
-        lv=world(lv), epi=world(epi), rv=world(rv), rv_outer=world(rv_outer), la=world(la), ra=world(ra),
-        pericardium=world(pericardium), rv_pericardium=world(rv_pericardium), mitral=world(mitral), tricuspid=world(tricuspid),
+        lv=world(lv), epi=world(epi), rv=world(rv) if right else None, rv_outer=world(rv_outer) if right else None,
+        la=world(la), ra=world(ra) if right else None, pericardium=world(pericardium),
+        rv_pericardium=world(rv_pericardium) if right else None, mitral=world(mitral),
+        tricuspid=world(tricuspid) if right else None,
         apex=world(apex_local), base_mid=world(base_local), papillary=world(papillary), axis=u,
     )
 

@@ -62,18 +62,24 @@ def echogenicity(frames: HeartFrames, shape: HeartShape, sector: Sector, preset:
         "septum": rng.uniform(-1, 1), "valve": rng.uniform(-6, -2), "papillary": -24 + 12 * shape.papillary,
     }
     scene = np.full((t, h, w), tissue, np.float32)
+    right = frames.rv is not None  # four-chamber view: right heart present
     for i in range(t):
         img = scene[i]
         cv2.polylines(img, [_pts(sector, frames.pericardium[i])], False, levels["pericardium"], 2 * line, cv2.LINE_8, SHIFT)
-        cv2.polylines(img, [_pts(sector, frames.rv_pericardium[i])], False, levels["pericardium"] - 3, line,
-                      cv2.LINE_8, SHIFT)
-        for atrium in (frames.ra[i], frames.la[i]):
+        if right:
+            cv2.polylines(img, [_pts(sector, frames.rv_pericardium[i])], False, levels["pericardium"] - 3, line,
+                          cv2.LINE_8, SHIFT)
+        atria = (frames.ra[i], frames.la[i]) if right else (frames.la[i],)
+        for atrium in atria:
             cv2.polylines(img, [_pts(sector, atrium)], True, levels["atrial_wall"], 3 * line, cv2.LINE_8, SHIFT)
-        cv2.fillPoly(img, [_pts(sector, frames.rv_outer[i])], levels["rv_wall"], cv2.LINE_8, SHIFT)
+        if right:
+            cv2.fillPoly(img, [_pts(sector, frames.rv_outer[i])], levels["rv_wall"], cv2.LINE_8, SHIFT)
         cv2.fillPoly(img, [_pts(sector, frames.epi[i])], levels["septum"], cv2.LINE_8, SHIFT)
-        for cavity in (frames.rv[i], frames.ra[i], frames.la[i], frames.lv[i]):
+        cavities = (frames.rv[i], frames.ra[i], frames.la[i], frames.lv[i]) if right else (frames.la[i], frames.lv[i])
+        for cavity in cavities:
             cv2.fillPoly(img, [_pts(sector, cavity)], blood, cv2.LINE_8, SHIFT)
-        for leaflet in (*frames.mitral[i], *frames.tricuspid[i]):
+        leaflets = (*frames.mitral[i], *frames.tricuspid[i]) if right else tuple(frames.mitral[i])
+        for leaflet in leaflets:
             cv2.polylines(img, [_pts(sector, leaflet)], False, levels["valve"], line, cv2.LINE_8, SHIFT)
         centre = tuple(int(v) for v in _pts(sector, frames.papillary[i]))
         radius = int(round(shape.half_width * 0.12 / sector.spacing[1] * (1 << SHIFT)))

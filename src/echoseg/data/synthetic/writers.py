@@ -9,8 +9,9 @@ slightly) and `VolumeTracings.csv` with 21 rows per traced frame (ED and ES only
 (apex -> mitral midpoint) then 20 chords from apex to mitral valve. Our reader rebuilds the mask as the
 filled polygon of (X1[1:], Y1[1:]) then reversed (X2[1:], Y2[1:]), vertices rounded.
 
-CAMUS (NIfTI release): `database_nifti/patientNNNN/patientNNNN_4CH_{ED,ES}[_gt].nii.gz`,
-`..._4CH_half_sequence[_gt].nii.gz` (ED -> ES, gt on every frame), `Info_4CH.cfg`, and
+CAMUS (NIfTI release): `database_nifti/patientNNNN/patientNNNN_{4CH,2CH}_{ED,ES}[_gt].nii.gz`,
+`..._{4CH,2CH}_half_sequence[_gt].nii.gz` (ED -> ES, gt on every frame), `Info_{4CH,2CH}.cfg` (2CH
+only when asked: a second view of the same heart), and
 `database_split/subgroup_{training,validation,testing}.txt`. Arrays are (x, y[, t]) = (W, H[, T]) with
 pixdim (dx, dy[, 1]). Patients are numbered in the order the videos come (patient0001 is the first).
 
@@ -128,40 +129,56 @@ def _save_nifti(path: Path, array_thw: np.ndarray, spacing: tuple[float, float])
         nib.save(image, str(tmp))
 
 
-def write_camus(root: str | Path, videos: Iterable[SyntheticVideo], *, reverse_every: int = 0) -> Path:
-    """CAMUS NIfTI layout (4CH view) under `root`.
+def _write_camus_view(folder: Path, patient: str, tag: str, video: SyntheticVideo, reverse: bool, ef: float) -> None:
+    """One view's images, gt, half sequence and Info_<tag>.cfg (ED/ES 1-based in the half sequence)."""
+    s, truth = video.sample, video.truth
+    stem = f"{patient}_{tag}"
+    frames = np.arange(s.ed, s.es + 1)
+    if reverse:
+        frames = frames[::-1]
+    for phase, index in (("ED", s.ed), ("ES", s.es)):
+        _save_nifti(folder / f"{stem}_{phase}.nii.gz", s.video[index], s.spacing_mm)
+        _save_nifti(folder / f"{stem}_{phase}_gt.nii.gz", truth.labels[index], s.spacing_mm)
+    _save_nifti(folder / f"{stem}_half_sequence.nii.gz", s.video[frames], s.spacing_mm)
+    _save_nifti(folder / f"{stem}_half_sequence_gt.nii.gz", truth.labels[frames], s.spacing_mm)
+    n = len(frames)
+    rng = np.random.default_rng([truth.params.get("seed", 0), 3])  # same patient data in both views
+    cfg = {
+        "ED": n if reverse else 1, "ES": 1 if reverse else n, "NbFrame": n,
+        "Sex": "F" if rng.random() < 0.35 else "M", "Age": int(rng.integers(20, 95)),
+        "ImageQuality": CAMUS_QUALITY.get(truth.params.get("difficulty", "medium"), "Medium"),
+        "EF": f"{ef:.1f}", "FrameRate": f"{s.fps:g}",
+    }
+    atomic_write_text(folder / f"Info_{tag}.cfg", "".join(f"{k}: {v}\n" for k, v in cfg.items()))
 
-    reverse_every: every n-th patient (n > 0) gets its half sequence stored ES -> ED, with the cfg's
+
+def write_camus(root: str | Path, videos: Iterable[SyntheticVideo], *, reverse_every: int = 0,
+                two_chamber: bool = False) -> Path:
+    """CAMUS NIfTI layout under `root`: the 4CH view, and with `two_chamber` the 2CH view of the same
+    heart (generated from the video's seed) with both cfgs giving the biplane EF, as CAMUS does.
+
+    reverse_every: every n-th patient (n > 0) gets its half sequences stored ES -> ED, with the cfg's
     ED/ES pointing at the last/first frame, as some real sequences are (readers must reorient).
-    Info_4CH.cfg gives ED and ES 1-based within the half sequence, NbFrame its length.
+    Info_<view>.cfg gives ED and ES 1-based within the half sequence, NbFrame its length.
     """
+    from echoseg.data.synthetic.generator import biplane_ef, generate_video
+
     root = Path(root)
     split_lists: dict[str, list[str]] = {name: [] for name in CAMUS_SPLIT_FILES}
     for number, video in enumerate(videos, start=1):
-        s, truth = video.sample, video.truth
         patient = f"patient{number:04d}"
         folder = root / "database_nifti" / patient
-        stem = f"{patient}_4CH"
-        frames = np.arange(s.ed, s.es + 1)
         reverse = reverse_every > 0 and number % reverse_every == 0
-        if reverse:
-            frames = frames[::-1]
-        spacing = s.spacing_mm
-        for phase, index in (("ED", s.ed), ("ES", s.es)):
-            _save_nifti(folder / f"{stem}_{phase}.nii.gz", s.video[index], spacing)
-            _save_nifti(folder / f"{stem}_{phase}_gt.nii.gz", truth.labels[index], spacing)
-        _save_nifti(folder / f"{stem}_half_sequence.nii.gz", s.video[frames], spacing)
-        _save_nifti(folder / f"{stem}_half_sequence_gt.nii.gz", truth.labels[frames], spacing)
-        n = len(frames)
-        rng = np.random.default_rng([truth.params.get("seed", number), 2])
-        cfg = {
-            "ED": n if reverse else 1, "ES": 1 if reverse else n, "NbFrame": n,
-            "Sex": "F" if rng.random() < 0.35 else "M", "Age": int(rng.integers(20, 95)),
-            "ImageQuality": CAMUS_QUALITY.get(truth.params.get("difficulty", "medium"), "Medium"),
-            "EF": f"{s.ef:.1f}", "FrameRate": f"{s.fps:g}",
-        }
-        atomic_write_text(folder / "Info_4CH.cfg", "".join(f"{k}: {v}\n" for k, v in cfg.items()))
-        split_lists[s.split or "train"].append(patient)
+        ef = video.truth.ef
+        if two_chamber:
+            p = video.truth.params
+            spacing = tuple(p["spacing_mm"]) if p.get("spacing_mm") else None
+            two = generate_video(p["seed"], frames=p["frames"], size=p["size"], difficulty=p["difficulty"],
+                                 case_id=f"{video.sample.case_id}-A2C", spacing_mm=spacing, view="A2C")
+            ef = biplane_ef(video, two)
+            _write_camus_view(folder, patient, "2CH", two, reverse, ef)
+        _write_camus_view(folder, patient, "4CH", video, reverse, ef)
+        split_lists[video.sample.split or "train"].append(patient)
     for split, filename in CAMUS_SPLIT_FILES.items():
         atomic_write_text(root / "database_split" / filename, "".join(f"{p}\n" for p in split_lists[split]))
     return root
@@ -183,6 +200,8 @@ def write_synthetic(root: str | Path, videos: Iterable[SyntheticVideo]) -> Path:
             "volumes": truth.volumes, "apex": truth.apex, "base_mid": truth.base_mid,
             "params": np.array(json.dumps(truth.params)),
         }
+        if truth.diameters is not None and truth.lengths is not None:
+            arrays.update(diameters=truth.diameters, lengths=truth.lengths)
         with atomic_path(root / relative) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         rows.append((s.case_id, s.patient_id, s.split or "", s.n_frames, f"{s.fps:g}", f"{s.ef:.6f}",
