@@ -114,8 +114,9 @@ def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float) -> H
 
 
 def two_chamber_shape(shape: HeartShape, rng: np.random.Generator) -> HeartShape:
-    """The same ventricle seen in the apical two-chamber view: same length, timing and shortening,
-    its own width profile (inferior wall on the left, anterior on the right), no right heart."""
+    """The same ventricle seen in the apical two-chamber view: same length, timing and longitudinal
+    shortening, its own width profile and wall segments (inferior wall on the left, anterior on the
+    right: their radial motion and any hypokinesia differ), no right heart."""
     harmonics = np.stack([np.stack([rng.normal(0, [0.04, 0.025, 0.015]), rng.uniform(0, 2 * math.pi, 3)], axis=-1)
                           for _ in range(2)])
     return replace(
@@ -124,6 +125,8 @@ def two_chamber_shape(shape: HeartShape, rng: np.random.Generator) -> HeartShape
         wall_septal=shape.wall_lateral * rng.uniform(0.9, 1.15), apex_span=shape.apex_span * rng.uniform(0.9, 1.1),
         la_bulge=(rng.uniform(2.0, 6.0), rng.uniform(2.0, 6.0)),
         wall_ripple=np.stack([rng.uniform(0.05, 0.2, 2), rng.uniform(0, 2 * math.pi, 2)], axis=-1),
+        radial=shape.radial * rng.uniform(0.8, 1.2), septal_motion=rng.uniform(0.8, 1.0),
+        hypo_centre=rng.uniform(0.1, 0.8), hypo_side=int(rng.choice([-1, 1])),
     )
 
 
