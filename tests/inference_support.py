@@ -14,6 +14,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -106,3 +107,13 @@ def beating_video(frames: int = 60, size: tuple[int, int] = (64, 64), period: fl
     es = [int(round(phase + (n + 0.5) * period)) for n in range(-2, frames)
           if 0 < phase + (n + 0.5) * period < frames - 1]
     return video, ed, es, masks
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one intra-op thread: on a shared, loaded 2-core machine OpenMP's second thread
+    makes small convolutions 10-20x slower (spin-waiting on a busy core)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,6 +19,7 @@ def checkpoint(tmp_path):
                       extra={"input_size": [32, 48]}), model.eval()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_export_onnx_and_torchscript_match_pytorch(tmp_path, checkpoint, capsys):
     ort = pytest.importorskip("onnxruntime")
     path, model = checkpoint

@@ -13,8 +13,16 @@ from echoseg.checkpoint import save_model
 from echoseg.cli import main as cli_main
 from echoseg.inference import outputs
 from echoseg.inference.predict import predict_videos
-from inference_support import TINY_MODEL_NAME, TinyDarkNet, beating_video, register_tiny_model
+from inference_support import (
+    TINY_MODEL_NAME,
+    TinyDarkNet,
+    beating_video,
+    one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
+    register_tiny_model,
+)
 from test_inference_sources import _write_cv2, write_dicom
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIZE = (64, 64)
 

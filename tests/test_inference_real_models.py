@@ -14,8 +14,13 @@ from echoseg.inference.export import export_onnx, export_torchscript
 from echoseg.inference.stream import StreamingSegmenter
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
-from inference_support import beating_video
+from inference_support import (
+    beating_video,
+    one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
+)
 from test_inference_sources import _write_cv2
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(name: str, window: int = 3):

@@ -7,7 +7,14 @@ import pytest
 
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.inference.stream import StreamingSegmenter
-from inference_support import TinyDarkNet, beating_video, ensure_model_modules
+from inference_support import (
+    TinyDarkNet,
+    beating_video,
+    ensure_model_modules,
+    one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("window", [1, 3, 5])

@@ -4,7 +4,8 @@ ED is where the cavity is largest, ES where it is smallest. The curve is smoothe
 from the frame rate, then from the beat length), peaks and troughs are found with `scipy.signal.find_peaks` using a prominence
 relative to the curve's robust range (so speckle and segmentation jitter are ignored) and a minimum
 distance from the highest plausible heart rate, then forced to alternate ED, ES, ED, ... (of two
-neighbours of the same kind the more extreme one stays). Extremes at the first or last frame are not
+neighbours of the same kind the more extreme one stays). A phase cut short by the clip's start or
+end is judged on its complete side (`_edge_events`). The first and last frames themselves are never
 reported: a clip that starts mid-beat must not invent a phase there.
 """
 
@@ -70,10 +71,37 @@ def detect_phases(
     intervals = np.diff(first.ed_frames).tolist() + np.diff(first.es_frames).tolist()
     if not intervals:
         return first
-    return _find_phases(curve, max(smooth_beat_fraction * float(np.median(intervals)), 0.5), rel_prominence, min_beat)
+    sigma = max(smooth_beat_fraction * float(np.median(intervals)), 0.5)
+    return _refine(_find_phases(curve, sigma, rel_prominence, min_beat), curve, sigma)
 
 
-def _find_phases(curve: np.ndarray, sigma: float, rel_prominence: float, min_beat: float) -> Phases:
+def _refine(phases: Phases, curve: np.ndarray, sigma: float, max_noise: float = 0.02) -> Phases:
+    """On a clean curve, move each phase to the extreme of a lightly smoothed curve within +-sigma/2.
+
+    Heavy smoothing shifts an asymmetric extreme (steep ejection after ED, slow filling after ES)
+    towards the gentler side by about a frame. On a clean curve (residual noise below `max_noise`
+    of the swing) the lightly smoothed curve has the right position; on a noisy one it would trade
+    that bias for noise, so the phases stay where they are.
+    """
+    smooth = gaussian_filter1d(curve, sigma, mode="nearest")
+    lo, hi = np.percentile(smooth, [5, 95])
+    # Noise level from second differences (a smooth curve has almost none): std(d2) = sqrt(6) sd.
+    noise = 1.4826 * float(np.median(np.abs(np.diff(curve, 2)))) / np.sqrt(6) if len(curve) > 2 else 0.0
+    if hi <= lo or noise > max_noise * (hi - lo):
+        return phases
+    light = gaussian_filter1d(curve, max(sigma / 2, 0.5), mode="nearest")
+    radius = max(1, int(round(sigma / 2)))
+    last = len(curve) - 1
+
+    def best(frame: int, sign: float) -> int:
+        a, b = max(1, frame - radius), min(last, frame + radius + 1)
+        return a + int(np.argmax(sign * light[a:b])) if b > a else frame
+
+    return Phases([best(f, 1.0) for f in phases.ed_frames], [best(f, -1.0) for f in phases.es_frames])
+
+
+def _find_phases(curve: np.ndarray, sigma: float, rel_prominence: float, min_beat: float,
+                 edge_rise: float = 0.05) -> Phases:
     smooth = gaussian_filter1d(curve, sigma, mode="nearest")
     lo, hi = np.percentile(smooth, [5, 95])
     spread = hi - lo
@@ -83,8 +111,40 @@ def _find_phases(curve: np.ndarray, sigma: float, rel_prominence: float, min_bea
     peaks, _ = find_peaks(smooth, **kwargs)
     troughs, _ = find_peaks(-smooth, **kwargs)
     events = _alternate(sorted([(int(i), "ed") for i in peaks] + [(int(i), "es") for i in troughs]), smooth)
+    events = _edge_events(events, smooth, rel_prominence * spread, edge_rise * spread)
     return Phases(ed_frames=[f for f, kind in events if kind == "ed"],
                   es_frames=[f for f, kind in events if kind == "es"])
+
+
+def _edge_events(events: list[tuple[int, str]], smooth: np.ndarray, swing: float, rise: float) -> list[tuple[int, str]]:
+    """Add the phase cut short by the clip's start or end, judged on its one complete side.
+
+    find_peaks measures prominence against the lower of the two sides, so an ED 10 frames into a clip
+    that starts in late diastole is missed although the full systole after it is seen. Before the
+    first event (after the last), the extreme of the opposite kind is accepted when it swings by
+    `swing` to that event and turns by at least `rise` towards the clip's edge (so it is a real turn,
+    not a monotonic slope ending at the edge).
+    """
+    if not events:
+        return events
+    sign = {"ed": 1.0, "es": -1.0}
+    other = {"ed": "es", "es": "ed"}
+    out = list(events)
+    first, kind = out[0]
+    cand_kind = other[kind]
+    if first > 1:
+        seg = sign[cand_kind] * smooth[:first]
+        cand = int(np.argmax(seg))
+        if 0 < cand and seg[cand] - seg[0] >= rise and seg[cand] - sign[cand_kind] * smooth[first] >= swing:
+            out.insert(0, (cand, cand_kind))
+    last, kind = out[-1]
+    cand_kind = other[kind]
+    if last < len(smooth) - 2:
+        seg = sign[cand_kind] * smooth[last + 1:]
+        cand = int(np.argmax(seg))
+        if cand < len(seg) - 1 and seg[cand] - seg[-1] >= rise and seg[cand] - sign[cand_kind] * smooth[last] >= swing:
+            out.append((last + 1 + cand, cand_kind))
+    return out
 
 
 def _alternate(events: list[tuple[int, str]], curve: np.ndarray) -> list[tuple[int, str]]:
