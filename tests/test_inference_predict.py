@@ -154,6 +154,9 @@ def test_cli_predict_with_checkpoint(tmp_path, input_dir, checkpoint, capsys):
                   "--batch-size", "4", "--no-progress", "--no-overlay", "--channels-last", "--bf16"])
     assert exit_info.value.code == 1  # one input failed: reported, not fatal for the others
     assert len(_rows(out / "summary.csv")) == 2 and len(_rows(out / "errors.csv")) == 1
+    run_info = json.loads((out / "run.json").read_text())
+    assert run_info["model"] == TINY_MODEL_NAME and run_info["input_size"] == list(SIZE)
+    assert run_info["autocast"] == "torch.bfloat16" and run_info["channels_last"] is True
     result = json.loads((out / "a" / "result.json").read_text())
     assert result["n_beats"] >= 1 and len(result["beats"]) == result["n_beats"]
 

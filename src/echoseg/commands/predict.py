@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     log.info("model %s %s, input %dx%d, device %s, rank %d/%d", meta["model"], meta["model_cfg"], input_size[0],
              input_size[1], device, rank, world_size)
+    if rank == 0:
+        _write_run_info(args, meta, input_size, device, autocast, world_size)
     try:
         report = predict_videos(
             args.inputs, model, args.out, batch_size=args.batch_size, overwrite=args.overwrite, rank=rank,
@@ -99,3 +101,22 @@ def run(args: argparse.Namespace) -> int:
         log.error("%d input(s) failed; see %s/errors.csv", len(report.errors), args.out)
         return 1
     return 0
+
+
+def _write_run_info(args, meta: dict, input_size, device, autocast, world_size: int) -> None:
+    """run.json beside the outputs: the command's resolved settings and the model that made them."""
+    import json
+    from pathlib import Path
+
+    from echoseg import __version__
+    from echoseg.io import atomic_write_text
+
+    info = {
+        "echoseg": __version__, "inputs": [str(p) for p in args.inputs], "checkpoint": str(args.checkpoint),
+        "model": meta["model"], "model_cfg": meta["model_cfg"], "checkpoint_extra": meta.get("extra", {}),
+        "input_size": list(input_size), "device": str(device), "autocast": str(autocast) if autocast else None,
+        "channels_last": args.channels_last, "compile": args.compile, "batch_size": args.batch_size,
+        "threshold": args.threshold, "spacing_mm": args.spacing, "overlay": not args.no_overlay,
+        "world_size": world_size,
+    }
+    atomic_write_text(Path(args.out) / "run.json", json.dumps(info, indent=2) + "\n")
