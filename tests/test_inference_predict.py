@@ -181,3 +181,22 @@ def test_cli_refuses_foreign_and_mismatched_checkpoints(tmp_path, input_dir, mod
         cli_main(args + [str(unknown)])
     assert "model settings do not match" in (err := capsys.readouterr().err) and "depth" in err
     assert not (tmp_path / "o" / "summary.csv").exists()
+
+
+def test_independent_rank_jobs_last_one_merges(tmp_path, input_dir, model):
+    """Job-array sharding without a barrier: the last rank to finish writes the merged summary, and a
+    previous run's rank files never stand in for this run's."""
+    out = tmp_path / "out"
+    _predict([input_dir], model, out, rank=1, world_size=2)  # sub__b (index 1)
+    assert not (out / "summary.csv").exists()  # rank 0 has not run yet
+    _predict([input_dir], model, out, rank=0, world_size=2)  # a, broken (indices 0, 2)
+    assert [r["name"] for r in _rows(out / "summary.csv")] == ["a", "sub__b"]
+    assert len(_rows(out / "errors.csv")) == 1
+    first_summary = (out / "summary.csv").stat().st_mtime_ns
+
+    _predict([input_dir], model, out, rank=0, world_size=2, overwrite=True)
+    assert (out / "summary.csv").stat().st_mtime_ns == first_summary  # rank 1's file is the old run's
+    _predict([input_dir], model, out, rank=1, world_size=2, overwrite=True)
+    summary = _rows(out / "summary.csv")
+    assert (out / "summary.csv").stat().st_mtime_ns > first_summary
+    assert [(r["name"], r["status"]) for r in summary] == [("a", "done"), ("sub__b", "done")]

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-overlay", action="store_true", help="skip the overlay video and GIF preview (faster)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--rank", type=int, default=None,
-                   help="this process's shard (default: $RANK from torchrun, else 0); for schedulers without torchrun")
+                   help="this process's shard (default: $RANK from torchrun, else 0); for job arrays without torchrun, "
+                   "where the last job to finish writes the merged summary")
     p.add_argument("--world-size", type=int, default=None,
                    help="number of shards (default: $WORLD_SIZE from torchrun, else 1)")
     p.set_defaults(func=run)

@@ -2,7 +2,8 @@
 
 `predict_videos` runs one rank's share of the inputs (input i goes to rank i % world_size), writes
 each video's folder (see `echoseg.inference.outputs`), and a per-rank summary; rank 0 merges the
-ranks' summaries into `summary.csv` and `errors.csv`. A video whose folder holds `done.json` is
+ranks' summaries into `summary.csv` and `errors.csv` (independent jobs without a barrier: the last
+rank to finish merges). A video whose folder holds `done.json` is
 skipped on a rerun (its stored result still goes into the summary) unless `overwrite=True`.
 
 Decoding the next video runs in a background thread while the model works on the current one
@@ -14,6 +15,7 @@ segmented.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -178,14 +180,14 @@ def predict_videos(
     overlay: bool = True,
     progress: bool = True,
     barrier: Callable[[], None] | None = None,
-    merge_timeout_s: float = 24 * 3600.0,
 ) -> PredictReport:
     """Segment this rank's share of `inputs` into `out_dir` and (rank 0) write summary.csv / errors.csv.
 
     inputs: paths (files, folders, FileList.csv; expanded by `discover_inputs`) or InputItems.
     spacing_mm: (dy, dx) used for videos whose file gives none (files that give one keep theirs).
-    barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier);
-    without it rank 0 waits up to merge_timeout_s for the other ranks' summaries of this run.
+    barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier).
+    Without one (independent jobs, `--rank/--world-size`), whichever rank finishes last merges: a rank
+    merges when every rank's file of this input list is newer than the last summary.csv.
     Returns this rank's PredictReport (rows of done and skipped videos, errors, timings).
     """
     started = time.time()
@@ -258,14 +260,14 @@ def predict_videos(
     if world_size == 1:
         write_summary(out_dir, report.rows, report.errors)
     else:
-        _write_rank_files(out_dir, rank, report, started)
+        fingerprint = _fingerprint(items, world_size)
+        _write_rank_file(out_dir, rank, report, started, fingerprint)
         if barrier is not None:
             barrier()
-        if rank == 0:
-            rows, errors = _collect_rank_files(out_dir, world_size, since=started if barrier is None else None,
-                                               timeout_s=merge_timeout_s)
-            rows.sort(key=lambda r: order.get(r["name"], len(order)))
-            write_summary(out_dir, rows, errors)
+            if rank == 0 and not _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=False):
+                raise DataError(out_dir / "ranks", "a rank's summary is missing after the barrier; summary not merged")
+        else:
+            _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=True)
     return report
 
 
@@ -349,25 +351,37 @@ def _rank_file(out_dir: Path, rank: int) -> Path:
     return out_dir / "ranks" / f"rank{rank}.json"
 
 
-def _write_rank_files(out_dir: Path, rank: int, report: PredictReport, started: float) -> None:
-    data = {"rank": rank, "started": started, "rows": report.rows, "errors": report.errors}
+def _fingerprint(items: list[InputItem], world_size: int) -> str:
+    """Identifies the sharded job (same inputs, same number of ranks) across its independent ranks."""
+    text = "\n".join(f"{item.name}\t{item.path}" for item in items) + f"\n{world_size}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _write_rank_file(out_dir: Path, rank: int, report: PredictReport, started: float, fingerprint: str) -> None:
+    data = {"rank": rank, "started": started, "fingerprint": fingerprint, "rows": report.rows,
+            "errors": report.errors}
     atomic_write_text(_rank_file(out_dir, rank), json.dumps(data))
 
 
-def _collect_rank_files(out_dir: Path, world_size: int, since: float | None, timeout_s: float) -> tuple[list, list]:
-    """Read every rank's summary; without a barrier wait for files written after `since` (this run)."""
-    deadline = time.time() + timeout_s
+def _merge_rank_files(out_dir: Path, world_size: int, order: dict[str, int], fingerprint: str,
+                      require_fresh: bool) -> bool:
+    """Write summary.csv/errors.csv from all ranks' files; False (nothing written) if one is missing.
+
+    require_fresh: every rank file must come from a run that started after the current summary.csv
+    was written (else it is a previous run's, and a rank of this run is still working).
+    """
+    summary = out_dir / "summary.csv"
+    summary_time = summary.stat().st_mtime if summary.is_file() else float("-inf")
     rows, errors = [], []
     for rank in range(world_size):
-        path = _rank_file(out_dir, rank)
-        while True:
-            fresh = path.is_file() and (since is None or path.stat().st_mtime >= since - 1.0)
-            if fresh:
-                break
-            if time.time() > deadline:
-                raise DataError(path, f"rank {rank} did not finish within {timeout_s:.0f} s; summary not merged")
-            time.sleep(0.5)
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(_rank_file(out_dir, rank).read_text())
+        except (OSError, ValueError):
+            return False
+        if data.get("fingerprint") != fingerprint or (require_fresh and data["started"] <= summary_time):
+            return False
         rows.extend(data["rows"])
         errors.extend(data["errors"])
-    return rows, errors
+    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    write_summary(out_dir, rows, errors)
+    return True
