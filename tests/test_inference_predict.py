@@ -11,6 +11,7 @@ import torch
 
 from echoseg.checkpoint import save_model
 from echoseg.cli import main as cli_main
+from echoseg.errors import EchosegError
 from echoseg.inference import outputs
 from echoseg.inference.predict import predict_videos
 from inference_support import (
@@ -139,6 +140,8 @@ def test_odd_sized_frames_are_resized_and_predictions_resized_back(tmp_path, mod
     masks = np.load(tmp_path / "out" / "odd" / "masks.npz")["masks"]
     assert masks.shape == (30, 50, 70) and 2 * (masks & truth).sum() / (masks.sum() + truth.sum()) > 0.8
     assert not (tmp_path / "out" / "odd" / "overlay.mp4").exists()
+    with pytest.raises(EchosegError, match="multiples of 16"):
+        predict_videos([tmp_path / "odd.avi"], model, tmp_path / "out2", input_size=(50, 70))
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from echoseg.data.resize import resize_probs, resize_video
-from echoseg.errors import DataError
+from echoseg.errors import DataError, EchosegError
 from echoseg.evaluation.disks import clean_mask
 from echoseg.inference import outputs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
@@ -190,6 +190,8 @@ def predict_videos(
     merges when every rank's file of this input list is newer than the last summary.csv.
     Returns this rank's PredictReport (rows of done and skipped videos, errors, timings).
     """
+    if len(input_size) != 2 or input_size[0] % 16 or input_size[1] % 16 or min(input_size) <= 0:
+        raise EchosegError(f"model input size {tuple(input_size)}: height and width must be positive multiples of 16")
     started = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
