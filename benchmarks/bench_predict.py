@@ -66,6 +66,7 @@ def main() -> None:
     else:
         from echoseg.models.registry import create_model
 
+        torch.manual_seed(0)  # untrained weights: fixed, so runs segment (and measure) the same masks
         model = create_model(args.model, width=args.width).eval()
         input_size = (args.size, args.size)
         label = f"{args.model} width={args.width} (untrained)"
