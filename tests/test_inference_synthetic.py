@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -75,3 +76,29 @@ def test_predict_on_the_generators_echonet_filelist(tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["frames"]) for r in rows] == [16, 16]
     assert [float(r["fps"]) for r in rows] == pytest.approx([v.sample.fps for v in videos], abs=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("ECHOSEG_TEST_CHECKPOINT"),
+                    reason="set ECHOSEG_TEST_CHECKPOINT to a trained run (e.g. the CPU preset on synthetic medium data)")
+def test_trained_model_phases_within_two_frames_of_truth(tmp_path):
+    """With a trained checkpoint: ED/ES from predicted masks on unseen medium videos vs the generator's truth."""
+    from echoseg.data.synthetic.writers import write_avi
+    from echoseg.inference.loading import load_for_inference
+    from echoseg.inference.predict import predict_videos
+
+    model, _, input_size = load_for_inference(os.environ["ECHOSEG_TEST_CHECKPOINT"])
+    videos = [generate_video(10_000 + seed, frames=FRAMES, size=input_size[0], difficulty="medium")
+              for seed in range(8)]
+    for video in videos:
+        write_avi(tmp_path / "in" / f"{video.sample.case_id}.avi", video.sample.video, video.sample.fps)
+    report = predict_videos([tmp_path / "in"], model, tmp_path / "out", input_size=input_size, progress=False,
+                            overlay=False)
+    assert not report.errors
+    rows = {r["name"]: r for r in report.rows}
+    errors = []
+    for video in videos:
+        row, truth = rows[video.sample.case_id], video.truth
+        for column, true in (("ed_frames", truth.ed_frames), ("es_frames", truth.es_frames)):
+            errors += [min(abs(int(f) - t) for t in true) for f in row[column].split()]
+    assert errors and max(errors) <= 2, errors
