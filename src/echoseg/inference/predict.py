@@ -71,8 +71,8 @@ class VideoPrediction:
 class PredictReport:
     """What one call of `predict_videos` did.
 
-    seconds: per stage, summed over videos. decode and write run in background threads, overlapped
-    with the model; decode_wait is the time the main thread waited for a decoded video; total is wall time.
+    seconds: per stage, summed over videos. decode, analysis and write run in background threads,
+    overlapped with the model; decode_wait is the time the main thread waited for a decoded video; total is wall time.
     """
 
     rows: list[dict] = field(default_factory=list)
@@ -105,9 +105,9 @@ def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int
     small = resize_video(frames, input_size)
     probs = predict_video_probs(model, small, batch_size=batch_size, device=device,
                                 autocast_dtype=autocast_dtype, channels_last=channels_last)
-    if probs.shape[1:] != frames.shape[1:]:
-        probs = resize_probs(probs, frames.shape[1:])
-    return np.stack([clean_mask(p >= threshold) for p in probs])
+    size = frames.shape[1:]
+    # Frame by frame, so a large video never holds full-size float probabilities for all frames.
+    return np.stack([clean_mask(resize_probs(p[None], size)[0] >= threshold) for p in probs])
 
 
 def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:
