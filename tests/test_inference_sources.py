@@ -99,6 +99,17 @@ def test_nifti_axis_order_and_anisotropic_spacing(tmp_path, clip):
     assert video.spacing_mm == pytest.approx((0.5, 0.3)) and video.fps == pytest.approx(25.0)
 
 
+def test_float_nifti_is_rescaled_with_a_note(tmp_path, clip):
+    import nibabel as nib
+
+    data = clip.astype(np.float32) * 4.0 - 100.0  # e.g. a processed export in arbitrary units
+    nib.save(nib.Nifti1Image(data.transpose(2, 1, 0), np.eye(4)), tmp_path / "f.nii")
+    video = read_video(tmp_path / "f.nii")
+    expected = np.rint((data - data.min()) * 255.0 / (data.max() - data.min()))
+    assert np.abs(video.frames.astype(int) - expected).max() <= 1
+    assert video.notes and "rescaled to 0..255" in video.notes[0]
+
+
 def test_metaimage_spacing_is_reported_xy(tmp_path, clip):
     sitk = pytest.importorskip("SimpleITK")
     img = sitk.GetImageFromArray(clip)  # array (t, y, x)

@@ -257,11 +257,12 @@ def read_dicom(path: Path) -> VideoInput:
             from pydicom.pixels import convert_color_space
 
             pixels = convert_color_space(pixels, photometric, "RGB")
-        pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(_to_uint8(f)), cv2.COLOR_RGB2GRAY) for f in pixels])
+        rgb = _to_uint8(pixels, notes)
+        pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
         notes.append(f"colour ({photometric}) frames converted to grayscale")
         log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
     else:
-        pixels = _to_uint8(pixels)
+        pixels = _to_uint8(pixels, notes)
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
     if pixels.ndim != 3:
@@ -299,14 +300,15 @@ def _dicom_fps(ds) -> float | None:
     return None
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Cast to uint8, rescaling only when values fall outside [0, 255]."""
+def _to_uint8(arr: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Cast to uint8, rescaling (min-max, noted in `notes`) only when values fall outside [0, 255]."""
     if arr.dtype == np.uint8:
         return arr
     arr = np.asarray(arr, dtype=np.float32)
     lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
     if lo >= 0 and hi <= 255:
         return np.rint(arr).astype(np.uint8)
+    notes.append(f"intensities {lo:g}..{hi:g} rescaled to 0..255")
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     return np.rint((arr - lo) * scale).astype(np.uint8)
 
@@ -328,13 +330,14 @@ def read_nifti(path: Path) -> VideoInput:
         arr = arr[:, :, None]
     if arr.ndim != 3:
         raise DataError(path, f"expected a 2-D+time NIfTI (x, y, t), got shape {arr.shape}")
-    frames = _to_uint8(np.transpose(arr, (2, 1, 0)))
+    notes: list[str] = []
+    frames = _to_uint8(np.transpose(arr, (2, 1, 0)), notes)
     spacing = (float(zooms[1]), float(zooms[0])) if zooms[0] > 0 and zooms[1] > 0 else None
     fps = None
     time_unit = img.header.get_xyzt_units()[1]
     if len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
         fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
-    return VideoInput(np.ascontiguousarray(frames), fps, spacing, path)
+    return VideoInput(np.ascontiguousarray(frames), fps, spacing, path, notes)
 
 
 def read_metaimage(path: Path) -> VideoInput:
@@ -353,4 +356,6 @@ def read_metaimage(path: Path) -> VideoInput:
         arr = arr[None]
     if arr.ndim != 3:
         raise DataError(path, f"expected a 2-D+time MetaImage, got array shape {arr.shape}")
-    return VideoInput(np.ascontiguousarray(_to_uint8(arr)), None, (float(spacing_xyz[1]), float(spacing_xyz[0])), path)
+    notes: list[str] = []
+    frames = _to_uint8(arr, notes)
+    return VideoInput(np.ascontiguousarray(frames), None, (float(spacing_xyz[1]), float(spacing_xyz[0])), path, notes)
