@@ -163,6 +163,16 @@ def test_cli_predict_with_checkpoint(tmp_path, input_dir, checkpoint, capsys):
     result = json.loads((out / "a" / "result.json").read_text())
     assert result["n_beats"] >= 1 and len(result["beats"]) == result["n_beats"]
 
+    # Resuming into this folder with other settings would mix results: refused, unless --overwrite.
+    rerun = ["predict", str(input_dir), "--checkpoint", str(checkpoint), "--out", str(out), "--no-progress"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(rerun + ["--threshold", "0.3"])
+    assert exit_info.value.code == 2 and "different threshold" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(rerun)  # same weights and settings: resumes (both finished videos skipped)
+    assert exit_info.value.code == 1 and {r["status"] for r in _rows(out / "summary.csv")} == {"skipped"}
+
 
 def test_cli_refuses_foreign_and_mismatched_checkpoints(tmp_path, input_dir, model, capsys):
     register_tiny_model()

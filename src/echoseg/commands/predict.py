@@ -7,9 +7,13 @@ rank 0 merges the summaries.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from datetime import timedelta
+from pathlib import Path
+
+from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     log.info("model %s %s, input %dx%d, device %s, rank %d/%d", meta["model"], meta["model_cfg"], input_size[0],
              input_size[1], device, rank, world_size)
+    info = _run_info(args, meta, input_size, device, autocast, world_size)
+    _check_same_run(Path(args.out) / "run.json", info, args.overwrite)
     if rank == 0:
-        _write_run_info(args, meta, input_size, device, autocast, world_size)
+        atomic_write_text(Path(args.out) / "run.json", json.dumps(info, indent=2) + "\n")
     try:
         report = predict_videos(
             args.inputs, model, args.out, batch_size=args.batch_size, overwrite=args.overwrite, rank=rank,
@@ -104,20 +110,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_run_info(args, meta: dict, input_size, device, autocast, world_size: int) -> None:
+# Settings that change the masks: finished videos made with other values must not be resumed.
+RESULT_SETTINGS = ("checkpoint_sha", "model", "model_cfg", "input_size", "threshold", "spacing_mm")
+
+
+def _run_info(args, meta: dict, input_size, device, autocast, world_size: int) -> dict:
     """run.json beside the outputs: the command's resolved settings and the model that made them."""
-    import json
-    from pathlib import Path
+    import hashlib
 
     from echoseg import __version__
-    from echoseg.io import atomic_write_text
+    from echoseg.checkpoint import _resolve
 
-    info = {
-        "echoseg": __version__, "inputs": [str(p) for p in args.inputs], "checkpoint": str(args.checkpoint),
-        "model": meta["model"], "model_cfg": meta["model_cfg"], "checkpoint_extra": meta.get("extra", {}),
-        "input_size": list(input_size), "device": str(device), "autocast": str(autocast) if autocast else None,
-        "channels_last": args.channels_last, "compile": args.compile, "batch_size": args.batch_size,
-        "threshold": args.threshold, "spacing_mm": args.spacing, "overlay": not args.no_overlay,
-        "world_size": world_size,
+    weights = _resolve(args.checkpoint)
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {
+        "echoseg": __version__, "inputs": [str(p) for p in args.inputs], "checkpoint": str(weights),
+        "checkpoint_sha": digest.hexdigest(), "model": meta["model"], "model_cfg": meta["model_cfg"],
+        "checkpoint_extra": meta.get("extra", {}), "input_size": list(input_size), "device": str(device),
+        "autocast": str(autocast) if autocast else None, "channels_last": args.channels_last,
+        "compile": args.compile, "batch_size": args.batch_size, "threshold": args.threshold,
+        "spacing_mm": args.spacing, "overlay": not args.no_overlay, "world_size": world_size,
     }
-    atomic_write_text(Path(args.out) / "run.json", json.dumps(info, indent=2) + "\n")
+
+
+def _check_same_run(path: Path, info: dict, overwrite: bool) -> None:
+    """Refuse to resume into a folder whose finished videos were made with other weights or settings."""
+    from echoseg.errors import EchosegError
+
+    if overwrite or not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    changed = [key for key in RESULT_SETTINGS if key in previous and previous[key] != info[key]]
+    if changed:
+        raise EchosegError(f"{path.parent} holds results made with different {', '.join(changed)}; "
+                           "use --overwrite to redo them or choose another --out")
