@@ -91,8 +91,11 @@ def test_directory_with_a_broken_file(tmp_path, input_dir, model, clips):
     dicom_row = summary[1]
     assert float(dicom_row["spacing_dy_mm"]) == pytest.approx(0.5) and float(dicom_row["fps"]) == pytest.approx(50)
     assert (out / "sub__b" / "masks.nii.gz").is_file() and not (out / "a" / "masks.nii.gz").exists()
-    assert "area_mm2" in (out / "sub__b" / "frames.csv").read_text().splitlines()[0]
-    assert "area_px" in (out / "a" / "frames.csv").read_text().splitlines()[0]
+    assert {(r["area_unit"], r["volume_unit"]) for r in _rows(out / "sub__b" / "frames.csv")} == {("mm2", "ml")}
+    assert {(r["area_unit"], r["volume_unit"]) for r in _rows(out / "a" / "frames.csv")} == {("px", "px3")}
+    dicom_frames = _rows(out / "sub__b" / "frames.csv")
+    masks_b = np.load(out / "sub__b" / "masks.npz")["masks"]
+    assert float(dicom_frames[7]["area"]) == pytest.approx(masks_b[7].sum() * 0.5 * 0.3, abs=1e-3)
 
 
 def test_resume_skips_finished_and_redoes_half_written(tmp_path, input_dir, model, monkeypatch):

@@ -3,7 +3,7 @@
 Folder layout (`<out>/<name>/`):
   masks.npz      masks bool (T, H, W) at the video's own size (+ fps, spacing_mm), compressed
   masks.nii.gz   the same masks as NIfTI (x, y, t) with pixdim from the spacing, when spacing is known
-  frames.csv     frame, area (mm2 or px), volume (ml or px3, method of disks), is_ed, is_es
+  frames.csv     frame, area, volume (method of disks), is_ed, is_es, area_unit (mm2|px), volume_unit (ml|px3)
   beats.csv      beat, ed_frame, es_frame, edv, esv, ef
   overlay.mp4    the video with the LV contour (green), ED/ES frames labelled (AVI/MJPG fallback)
   preview.gif    small animated preview of the overlay
@@ -53,13 +53,14 @@ def write_masks_nifti(path: Path, masks: np.ndarray, spacing_mm: tuple[float, fl
 
 def write_frames_csv(path: Path, areas: np.ndarray, volumes: np.ndarray, ed: list[int], es: list[int],
                      physical: bool) -> None:
-    area_col, vol_col = ("area_mm2", "volume_ml") if physical else ("area_px", "volume_px3")
+    """frame, area, volume, is_ed, is_es, area_unit (mm2 | px), volume_unit (ml | px3)."""
+    area_unit, volume_unit = ("mm2", "ml") if physical else ("px", "px3")
     ed_set, es_set = set(ed), set(es)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["frame", area_col, vol_col, "is_ed", "is_es"])
+    writer.writerow(["frame", "area", "volume", "is_ed", "is_es", "area_unit", "volume_unit"])
     for t, (a, v) in enumerate(zip(areas, volumes, strict=True)):
-        writer.writerow([t, f"{a:.4f}", f"{v:.4f}", int(t in ed_set), int(t in es_set)])
+        writer.writerow([t, f"{a:.4f}", f"{v:.4f}", int(t in ed_set), int(t in es_set), area_unit, volume_unit])
     atomic_write_text(path, buf.getvalue())
 
 
