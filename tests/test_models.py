@@ -237,3 +237,30 @@ def test_onnx_export_matches_onnxruntime(tmp_path):
     with torch.no_grad():
         expected = model(x).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sscf", "unet", "baseline_tce"])
+def test_folded_batchnorm_copy_computes_the_same(name):
+    from echoseg.models.inference import fold_batchnorm
+
+    model = _tiny(name).train()
+    x = torch.rand(2, model.window, H, W)
+    for _ in range(2):  # non-trivial running statistics
+        model(x)
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original untouched
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_bench_model_quick_prints_the_tables(capsys):
+    from echoseg.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "model", "--quick", "--variants", "sscf,baseline", "--k", "1,3", "--time-k", "3",
+              "--modes", "channels_last", "--no-preset", "--frames", "2"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "| sscf | 3 |" in out and "| baseline | 1 |" in out and "ASSC per encoder stage" in out

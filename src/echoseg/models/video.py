@@ -55,7 +55,9 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
 
 @contextlib.contextmanager
 def _memory_format(model: nn.Module, fmt: torch.memory_format):
-    if fmt == torch.contiguous_format:
+    """Run with the model's 4-D weights in `fmt`; a model converted here is converted back after."""
+    weights = [p for p in model.parameters() if p.ndim == 4]
+    if fmt == torch.contiguous_format or all(p.is_contiguous(memory_format=fmt) for p in weights):
         yield
         return
     model.to(memory_format=fmt)
