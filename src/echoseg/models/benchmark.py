@@ -183,9 +183,9 @@ def benchmark_assc(width: float = 1.0, size: int = 256, batch: int = 4, modes: I
                 ms["conv"] = best_time(lambda x=x, w=w: F.conv2d(x, w, padding=1), reps) * 1e3
                 for form in formulations:
                     assc = ASSC(c, formulation=form).eval().to(memory_format=fmt)
-                    ms[form] = best_time(lambda a=assc: a(x, y), reps) * 1e3
+                    ms[form] = best_time(lambda a=assc, x=x, y=y: a(x, y), reps) * 1e3
                 factored = ASSC(c).eval()
-                flops = count_flops(lambda a=factored: a(x, y))
+                flops = count_flops(lambda a=factored, x=x, y=y: a(x, y))
             conv_flops = 2 * 9 * c * c * s * s * batch
             fraction = (flops / ms["factored"]) / (conv_flops / ms["conv"])
             rows.append(AsscRow(c, s, batch, mode, flops / 1e9, ms, fraction))
