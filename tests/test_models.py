@@ -148,6 +148,10 @@ def test_summarize_pools_to_84_values_per_channel():
     assert torch.equal(s[:, :, 0], x.amax(dim=(2, 3)))
     assert torch.equal(s[:, :, 35:], x.reshape(2, 3, 49))  # 7x7 pool of a 7x7 map is the map itself
     assert summarize(torch.rand(1, 2, 2, 3)).shape == (1, 2, 84)  # smaller than 7x7 still works
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = torch.randn(2, 5, 10, 13).contiguous(memory_format=layout)
+        expected = torch.cat([torch.nn.functional.adaptive_max_pool2d(y, s).reshape(2, 5, -1) for s in (1, 3, 5, 7)], 2)
+        assert torch.equal(summarize(y), expected)
 
 
 def test_sliced_adaptive_max_pool_equals_torch():
@@ -196,6 +200,15 @@ def test_window_indices_replicate_the_edges():
     idx = window_indices(4, 5, torch.arange(4))
     assert idx.tolist() == [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 3], [1, 2, 3, 3, 3]]
     assert window_indices(1, 3, torch.arange(1)).tolist() == [[0, 0, 0]]
+
+
+@pytest.mark.parametrize("name", ["baseline", "baseline_bssf"])
+def test_shared_encoder_forward_equals_encoding_each_position_separately(name):
+    model = _tiny(name, window=3).eval()
+    x = torch.rand(2, 3, H, W)
+    with torch.no_grad():
+        naive = model.decode_window([model.encode_frames(x[:, j:j + 1], j) for j in range(3)])
+        torch.testing.assert_close(model(x), naive, rtol=1e-5, atol=1e-6)
 
 
 def test_shared_encoder_encodes_each_frame_once():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 
@@ -39,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--no-preset", action="store_true", help="skip the CPU preset frames/s measurement")
     model.add_argument("--quick", action="store_true",
                        help="smoke run: size 64, width 0.125, k 1,3, 4 frames, small ASSC and preset runs")
+    model.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice). On a shared machine also try "
+                            "OMP_WAIT_POLICY=PASSIVE in the environment")
     model.add_argument("--json", default=None, help="also write all results to this JSON file")
     model.set_defaults(func=run)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -85,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     time_windows = _ints(args.time_k) if args.time_k else windows
     time_variants = set(args.time_variants.split(",")) if args.time_variants else set(variants)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
@@ -99,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                                  ceilings=ceilings, log=log)
     result = {
         "date": started.isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+                   f"torch {torch.__version__}",
         "command": "echoseg bench model " + " ".join(sys.argv[3:]) if len(sys.argv) > 2 else "",
         "size": args.size, "width": args.width, "frames": args.frames, "batch_size": args.batch_size,
         "conv_ceiling_gflops": ceilings, "models": rows_as_dicts(rows),

@@ -165,9 +165,19 @@ class AsscRow:
     fraction_of_conv: float  # factored ASSC GFLOP/s / plain conv GFLOP/s
 
 
+ASSC_VARIANTS = {  # column name -> (kernel, formulation)
+    "factored": ("matmul", "factored"),
+    "grouped": ("matmul", "grouped"),
+    "unfold": ("matmul", "unfold"),
+    "elementwise grouped": ("elementwise", "grouped"),
+    "elementwise unfold": ("elementwise", "unfold"),
+}
+
+
 def benchmark_assc(width: float = 1.0, size: int = 256, batch: int = 4, modes: Iterable[str] = ("fp32", "channels_last"),
-                   formulations: Iterable[str] = ("factored", "grouped", "unfold"), reps: int = 2) -> list[AsscRow]:
-    """ASSC at each encoder stage of a `size` input: formulations compared, and against a plain conv."""
+                   variants: Iterable[str] = tuple(ASSC_VARIANTS), reps: int = 2) -> list[AsscRow]:
+    """ASSC at each encoder stage of a `size` input: kernels and formulations compared, and the
+    default (matmul kernel, factored) against a plain conv."""
     from echoseg.models.encoders import scaled_channels
 
     rows = []
@@ -181,9 +191,10 @@ def benchmark_assc(width: float = 1.0, size: int = 256, batch: int = 4, modes: I
             ms = {}
             with torch.inference_mode(), _mode_context(mode):
                 ms["conv"] = best_time(lambda x=x, w=w: F.conv2d(x, w, padding=1), reps) * 1e3
-                for form in formulations:
-                    assc = ASSC(c, formulation=form).eval().to(memory_format=fmt)
-                    ms[form] = best_time(lambda a=assc, x=x, y=y: a(x, y), reps) * 1e3
+                for name in variants:
+                    kernel, form = ASSC_VARIANTS[name]
+                    assc = ASSC(c, kernel=kernel, formulation=form).eval().to(memory_format=fmt)
+                    ms[name] = best_time(lambda a=assc, x=x, y=y: a(x, y), reps) * 1e3
                 factored = ASSC(c).eval()
                 flops = count_flops(lambda a=factored, x=x, y=y: a(x, y))
             conv_flops = 2 * 9 * c * c * s * s * batch

@@ -48,7 +48,10 @@ def summarize(x: torch.Tensor, sizes: tuple[int, ...] = POOL_SIZES) -> torch.Ten
     channels_last = c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     use_torch = channels_last and not torch.onnx.is_in_onnx_export()
     pool = F.adaptive_max_pool2d if use_torch else _adaptive_max_pool_sliced
-    return torch.cat([pool(x, s).reshape(b, c, s * s) for s in sizes], dim=2)
+    pooled = {s: pool(x, s) for s in sizes if s > 1}
+    if 1 in sizes:  # adaptive bins cover the whole map, so the global max is the max of any pooled map
+        pooled[1] = pooled[max(pooled)].amax(dim=(2, 3), keepdim=True) if pooled else pool(x, 1)
+    return torch.cat([pooled[s].reshape(b, c, s * s) for s in sizes], dim=2)
 
 
 def _adaptive_max_pool_sliced(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -86,7 +89,8 @@ class ASSC(nn.Module):
         self.dilations = dilations
         self.kernel = kernel
         self.normalize = normalize
-        self.formulation = formulation or ("factored" if kernel == "matmul" else "unfold")
+        # fastest exact form of each kernel (benchmarks/RESULTS.md)
+        self.formulation = formulation or ("factored" if kernel == "matmul" else "grouped")
         self._check_formulation()
         self.tq = nn.Conv2d(channels, channels, 3, padding=1)
         self.tk = nn.Conv2d(channels, channels, 3, padding=1)
