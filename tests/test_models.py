@@ -273,7 +273,7 @@ def test_bench_model_quick_prints_the_tables(capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "model", "--quick", "--variants", "sscf,baseline", "--k", "1,3", "--time-k", "3",
-              "--modes", "channels_last", "--no-preset", "--frames", "2"])
+              "--modes", "channels_last", "--no-preset", "--no-ratios", "--frames", "2"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "| sscf | 3 |" in out and "| baseline | 1 |" in out and "ASSC per encoder stage" in out

@@ -11,7 +11,8 @@ ASSC : plain conv) are comparable even on a shared, noisy machine; absolute time
   model (`fold_batchnorm`, what inference should use), best of `reps` after one warm-up.
 - Modes: "fp32" (NCHW), "channels_last" (fp32 NHWC), "bf16" (bfloat16 autocast, NHWC).
 - The conv ceiling of a mode is the best GFLOP/s of plain 3x3 convs shaped like the encoder's
-  stages 1-3 at this width and size, batch 8 (same mode, same run).
+  stages 1-3 at this width and size, batch 8, same mode, measured right after each timed model
+  call; the reported fraction is the median of those adjacent pairs' ratios.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class ModelRow:
     gflops: float  # forward of one window at size x size
     video_gflops: float  # per frame in whole-video inference
     ms_per_frame: dict[str, float] = field(default_factory=dict)
-    ceiling_fraction: dict[str, float] = field(default_factory=dict)
+    ceiling_fraction: dict[str, float] = field(default_factory=dict)  # median of adjacent-pair ratios
+    ceiling_gflops: dict[str, float] = field(default_factory=dict)  # median conv ceiling during the timing
 
 
 def model_cfg(variant: str, k: int, width: float) -> dict:
@@ -101,41 +103,103 @@ def ceiling_shapes(width: float, size: int, batch: int = 8) -> list[tuple[int, i
     return [(batch, c, size // 2 ** (s + 1)) for s, c in enumerate(scaled_channels(width)[:3])]
 
 
-def conv_ceiling(mode: str, shapes: Iterable[tuple[int, int, int]], reps: int = 3) -> float:
-    """Best GFLOP/s of plain 3x3 convs (batch, channels, map size) in `mode`."""
+def conv_ceiling(mode: str, shapes: Iterable[tuple[int, int, int]], reps: int = 3, warm: bool = True) -> float:
+    """Best GFLOP/s of plain 3x3 convs (batch, channels, map size) in `mode` (reps=0: warm-up only)."""
     fmt, _ = MODES[mode]
     best = 0.0
     for batch, c, s in shapes:
         x = torch.randn(batch, c, s, s).contiguous(memory_format=fmt)
         w = torch.randn(c, c, 3, 3).contiguous(memory_format=fmt)
         with torch.inference_mode(), _mode_context(mode):
-            t = best_time(lambda x=x, w=w: F.conv2d(x, w, padding=1), reps)
-        best = max(best, 2 * 9 * c * c * s * s * batch / t / 1e9)
+            conv = lambda x=x, w=w: F.conv2d(x, w, padding=1)  # noqa: E731
+            if warm:
+                conv()
+            if reps == 0:
+                continue
+            times = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                conv()
+                times.append(time.perf_counter() - start)
+        best = max(best, 2 * 9 * c * c * s * s * batch / min(times) / 1e9)
     return best
+
+
+def _video_call(model: nn.Module, mode: str, size: int, frames: int, batch_size: int) -> Callable[[], object]:
+    fmt, amp = MODES[mode]
+    video = np.random.default_rng(0).integers(0, 256, size=(frames, size, size), dtype=np.uint8)
+    return lambda: predict_video_probs(model, video, batch_size=batch_size, autocast_dtype=amp,
+                                       channels_last=fmt == torch.channels_last)
 
 
 def video_ms_per_frame(model: nn.Module, mode: str, size: int, frames: int, batch_size: int, reps: int) -> float:
     """Milliseconds per frame of whole-video inference on a random video of `frames` frames."""
-    fmt, amp = MODES[mode]
-    video = np.random.default_rng(0).integers(0, 256, size=(frames, size, size), dtype=np.uint8)
+    fmt, _ = MODES[mode]
     model = model.to(memory_format=fmt)
     try:
-        t = best_time(lambda: predict_video_probs(model, video, batch_size=batch_size, autocast_dtype=amp,
-                                                  channels_last=fmt == torch.channels_last), reps)
+        t = best_time(_video_call(model, mode, size, frames, batch_size), reps)
     finally:
         model.to(memory_format=torch.contiguous_format)
     return t / frames * 1e3
 
 
+def video_speed_vs_ceiling(model: nn.Module, mode: str, size: int, frames: int, batch_size: int, reps: int,
+                           video_gflops: float, shapes: list[tuple[int, int, int]]) -> tuple[float, float, float]:
+    """(best ms/frame, median fraction of the conv ceiling, median ceiling GFLOP/s).
+
+    The ceiling convs run right after each timed model call and each pair gives one ratio: on a
+    shared machine the load drifts, and only measurements seconds apart are comparable.
+    """
+    fmt, _ = MODES[mode]
+    model = model.to(memory_format=fmt)
+    call = _video_call(model, mode, size, frames, batch_size)
+    try:
+        call()  # warm-up (oneDNN primitive caches)
+        conv_ceiling(mode, shapes, reps=0)
+        times, ceilings, ratios = [], [], []
+        for _ in range(max(1, reps)):
+            start = time.perf_counter()
+            call()
+            t = time.perf_counter() - start
+            ceiling = conv_ceiling(mode, shapes, reps=1, warm=False)
+            times.append(t)
+            ceilings.append(ceiling)
+            ratios.append(video_gflops * frames / t / ceiling)
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+    return min(times) / frames * 1e3, float(np.median(ratios)), float(np.median(ceilings))
+
+
+def interleaved_ratio(variant_a: tuple[str, dict], variant_b: tuple[str, dict], *, mode: str = "channels_last",
+                      size: int = 256, frames: int = 4, batch_size: int = 4, pairs: int = 3) -> float:
+    """Median over `pairs` of time(a) / time(b), whole-video inference, calls alternated so that both
+    members of a pair see the same machine load. Variants are (name, settings)."""
+    fmt, _ = MODES[mode]
+    calls = []
+    for name, cfg in (variant_a, variant_b):
+        model = fold_batchnorm(create_model(name, **cfg)).to(memory_format=fmt)
+        call = _video_call(model, mode, size, frames, batch_size)
+        call()
+        calls.append(call)
+    ratios = []
+    for _ in range(pairs):
+        times = []
+        for call in calls:
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        ratios.append(times[0] / times[1])
+    return float(np.median(ratios))
+
+
 def benchmark_models(variants: Iterable[str], windows: Iterable[int], *, size: int = 256, width: float = 1.0,
                      modes: Iterable[str] = tuple(MODES), frames: int = 8, batch_size: int = 4, reps: int = 1,
-                     time_windows: Iterable[int] | None = None, ceilings: dict[str, float] | None = None,
+                     time_windows: Iterable[int] | None = None,
                      log: Callable[[str], None] = lambda s: None) -> list[ModelRow]:
     """One row per (variant, k): params and FLOPs always, timings for k in `time_windows` (default all)."""
     modes = list(modes)
     time_windows = set(windows if time_windows is None else time_windows)
-    if ceilings is None:
-        ceilings = {m: conv_ceiling(m, ceiling_shapes(width, size)) for m in modes}
+    shapes = ceiling_shapes(width, size)
     rows = []
     for variant in variants:
         for k in (1,) if variant == "unet" else windows:
@@ -145,11 +209,14 @@ def benchmark_models(variants: Iterable[str], windows: Iterable[int], *, size: i
             if k in time_windows:
                 model = fold_batchnorm(create_model(variant, **cfg))
                 for mode in modes:
-                    ms = video_ms_per_frame(model, mode, size, frames, batch_size, reps)
+                    ms, fraction, ceiling = video_speed_vs_ceiling(model, mode, size, frames, batch_size, reps,
+                                                                   video_gflops, shapes)
                     row.ms_per_frame[mode] = ms
-                    row.ceiling_fraction[mode] = video_gflops / (ms / 1e3) / ceilings[mode]
+                    row.ceiling_fraction[mode] = fraction
+                    row.ceiling_gflops[mode] = ceiling
             log(f"{variant} k={k}: {row.params_m:.1f} M params, {gflops:.1f} GFLOPs, "
-                + ", ".join(f"{m} {v:.1f} ms/frame" for m, v in row.ms_per_frame.items()))
+                + ", ".join(f"{m} {v:.1f} ms/frame ({100 * row.ceiling_fraction[m]:.0f}% of "
+                            f"{row.ceiling_gflops[m]:.0f} GFLOP/s)" for m, v in row.ms_per_frame.items()))
             rows.append(row)
     return rows
 
