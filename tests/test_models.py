@@ -219,6 +219,14 @@ def test_shared_encoder_encodes_each_frame_once():
     assert sum(calls) == 9
 
 
+def test_predict_video_restores_training_mode_and_leaves_weights_alone():
+    model = _tiny("sscf").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    predict_video_probs(model, np.zeros((3, H, W), np.uint8))
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN stats untouched
+
+
 def test_predict_video_rejects_bad_input():
     model = _tiny("unet").eval()
     with pytest.raises(ValueError, match="multiples of 16"):
