@@ -107,7 +107,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         "model": f"{meta['model']} {meta['model_cfg']} input {input_size[0]}x{input_size[1]}, "
                  f"best by validation Dice: {result.best_which} at step {result.best_step}",
         "training": f"{result.steps} steps, preset {settings.config!r}, run folder {run_dir}",
-        "predict": f"{len(prediction.done) if hasattr(prediction, 'done') else len(inputs)} videos -> {predict_dir}",
+        "predict": f"{prediction.n_done} of {len(inputs)} test videos -> {predict_dir} (masks, overlays, ED/ES, EF per beat)",
         "time (s)": ", ".join(f"{k} {v}" for k, v in seconds.items()),
     }
     files = write_report(evaluation, out, title="echoseg demo: SSCF on synthetic echo videos", info=info,
@@ -123,11 +123,12 @@ def _prediction_figures(predict_dir: Path, plot_dir: Path) -> list[tuple[str, Pa
     for frames_csv in sorted(predict_dir.glob("*/frames.csv")):
         with open(frames_csv, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        area = [float(r["area"]) for r in rows]
+        area_column = next(c for c in rows[0] if c.startswith("area"))  # area_px or area_mm2
+        area = [float(r[area_column]) for r in rows]
         ed = [int(r["frame"]) for r in rows if r["is_ed"] in ("1", "True", "true")]
         es = [int(r["frame"]) for r in rows if r["is_es"] in ("1", "True", "true")]
         name = frames_csv.parent.name
-        path = area_curve(area, plot_dir / f"predicted_area_{name}.png", ed=ed, es=es,
+        path = area_curve(area, plot_dir / f"predicted_area_{name}.png", ed=ed, es=es, unit=area_column[5:],
                           title=f"{name}: predicted LV area, detected ED/ES")
         figures.append((f"{name}: predicted LV area with detected ED (peaks) and ES (troughs)", path))
     return figures
