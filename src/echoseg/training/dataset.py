@@ -14,7 +14,9 @@ window with a generator seeded by (seed, step, stream, slot). So:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,7 +110,7 @@ class TwoStreamBatches(Dataset):
         slots = self._slots(step, self.labeled.batch)
         items = stream_items(self.seed, LABELED, len(self.labeled.windows), slots)
         frames, masks = [], []
-        for slot, item in zip(slots, items):
+        for slot, item in zip(slots, items, strict=True):
             video, centre = self.labeled.windows[item]
             rng = np.random.default_rng([self.seed, int(step), LABELED, int(slot)])
             x, m = self.spatial(self.cache.window(video, centre, self.k), self.cache.mask(video, centre), rng)
@@ -120,7 +122,7 @@ class TwoStreamBatches(Dataset):
             slots = self._slots(step, self.unlabeled.batch)
             items = stream_items(self.seed, UNLABELED, len(self.unlabeled.windows), slots)
             student, teacher = [], []
-            for slot, item in zip(slots, items):
+            for slot, item in zip(slots, items, strict=True):
                 video, centre = self.unlabeled.windows[item]
                 rng = np.random.default_rng([self.seed, int(step), UNLABELED, int(slot)])
                 x, _ = self.spatial(self.cache.window(video, centre, self.k), None, rng)
@@ -141,9 +143,19 @@ def validation_batches(cache: FrameCache, windows: np.ndarray, window: int, batc
         yield torch.from_numpy(x), torch.from_numpy(y)
 
 
-def worker_init(_: int) -> None:
-    """DataLoader workers: one thread each (the workers are the parallelism; avoid oversubscription)."""
+@contextlib.contextmanager
+def cv2_serial_for_fork() -> Iterator[None]:
+    """Fork DataLoader workers while OpenCV runs single-threaded, then restore its threads.
+
+    A child forked from a process whose OpenCV thread pool exists inherits a pool without threads
+    and deadlocks in its first parallel call (even in cv2.setNumThreads). Forking while the parent
+    is serial gives children that never touch a pool; the parent gets its threads back afterwards.
+    """
     import cv2
 
+    previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)

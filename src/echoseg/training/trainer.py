@@ -39,10 +39,10 @@ from echoseg.training.config import TrainConfig, steps_per_epoch
 from echoseg.training.dataset import (
     StreamSpec,
     TwoStreamBatches,
+    cv2_serial_for_fork,
     labeled_windows,
     unlabeled_windows,
     validation_batches,
-    worker_init,
 )
 from echoseg.training.distributed import DistContext, wrap_model
 from echoseg.training.ema import ModelEMA
@@ -244,7 +244,9 @@ class Trainer:
         self._busy = 0.0
         tick = time.perf_counter()
         try:
-            for batch in self._loader(self.step, stop):
+            with cv2_serial_for_fork():
+                batches = iter(self._loader(self.step, stop))  # workers fork here
+            for batch in batches:
                 if batch["step"] != self.step:  # the loader is a range of steps; anything else is a bug
                     raise RuntimeError(f"data for step {batch['step']} arrived at step {self.step}")
                 torch.manual_seed(step_seed(self.config.runtime.seed, self.step, self.dist.rank))
@@ -266,7 +268,7 @@ class Trainer:
 
     def _loader(self, start: int, stop: int) -> DataLoader:
         workers = self.config.data.num_workers
-        extra = {"prefetch_factor": self.config.data.prefetch_factor, "worker_init_fn": worker_init} if workers else {}
+        extra = {"prefetch_factor": self.config.data.prefetch_factor} if workers else {}
         return DataLoader(self.dataset, batch_size=None, sampler=range(start, stop), num_workers=workers,
                           pin_memory=self.device.type == "cuda", **extra)
 
