@@ -21,7 +21,7 @@ demo: install
 	$(VENV)/bin/echoseg demo --out runs/demo
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests $(wildcard benchmarks)
 
 test: install lint
 	$(PY) -m pytest -q

@@ -67,3 +67,23 @@ def test_islands_and_holes_do_not_change_volume():
 def test_ejection_fraction():
     assert ejection_fraction(100.0, 40.0) == pytest.approx(60.0)
     assert math.isnan(ejection_fraction(0.0, 0.0))
+
+
+def _tilted_bullet(angle_deg, length=80.0, radius=25.0, size=240):
+    """Half ellipse whose flat base is centred at (x=120, y=168) and whose apex points `angle_deg` off vertical."""
+    yy, xx = np.mgrid[:size, :size].astype(float)
+    a = math.radians(angle_deg)
+    dx, dy = xx - size / 2, yy - size * 0.7
+    along = -dy * math.cos(a) + dx * math.sin(a)
+    across = dx * math.cos(a) + dy * math.sin(a)
+    return ((along / length) ** 2 + (across / radius) ** 2 <= 1) & (along >= 0)
+
+
+@pytest.mark.parametrize("angle", [15, 30, -25])
+def test_tilted_lv_keeps_its_full_long_axis_and_volume(angle):
+    # A tilted, rasterised base must not pull the base midpoint towards the apex (it did by ~3 px at 30 deg).
+    mask = _tilted_bullet(angle)
+    apex, base = long_axis(mask)
+    assert base == pytest.approx([120.0, 168.0], abs=1.0)
+    assert np.linalg.norm(apex - base) == pytest.approx(80.0, abs=1.5)
+    assert monoplane_volume(mask) == pytest.approx(2 / 3 * math.pi * 25**2 * 80, rel=0.02)

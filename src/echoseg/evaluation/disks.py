@@ -78,11 +78,13 @@ def long_axis(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None) -
     width_hi = np.ptp(across[near_hi]) if near_hi.any() else 0.0
     band = max(0.04 * span, 1.5 * float(scale.max()))
     in_band = (along < lo + band) if width_lo > width_hi else (along > hi - band)
-    band_pts = pts[in_band]
     band_across = across[in_band]
-    corner_a = band_pts[np.argmin(band_across)]
-    corner_b = band_pts[np.argmax(band_across)]
-    base_mid = (corner_a + corner_b) / 2
+    # Across the axis, the base midpoint is halfway between the base's two corners. Along the axis it
+    # sits at the cavity's end: the corners themselves can be anywhere within the band on a tilted,
+    # rasterised base (their widths differ by less than a pixel), which would shorten the axis.
+    mid_across = (band_across.min() + band_across.max()) / 2
+    end_along = lo if width_lo > width_hi else hi
+    base_mid = pts.mean(axis=0) + u * end_along + v * mid_across
     apex = pts[np.argmax(np.linalg.norm(pts - base_mid, axis=1))]
     return apex / scale, base_mid / scale
 

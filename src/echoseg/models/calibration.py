@@ -1,0 +1,181 @@
+"""ASSC: adaptive spatiotemporal semantic calibration of a neighbour frame's features to a target.
+
+Paper section 3.2 and the authors' released network (see ARCHITECTURE.md):
+
+    Q' = S(Tq(neighbour)),  K' = S(Tk(target))          (B, C, M), S = adaptive max-pool to 1,3,5,7, M = 84
+    A  = sigmoid(Q' K'^T)                                (B, C, C)
+    W_b = A_b @ G.view(C, 9C) -> (C, C, 3, 3)            "matmul": the released network's reading
+    W_b = A_b[..., None, None] * G                       "elementwise": a literal reading of eq. (3)
+    out_b = sum over dilations d of conv(neighbour_b, W_b, dilation=d)
+
+Speed. Written as a per-sample convolution (`grouped`: batch folded into groups; `unfold`: im2col +
+bmm), the dynamic kernel runs far below plain-conv speed. For the matmul kernel the product is
+associative over channels:
+
+    conv(x, A_b @ G)[o] = sum_c A_b[o, c] * conv(x, G)[c]
+
+so the whole calibration is ONE ordinary batched convolution with the shared G followed by a
+per-sample (C x C) channel mix (a bmm, 1/9 of the conv's FLOPs). That `factored` form is the
+default; the tests check it against a float64 per-sample convolution. The dilations share G, so
+their convolutions are summed before the single mix. The elementwise kernel does not factor and
+uses the faster of the per-sample forms.
+
+Scaling (`normalize=True`, our default): with G initialised to ones the raw kernel sums 9*C*C
+terms of size ~A, so calibrated features come out about 9*C*C/2 times larger than the centre
+frame's, and Q'K'^T sums 84 products, saturating the sigmoid. We divide the logits by sqrt(M) and
+the kernel by 9*C*C*len(dilations), which keeps calibrated features on the scale of their input.
+`normalize=False` reproduces the released network's raw scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+POOL_SIZES = (1, 3, 5, 7)
+KERNELS = ("matmul", "elementwise")
+FORMULATIONS = ("factored", "grouped", "unfold")
+
+
+def summarize(x: torch.Tensor, sizes: tuple[int, ...] = POOL_SIZES) -> torch.Tensor:
+    """Multi-scale adaptive max-pool summary. (B, C, H, W) -> (B, C, sum(s*s)) (M = 84 for 1,3,5,7)."""
+    b, c = x.shape[:2]
+    pool = _adaptive_max_pool_sliced if torch.onnx.is_in_onnx_export() else F.adaptive_max_pool2d
+    return torch.cat([pool(x, s).reshape(b, c, s * s) for s in sizes], dim=2)
+
+
+def _adaptive_max_pool_sliced(x: torch.Tensor, size: int) -> torch.Tensor:
+    """adaptive_max_pool2d from static slices (identical bins: [floor(i*n/s), ceil((i+1)*n/s))).
+
+    ONNX has no adaptive max-pool whose output size does not divide the input's, so export uses
+    this separable form: max over row bins, then over column bins.
+    """
+    def bins(n: int) -> list[tuple[int, int]]:
+        return [((i * n) // size, -((-(i + 1) * n) // size)) for i in range(size)]
+
+    h, w = int(x.shape[2]), int(x.shape[3])
+    rows = torch.cat([x[:, :, a:b].amax(dim=2, keepdim=True) for a, b in bins(h)], dim=2)
+    return torch.cat([rows[:, :, :, a:b].amax(dim=3, keepdim=True) for a, b in bins(w)], dim=3)
+
+
+class ASSC(nn.Module):
+    """Calibrate `neighbour` features (B, C, H, W) to `target` features (B, C, H, W) -> (B, C, H, W).
+
+    Parameters: `tq`, `tk` (3x3 convs C -> C, the paper's transform T) and `g` (C, C, 3, 3), the
+    motion warping matrix, initialised to ones. `formulation` selects how the per-sample kernel is
+    applied ("factored" is only valid for the matmul kernel); all formulations compute the same
+    function and share parameters, so it can be switched on a trained model.
+    """
+
+    def __init__(self, channels: int, dilations: tuple[int, ...] = (1,), kernel: str = "matmul",
+                 normalize: bool = True, formulation: str | None = None):
+        super().__init__()
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown calibration kernel {kernel!r}; valid: {list(KERNELS)}")
+        dilations = tuple(int(d) for d in dilations)
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"dilations must be positive integers, got {dilations}")
+        self.channels = channels
+        self.dilations = dilations
+        self.kernel = kernel
+        self.normalize = normalize
+        self.formulation = formulation or ("factored" if kernel == "matmul" else "unfold")
+        self._check_formulation()
+        self.tq = nn.Conv2d(channels, channels, 3, padding=1)
+        self.tk = nn.Conv2d(channels, channels, 3, padding=1)
+        self.g = nn.Parameter(torch.ones(channels, channels, 3, 3))
+
+    def _check_formulation(self) -> None:
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"unknown ASSC formulation {self.formulation!r}; valid: {list(FORMULATIONS)}")
+        if self.formulation == "factored" and self.kernel != "matmul":
+            raise ValueError("the factored formulation exists only for the matmul kernel")
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, dilations={self.dilations}, kernel={self.kernel}, formulation={self.formulation}"
+
+    # -- the parts -------------------------------------------------------------------------------
+
+    def attention(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """A = sigmoid(Q' K'^T), (B, C, C); row o weighs the channels of G mixed into output channel o."""
+        return self._attention_from(self.tq(neighbour), target)
+
+    def _attention_from(self, q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        qs, ks = summarize(q), summarize(self.tk(target))
+        logits = qs @ ks.transpose(1, 2)
+        if self.normalize:
+            logits = logits / math.sqrt(qs.shape[-1])
+        return torch.sigmoid(logits)
+
+    def _kernel_scale(self) -> float:
+        return 1.0 / (9 * self.channels * self.channels * len(self.dilations)) if self.normalize else 1.0
+
+    def dynamic_kernels(self, a: torch.Tensor) -> torch.Tensor:
+        """Per-sample kernels W (B, C, C, 3, 3) from A (B, C, C), scale included."""
+        c = self.channels
+        g = self.g
+        if self.kernel == "matmul":
+            w = (a @ g.reshape(c, 9 * c)).reshape(-1, c, c, 3, 3)
+        else:
+            w = a[..., None, None] * g
+        return w * self._kernel_scale()
+
+    # -- forward ---------------------------------------------------------------------------------
+
+    def forward(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.formulation == "factored":
+            return self._forward_factored(neighbour, target)
+        a = self.attention(neighbour, target)
+        w = self.dynamic_kernels(a)
+        if self.formulation == "grouped":
+            return apply_kernels_grouped(neighbour, w, self.dilations)
+        return apply_kernels_unfold(neighbour, w, self.dilations)
+
+    def _forward_factored(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        a = self.attention(neighbour, target) * self._kernel_scale()
+        gx = sum(F.conv2d(neighbour, self.g, padding=d, dilation=d) for d in self.dilations)
+        return mix_channels(gx, a)
+
+
+def mix_channels(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """out[b, o] = sum_c a[b, o, c] * x[b, c]: x (B, C, H, W), a (B, C, C) -> (B, C, H, W).
+
+    Works on the memory layout it is given (no copy): NCHW as A @ (C, HW), channels_last as
+    (HW, C) @ A^T, whose result is again channels_last.
+    """
+    b, c, h, w = x.shape
+    a = a.to(x.dtype)
+    if c > 1 and x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
+        y = x.permute(0, 2, 3, 1).reshape(b, h * w, c) @ a.transpose(1, 2)
+        return y.reshape(b, h, w, c).permute(0, 3, 1, 2)
+    return (a @ x.reshape(b, c, h * w)).reshape(b, c, h, w)
+
+
+def apply_kernels_grouped(x: torch.Tensor, w: torch.Tensor, dilations: tuple[int, ...]) -> torch.Tensor:
+    """Per-sample conv with the batch folded into groups. x (B, C, H, W), w (B, C, C, 3, 3)."""
+    b, c, h, wd = x.shape
+    xf = x.reshape(1, b * c, h, wd)
+    wf = w.reshape(b * c, c, 3, 3).to(x.dtype)
+    out = sum(F.conv2d(xf, wf, padding=d, dilation=d, groups=b) for d in dilations)
+    return out.reshape(b, c, h, wd)
+
+
+def apply_kernels_unfold(x: torch.Tensor, w: torch.Tensor, dilations: tuple[int, ...]) -> torch.Tensor:
+    """Per-sample conv as im2col + bmm. x (B, C, H, W), w (B, C, C, 3, 3)."""
+    b, c, h, wd = x.shape
+    wm = w.reshape(b, c, c * 9).to(x.dtype)
+    out = sum(wm @ F.unfold(x, 3, dilation=d, padding=d) for d in dilations)
+    return out.reshape(b, c, h, wd)
+
+
+def reference_calibration(module: ASSC, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The released network's formulation, literally: build W_b, then one conv per sample (tests)."""
+    a = module.attention(neighbour, target)
+    w = module.dynamic_kernels(a)
+    outs = []
+    for i in range(neighbour.shape[0]):
+        outs.append(sum(F.conv2d(neighbour[i:i + 1], w[i], padding=d, dilation=d) for d in module.dilations))
+    return torch.cat(outs)

@@ -1,0 +1,94 @@
+"""Decoders from the four encoder stages (H/2 .. H/16) back to full resolution.
+
+Both take `features` [(B, c1, H/2, W/2), ..., (B, c4, H/16, W/16)] and return (B, out_channels, H, W).
+
+- `LinkNetDecoder`: the released SSCF network's decoder. Each block is 1x1 (C -> C/4), 3x3 stride-2
+  transposed conv, 1x1 (C/4 -> C_skip), and the skip is ADDED. Cheap: most FLOPs stay in the encoders.
+- `UNetDecoder`: the paper text's U-Net decoder. 2x2 stride-2 transposed conv, CONCATENATE the skip,
+  two 3x3 ConvBNReLU.
+The stem halves the resolution and has no skip of its own, so both end with one more upsampling
+stage from H/2 to H.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from echoseg.models.blocks import ConvBNReLU, TwoConv
+
+DECODERS = ("linknet", "unet")
+
+
+class LinkNetUpBlock(nn.Module):
+    """(B, cin, h, w) -> (B, cout, 2h, 2w): 1x1 -> transposed 3x3 stride 2 -> 1x1, each with BN+ReLU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        mid = max(1, cin // 4)
+        self.reduce = ConvBNReLU(cin, mid, kernel_size=1)
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+        )
+        self.expand = ConvBNReLU(mid, cout, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.up(self.reduce(x)))
+
+
+class LinkNetDecoder(nn.Module):
+    def __init__(self, encoder_channels: tuple[int, ...]):
+        super().__init__()
+        c1, c2, c3, c4 = encoder_channels
+        self.blocks = nn.ModuleList([LinkNetUpBlock(c4, c3), LinkNetUpBlock(c3, c2), LinkNetUpBlock(c2, c1),
+                                     LinkNetUpBlock(c1, c1)])
+        self.out_channels = max(1, c1 // 2)
+        self.final = ConvBNReLU(c1, self.out_channels)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        skips = features[:3][::-1]  # H/8, H/4, H/2
+        x = features[3]
+        for block, skip in zip(self.blocks[:3], skips, strict=True):
+            x = block(x) + skip
+        return self.final(self.blocks[3](x))
+
+
+class UNetUpBlock(nn.Module):
+    """(B, cin, h, w), skip (B, cskip, 2h, 2w) -> (B, cout, 2h, 2w)."""
+
+    def __init__(self, cin: int, cskip: int, cout: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, max(1, cin // 2), 2, stride=2)
+        self.conv = TwoConv(max(1, cin // 2) + cskip, cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)
+
+
+class UNetDecoder(nn.Module):
+    def __init__(self, encoder_channels: tuple[int, ...]):
+        super().__init__()
+        c1, c2, c3, c4 = encoder_channels
+        self.out_channels = max(1, c1 // 2)
+        self.blocks = nn.ModuleList([UNetUpBlock(c4, c3, c3), UNetUpBlock(c3, c2, c2), UNetUpBlock(c2, c1, c1),
+                                     UNetUpBlock(c1, 0, self.out_channels)])
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        skips = features[:3][::-1]
+        x = features[3]
+        for block, skip in zip(self.blocks[:3], skips, strict=True):
+            x = block(x, skip)
+        return self.blocks[3](x)
+
+
+def build_decoder(name: str, encoder_channels: tuple[int, ...]) -> nn.Module:
+    if name == "linknet":
+        return LinkNetDecoder(encoder_channels)
+    if name == "unet":
+        return UNetDecoder(encoder_channels)
+    raise ValueError(f"unknown decoder {name!r}; valid: {list(DECODERS)}")

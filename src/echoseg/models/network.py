@@ -1,0 +1,103 @@
+"""The temporal segmentation network all registered variants are built from.
+
+    features_j = encoder_j(frame_j)            j = 0..k-1 (one shared encoder, or k separate: TCE)
+    fused_s    = fusion_s([features_j[s]])     per stage s (concat or BSSF; none when k = 1)
+    logits     = head(decoder(fused))          centre frame, (B, 1, H, W)
+
+The two halves are public so that whole-video inference can encode each frame once and reuse its
+features in every window that contains it (`encode_frames`, `decode_window`); `forward` is just
+the two in sequence.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from echoseg.models.decoders import build_decoder
+from echoseg.models.encoders import ResNetEncoder
+from echoseg.models.fusion import BSSF, ConcatFusion
+
+MAX_WINDOW = 11
+STRIDE = 16  # the encoder's total downsampling: H and W must be multiples of it
+FUSIONS = ("concat", "bssf")
+
+
+def check_window(window: int) -> int:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window > MAX_WINDOW or window % 2 == 0:
+        raise ValueError(f"window (k) must be an odd integer in 1..{MAX_WINDOW}, got {window!r}")
+    return window
+
+
+def check_spatial(h: int, w: int) -> None:
+    if h % STRIDE or w % STRIDE or h == 0 or w == 0:
+        raise ValueError(f"frame size {h}x{w} is not supported: height and width must be positive multiples of "
+                         f"{STRIDE} (resize first, e.g. with echoseg.data.resize.resize_video)")
+
+
+class TemporalSegNet(nn.Module):
+    """(B, k, H, W) float in [0, 1] -> logits (B, 1, H, W) of the centre frame k // 2.
+
+    shared_encoder: one encoder for all k frames (its features can be reused across windows);
+    otherwise k encoders with separate weights, one per relative frame position (TCE).
+    fusion: "concat" or "bssf"; unused when k = 1.
+    """
+
+    def __init__(self, *, window: int = 3, width: float = 1.0, shared_encoder: bool = False, fusion: str = "bssf",
+                 decoder: str = "linknet", dilations: tuple[int, ...] = (1,), calibration: str = "matmul",
+                 calibration_norm: bool = True):
+        super().__init__()
+        self.window = check_window(window)
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; valid: {list(FUSIONS)}")
+        self.shared_encoder = shared_encoder or window == 1
+        n_encoders = 1 if self.shared_encoder else window
+        self.encoders = nn.ModuleList(ResNetEncoder(width) for _ in range(n_encoders))
+        channels = self.encoders[0].out_channels
+        if window == 1:
+            self.fusions = nn.ModuleList()
+        elif fusion == "concat":
+            self.fusions = nn.ModuleList(ConcatFusion(c, window) for c in channels)
+        else:
+            self.fusions = nn.ModuleList(
+                BSSF(c, window, tuple(dilations), kernel=calibration, normalize=calibration_norm) for c in channels
+            )
+        self.decoder = build_decoder(decoder, channels)
+        self.head = nn.Conv2d(self.decoder.out_channels, 1, 1)
+
+    @staticmethod
+    def normalize_input(frames: torch.Tensor) -> torch.Tensor:
+        """[0, 1] intensities -> [-1, 1]; the BatchNorm after the stem absorbs the rest."""
+        return (frames - 0.5) * 2.0
+
+    def encode_frames(self, frames: torch.Tensor, position: int = 0) -> list[torch.Tensor]:
+        """Encode frames (N, 1, H, W) in [0, 1] seen at window `position` (ignored with a shared encoder).
+
+        Returns the four stage features [(N, c1, H/2, W/2), ..., (N, c4, H/16, W/16)].
+        """
+        encoder = self.encoders[0] if self.shared_encoder else self.encoders[position]
+        return encoder(self.normalize_input(frames))
+
+    def decode_window(self, window_features: list[list[torch.Tensor]]) -> torch.Tensor:
+        """window_features[j][s]: stage-s features (B, c_s, h_s, w_s) of the window's j-th frame -> (B, 1, H, W)."""
+        if len(window_features) != self.window:
+            raise ValueError(f"expected features of {self.window} frames, got {len(window_features)}")
+        if self.window == 1:
+            fused = window_features[0]
+        else:
+            fused = [fusion([f[s] for f in window_features]) for s, fusion in enumerate(self.fusions)]
+        return self.head(self.decoder(fused))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.window:
+            raise ValueError(f"expected input (B, {self.window}, H, W) for a model with window k={self.window}, "
+                             f"got shape {tuple(x.shape)}")
+        check_spatial(x.shape[2], x.shape[3])
+        if self.shared_encoder and self.window > 1:
+            # one encoder pass over all B*k frames: a bigger batch is faster than k small ones
+            b, k, h, w = x.shape
+            stacked = self.encode_frames(x.reshape(b * k, 1, h, w))
+            feats = [[f.reshape(b, k, *f.shape[1:])[:, j] for f in stacked] for j in range(k)]
+        else:
+            feats = [self.encode_frames(x[:, j:j + 1], j) for j in range(self.window)]
+        return self.decode_window(feats)

@@ -1,0 +1,239 @@
+"""SSCF network, its ablation variants, the ASSC formulations and whole-video inference (tiny sizes)."""
+
+import numpy as np
+import pytest
+import torch
+
+from echoseg.checkpoint import load_model, save_model
+from echoseg.models import available_models, create_model
+from echoseg.models.calibration import ASSC, reference_calibration, summarize
+from echoseg.models.video import predict_video_probs, window_indices
+
+TINY = {"width": 0.125}
+H, W = 32, 48  # odd-but-valid: multiples of 16, not square, stage 4 is 2x3
+
+
+def _tiny(name, **cfg):
+    model = create_model(name, **{**TINY, **cfg})
+    return model
+
+
+def _windows(name):
+    return [1] if name == "unet" else [1, 3, 5]
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_variant_maps_a_window_to_centre_logits(name):
+    for k in _windows(name):
+        model = _tiny(name, window=k).eval()
+        assert model.window == k
+        x = torch.rand(2, k, H, W)
+        with torch.no_grad():
+            y = model(x)
+        assert y.shape == (2, 1, H, W) and y.dtype == torch.float32 and torch.isfinite(y).all()
+
+
+def test_registry_lists_the_ablation_variants_and_rejects_unknown_names():
+    assert available_models() == ["baseline", "baseline_bssf", "baseline_tce", "sscf", "unet"]
+    with pytest.raises(ValueError, match="valid models: .*sscf"):
+        create_model("sscff")
+
+
+@pytest.mark.parametrize("name", ["baseline", "sscf"])
+def test_bad_input_sizes_and_windows_are_clear_errors(name):
+    model = _tiny(name).eval()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        model(torch.rand(1, 3, 40, 48))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\).*k=3"):
+        model(torch.rand(1, 5, 32, 32))
+    for bad in (2, 0, 13, 3.0):
+        with pytest.raises(ValueError, match="odd integer"):
+            create_model(name, width=0.125, window=bad)
+    with pytest.raises(ValueError, match="decoder"):
+        create_model(name, width=0.125, decoder="fpn")
+
+
+def test_settings_that_do_not_apply_are_refused():
+    with pytest.raises(TypeError, match="dilations"):
+        create_model("baseline", dilations=(1, 2))
+    with pytest.raises(ValueError, match="single frame"):
+        create_model("unet", window=3)
+
+
+def test_parameter_count_matches_the_released_network():
+    # The authors' released SSCF network (k = 3, width 1) has 53.7 M parameters.
+    model = create_model("sscf")
+    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(53.7, abs=0.05)
+
+
+def test_structure_separate_and_shared_encoders_and_calibrators():
+    sscf = _tiny("sscf", window=5)
+    assert len(sscf.encoders) == 5 and len(sscf.fusions) == 4
+    assert all(len(f.calibrators) == 4 for f in sscf.fusions)  # own ASSC per stage and per offset
+    assert len(_tiny("baseline_bssf", window=5).encoders) == 1
+    assert len(_tiny("baseline_tce", window=3).encoders) == 3
+    assert len(_tiny("sscf", window=1).encoders) == 1  # k = 1: one shared encoder
+
+
+@pytest.mark.parametrize("calibration", ["matmul", "elementwise"])
+def test_dynamic_kernel_is_per_sample(calibration):
+    model = _tiny("sscf", calibration=calibration, dilations=(1, 2)).eval()
+    x = torch.rand(3, 3, H, W)
+    x2 = x.clone()
+    x2[1] = torch.rand(3, H, W)
+    with torch.no_grad():
+        y, y2 = model(x), model(x2)
+    assert torch.equal(y[0], y2[0]) and torch.equal(y[2], y2[2])
+    assert not torch.allclose(y[1], y2[1])
+
+
+def test_gradients_reach_every_encoder_and_calibration_parameter():
+    model = _tiny("sscf", window=3).train()
+    model(torch.rand(2, 3, H, W)).square().mean().backward()
+    for j, enc in enumerate(model.encoders):
+        assert enc.stem[0].weight.grad.abs().sum() > 0, f"encoder {j}"
+    for s, fusion in enumerate(model.fusions):
+        for n, assc in enumerate(fusion.calibrators):
+            for pname in ("tq.weight", "tk.weight", "g"):
+                grad = assc.get_parameter(pname).grad
+                assert grad is not None and grad.abs().sum() > 0, f"stage {s} neighbour {n} {pname}"
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_state_dict_keys_stable_across_forward_and_safetensors_round_trip(name, tmp_path):
+    model = _tiny(name, **({} if name == "unet" else {"window": 3})).eval()
+    keys = list(model.state_dict())
+    x = torch.rand(2, model.window, H, W)
+    with torch.no_grad():
+        y = model(x)
+    assert list(model.state_dict()) == keys
+    path = save_model(tmp_path / "m.safetensors", model, model.model_name, model.model_cfg)
+    loaded, meta = load_model(path)
+    assert meta["model"] == name and meta["model_cfg"] == model.model_cfg
+    with torch.no_grad():
+        assert torch.equal(loaded(x), y)
+
+
+def _float64_reference(assc, neighbour, target):
+    ref = ASSC(assc.channels, assc.dilations, kernel=assc.kernel, normalize=assc.normalize,
+               formulation="grouped").double()
+    ref.load_state_dict({k: v.double() for k, v in assc.state_dict().items()})
+    return reference_calibration(ref, neighbour.double(), target.double())
+
+
+@pytest.mark.parametrize("kernel,formulation", [("matmul", "factored"), ("matmul", "grouped"),
+                                                ("matmul", "unfold"), ("elementwise", "grouped"),
+                                                ("elementwise", "unfold")])
+@pytest.mark.parametrize("dilations", [(1,), (1, 2, 3)])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_assc_formulations_equal_float64_reference(kernel, formulation, dilations, normalize):
+    c = 12
+    assc = ASSC(c, dilations, kernel=kernel, normalize=normalize, formulation=formulation)
+    with torch.no_grad():  # a trained-looking G, not all ones, so channel mixing is really tested
+        assc.g.normal_(1.0, 0.5)
+    neighbour, target = torch.randn(3, c, 10, 14), torch.randn(3, c, 10, 14)
+    expected = _float64_reference(assc, neighbour, target)
+    got = assc(neighbour, target).double()
+    err = (got - expected).abs().max() / expected.abs().max()
+    assert err < 1e-5, err
+    # channels_last input gives the same result
+    got_cl = assc(neighbour.contiguous(memory_format=torch.channels_last), target).double()
+    assert ((got_cl - expected).abs().max() / expected.abs().max()) < 1e-5
+
+
+def test_summarize_pools_to_84_values_per_channel():
+    x = torch.arange(2 * 3 * 7 * 7, dtype=torch.float32).reshape(2, 3, 7, 7)
+    s = summarize(x)
+    assert s.shape == (2, 3, 84)
+    assert torch.equal(s[:, :, 0], x.amax(dim=(2, 3)))
+    assert torch.equal(s[:, :, 35:], x.reshape(2, 3, 49))  # 7x7 pool of a 7x7 map is the map itself
+    assert summarize(torch.rand(1, 2, 2, 3)).shape == (1, 2, 84)  # smaller than 7x7 still works
+
+
+def test_sliced_adaptive_max_pool_equals_torch():
+    from echoseg.models.calibration import _adaptive_max_pool_sliced
+
+    for h, w in [(2, 3), (7, 7), (10, 14), (16, 16), (5, 11)]:
+        x = torch.randn(2, 3, h, w)
+        for s in (1, 3, 5, 7):
+            assert torch.equal(_adaptive_max_pool_sliced(x, s), torch.nn.functional.adaptive_max_pool2d(x, s))
+
+
+def test_factored_and_normalized_calibration_keeps_unit_scale():
+    c = 64
+    assc = ASSC(c).eval()
+    x = torch.rand(2, c, 8, 8)
+    with torch.no_grad():
+        y = assc(x, x)
+    # G = ones and A in (0, 1): each output is a weighted local mean of x, within x's range
+    assert 0 < y.mean() < x.mean() and y.max() <= x.max() + 1e-6
+
+
+def _explicit_windows(video_u8, k):
+    t = video_u8.shape[0]
+    idx = window_indices(t, k, torch.arange(t))
+    return torch.from_numpy(video_u8).float().div(255.0)[idx]  # (T, k, H, W)
+
+
+@pytest.mark.parametrize("name,k", [("sscf", 3), ("baseline", 5), ("baseline_bssf", 3), ("unet", 1),
+                                    ("baseline_tce", 3)])
+def test_predict_video_equals_forward_on_edge_replicated_windows(name, k):
+    model = _tiny(name, **({} if name == "unet" else {"window": k})).eval()
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, size=(7, H, W), dtype=np.uint8)
+    with torch.no_grad():
+        expected = torch.sigmoid(model(_explicit_windows(video, k)))[:, 0].numpy()
+    for batch_size in (1, 3, 16):
+        got = predict_video_probs(model, video, batch_size=batch_size)
+        assert got.shape == (7, H, W) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    got_cl = predict_video_probs(model, torch.from_numpy(video), batch_size=4, channels_last=True)
+    np.testing.assert_allclose(got_cl, expected, atol=1e-4)
+    assert next(model.parameters()).is_contiguous()  # layout restored
+
+
+def test_window_indices_replicate_the_edges():
+    idx = window_indices(4, 5, torch.arange(4))
+    assert idx.tolist() == [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 3], [1, 2, 3, 3, 3]]
+    assert window_indices(1, 3, torch.arange(1)).tolist() == [[0, 0, 0]]
+
+
+def test_shared_encoder_encodes_each_frame_once():
+    model = _tiny("baseline", window=5).eval()
+    calls = []
+    model.encoders[0].register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
+    predict_video_probs(model, np.zeros((9, H, W), np.uint8), batch_size=4)
+    assert sum(calls) == 9
+
+
+def test_predict_video_rejects_bad_input():
+    model = _tiny("unet").eval()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        predict_video_probs(model, np.zeros((3, 30, 32), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        predict_video_probs(model, np.zeros((3, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"\(T, H, W\)"):
+        predict_video_probs(model, np.zeros((32, 32), np.uint8))
+
+
+def test_bfloat16_autocast_stays_close():
+    model = _tiny("sscf").eval()
+    video = np.random.default_rng(1).integers(0, 256, size=(4, H, W), dtype=np.uint8)
+    fp32 = predict_video_probs(model, video)
+    bf16 = predict_video_probs(model, video, autocast_dtype=torch.bfloat16)
+    assert np.abs(fp32 - bf16).max() < 0.1
+
+
+def test_onnx_export_matches_onnxruntime(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from echoseg.models.export import export_onnx
+
+    model = _tiny("sscf").eval()
+    x = torch.rand(1, 3, H, W)
+    path = export_onnx(model, tmp_path / "m.onnx", height=H, width=W)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
