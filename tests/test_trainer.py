@@ -159,3 +159,35 @@ def test_windows_and_two_stream_batches(tmp_path):
     # Each epoch of a stream visits every window once, in a new order each epoch.
     first, second = stream_items(5, 0, 7, np.arange(7)), stream_items(5, 0, 7, np.arange(7, 14))
     assert sorted(first) == list(range(7)) == sorted(second) and first.tolist() != second.tolist()
+
+
+@pytest.mark.slow
+def test_kill_minus_9_then_resume_matches_uninterrupted_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).with_name("_train_subprocess.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    steps = "300"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "straight"), steps], env=env, check=True)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), steps], env=env)
+    state = tmp_path / "killed/checkpoints/last/train_state.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and torch.load(state, weights_only=True)["step"] >= 40:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed; raise `steps`"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(state, weights_only=True)["step"]
+    assert 40 <= killed_at < 300
+    subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), steps, "--resume"], env=env, check=True)
+    for name in ("student", "teacher"):
+        assert_same_weights(weights(tmp_path / f"straight/checkpoints/last/{name}.safetensors"),
+                            weights(tmp_path / f"killed/checkpoints/last/{name}.safetensors"))
