@@ -1,0 +1,223 @@
+"""Ultrasound image formation: sector geometry, speckle, attenuation, log compression, scan conversion.
+
+The scene gives echogenicity (dB relative to myocardium) on the output pixel grid. It is resampled to
+a polar beam grid (depth x beam angle), where the physics lives: complex Gaussian scatterers weighted
+by the amplitude are blurred by an anisotropic point-spread function (short along the beam, wide
+across it, so speckle grains are elongated laterally and widen with depth as in real B-mode), the
+envelope is detected, thermal noise grows with the time-gain compensation, and the result is log
+compressed into a display range. Scan conversion back to the pixel grid gives the fan.
+Scatterers partly decorrelate between frames (AR(1) in time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+@dataclass(frozen=True)
+class ImagingPreset:
+    """Acquisition quality. dB values are relative to myocardium (0 dB)."""
+
+    blood_db: float  # blood pool echogenicity: lower means darker cavities, higher contrast
+    tissue_db: float  # tissue outside the heart
+    speckle: float  # 0 fully smoothed .. 1 fully developed speckle (log-domain blend)
+    noise_db: float  # thermal noise at the deepest point after gain compensation
+    dropout_prob: float  # chance of a wall region that fades (beam nearly parallel to the wall)
+    dropout_db: tuple[float, float]
+    shadow_prob: float  # chance of a rib shadow wedge
+    haze_prob: float  # chance of near-field clutter filling the LV apex
+    haze_db: float
+    texture_db: float  # spatial echogenicity variation
+    decorrelation: tuple[float, float]  # range of the frame-to-frame speckle correlation
+
+
+PRESETS = {
+    "easy": ImagingPreset(blood_db=-50, tissue_db=-20, speckle=0.6, noise_db=-60, dropout_prob=0.1,
+                          dropout_db=(4, 8), shadow_prob=0.05, haze_prob=0.05, haze_db=-34, texture_db=1.5,
+                          decorrelation=(0.75, 0.9)),
+    "medium": ImagingPreset(blood_db=-42, tissue_db=-20, speckle=0.8, noise_db=-48, dropout_prob=0.45,
+                            dropout_db=(6, 14), shadow_prob=0.2, haze_prob=0.3, haze_db=-28, texture_db=2.5,
+                            decorrelation=(0.6, 0.85)),
+    "hard": ImagingPreset(blood_db=-34, tissue_db=-19, speckle=1.0, noise_db=-38, dropout_prob=0.8,
+                          dropout_db=(10, 20), shadow_prob=0.4, haze_prob=0.6, haze_db=-20, texture_db=3.5,
+                          decorrelation=(0.45, 0.75)),
+}
+
+
+@dataclass
+class Sector:
+    """The fan and its beam grid for an output image of `shape` (H, W) with pixel `spacing` (dy, dx) mm.
+
+    The transducer sits at pixel `origin_px` (x, y) (just above the top row, mid-width); beams span
+    +-`half_angle` radians, `depth_mm` deep. Polar grid: `n_depth` samples x `n_beams` beams.
+    """
+
+    shape: tuple[int, int]
+    spacing: tuple[float, float]
+    origin_px: np.ndarray
+    half_angle: float
+    depth_mm: float
+    n_depth: int
+    n_beams: int
+    inside: np.ndarray  # (H, W) bool: pixel in the fan
+    edge_fade: np.ndarray  # (H, W) float32: soft fan edges
+    polar_from_cart: tuple[np.ndarray, np.ndarray]  # maps (n_depth, n_beams) into pixel coordinates
+    cart_from_polar: tuple[np.ndarray, np.ndarray]  # maps (H, W) into beam-grid coordinates
+    depth_of_row: np.ndarray  # (n_depth,) mm
+
+    def to_px(self, points_mm: np.ndarray) -> np.ndarray:
+        """(..., 2) points (x, y) in mm from the transducer -> pixel coordinates (x = column, y = row)."""
+        dy, dx = self.spacing
+        return points_mm / np.array([dx, dy]) + self.origin_px
+
+
+def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, float] | None) -> Sector:
+    """Draw a fan: depth 145-180 mm and spacing to fit it unless `spacing_mm` (dy, dx) is given."""
+    gap_mm = rng.uniform(1.0, 4.0)
+    if spacing_mm is None:
+        depth = rng.uniform(145.0, 180.0)
+        pitch = (depth + gap_mm) * rng.uniform(0.97, 1.04) / size
+        spacing = (pitch, pitch)
+    else:
+        spacing = (float(spacing_mm[0]), float(spacing_mm[1]))
+        depth = min(size * spacing[0], size * spacing[1]) * rng.uniform(0.96, 1.0) - gap_mm
+    dy, dx = spacing
+    origin = np.array([(size - 1) / 2 + rng.uniform(-1.0, 1.0) * size / 112, -gap_mm / dy])
+    half_angle = math.radians(rng.uniform(38.0, 45.0))
+    n_depth, n_beams = int(round(1.3 * size)), int(round(1.0 * size))
+
+    # Pixel grid -> (depth, angle).
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    x_mm = (cols - origin[0]) * dx
+    y_mm = (rows - origin[1]) * dy
+    radius = np.hypot(x_mm, y_mm)
+    angle = np.arctan2(x_mm, y_mm)
+    depth_index = radius / depth * (n_depth - 1)
+    beam_index = (angle + half_angle) / (2 * half_angle) * (n_beams - 1)
+    inside = (radius <= depth) & (np.abs(angle) <= half_angle)
+    soft = np.clip((half_angle - np.abs(angle)) * radius / (1.5 * dx), 0, 1) * np.clip((depth - radius) / (1.5 * dy), 0, 1)
+
+    # Beam grid -> pixel coordinates.
+    r = np.linspace(0, depth, n_depth)[:, None]
+    a = np.linspace(-half_angle, half_angle, n_beams)[None, :]
+    map_col = r * np.sin(a) / dx + origin[0]
+    map_row = r * np.cos(a) / dy + origin[1]
+    return Sector(
+        shape=(size, size), spacing=spacing, origin_px=origin, half_angle=half_angle, depth_mm=depth,
+        n_depth=n_depth, n_beams=n_beams, inside=inside, edge_fade=(soft * inside).astype(np.float32),
+        polar_from_cart=(map_col.astype(np.float32), map_row.astype(np.float32)),
+        cart_from_polar=(beam_index.astype(np.float32), depth_index.astype(np.float32)),
+        depth_of_row=r[:, 0],
+    )
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Zero-mean, unit-std smooth random field (low spatial frequencies only)."""
+    field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), sigma)
+    return field / max(float(field.std()), 1e-6)
+
+
+def _stack_channels(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) -> (H, W, T) contiguous, the layout cv2 filters many channels in one call."""
+    return np.ascontiguousarray(np.moveaxis(frames, 0, -1))
+
+
+def form_image(amplitude: np.ndarray, sector: Sector, preset: ImagingPreset, rng: np.random.Generator) -> np.ndarray:
+    """Echo video uint8 (T, H, W) from scene amplitude (T, H, W) (linear, myocardium ~ 1)."""
+    frames = amplitude.shape[0]
+    nd, nb = sector.n_depth, sector.n_beams
+    map_x, map_y = sector.polar_from_cart
+    # cv2 handles at most 512 channels: the video is processed in channel chunks if longer.
+    chunks = [slice(i, i + 256) for i in range(0, frames, 256)]
+    beam_amp = np.concatenate(
+        [cv2.remap(_stack_channels(amplitude[c]), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+         .reshape(nd, nb, -1) for c in chunks], axis=-1)  # (nd, nb, T)
+
+    # Rib shadow: a wedge of beams loses signal beyond some depth.
+    if rng.random() < preset.shadow_prob:
+        centre, width = rng.uniform(0.1, 0.9) * nb, rng.uniform(0.06, 0.15) * nb
+        beams = np.exp(-0.5 * ((np.arange(nb) - centre) / width) ** 4)
+        start = rng.uniform(0.2, 0.6) * nd
+        depth_ramp = 1 / (1 + np.exp(-(np.arange(nd) - start) / 3))
+        loss_db = rng.uniform(8, 18)
+        beam_amp *= (10 ** (-loss_db / 20 * depth_ramp[:, None] * beams[None, :]))[..., None].astype(np.float32)
+
+    # Scatterers: complex Gaussian, AR(1) in time so speckle partly decorrelates frame to frame.
+    rho = rng.uniform(*preset.decorrelation)
+    fresh = rng.standard_normal((frames, nd, nb, 2), dtype=np.float32)
+    scatter = np.empty_like(fresh)
+    scatter[0] = fresh[0]
+    keep, renew = np.float32(rho), np.float32(math.sqrt(1 - rho * rho))
+    for t in range(1, frames):
+        scatter[t] = keep * scatter[t - 1] + renew * fresh[t]
+    sigma_depth, sigma_beam = rng.uniform(0.6, 0.9) * nd / 145, rng.uniform(0.9, 1.4) * nb / 112
+    kd = cv2.getGaussianKernel(2 * math.ceil(3 * sigma_depth) + 1, sigma_depth)
+    kb = cv2.getGaussianKernel(2 * math.ceil(3 * sigma_beam) + 1, sigma_beam)
+    norm = np.float32(1.0 / math.sqrt(float((kd**2).sum() * (kb**2).sum())))
+    weighted = scatter * np.moveaxis(beam_amp, -1, 0)[..., None]  # (T, nd, nb, 2)
+    weighted = np.ascontiguousarray(np.moveaxis(weighted, 0, 2).reshape(nd, nb, frames * 2))
+    rf = np.concatenate([cv2.sepFilter2D(weighted[..., c.start * 2 : c.stop * 2], -1, kb, kd).reshape(nd, nb, -1)
+                         for c in chunks], axis=-1).reshape(nd, nb, frames, 2) * norm
+
+    # Thermal noise enters before the gain, so after time-gain compensation it grows with depth.
+    depth_frac = (sector.depth_of_row / sector.depth_mm).astype(np.float32)
+    noise_amp = 10 ** ((preset.noise_db + rng.uniform(-3, 3) - 12 * (1 - depth_frac)) / 20)
+    # The scatterers' own innovations, moved a third of the grid away, serve as white thermal noise:
+    # independent of the scatterers at each sample and free (drawing normals dominates the run time).
+    thermal = np.roll(fresh, shift=(nd // 3, nb // 3), axis=(1, 2))
+    rf += np.moveaxis(thermal, 0, 2) * noise_amp[:, None, None, None].astype(np.float32)
+    envelope = np.sqrt(rf[..., 0] ** 2 + rf[..., 1] ** 2)
+    mean_amp = np.concatenate([cv2.sepFilter2D(np.ascontiguousarray(beam_amp[..., c]), -1, kb, kd).reshape(nd, nb, -1)
+                               for c in chunks], axis=-1) + noise_amp[:, None, None]
+    tiny = np.float32(1e-6)
+    level_db = 20 * np.log10(mean_amp + tiny)
+    speckle_db = 20 * np.log10(envelope + tiny) - level_db
+    echo_db = level_db + preset.speckle * speckle_db  # (nd, nb, T)
+
+    # Residual attenuation after TGC, a wavy gain profile, weaker beams at the fan edges, global gain.
+    gain = (rng.uniform(-6, 2) * depth_frac + rng.uniform(-1.5, 1.5) * np.sin(
+        2 * math.pi * (depth_frac * rng.uniform(0.5, 1.5) + rng.uniform(0, 1))))[:, None]
+    beam_pos = np.linspace(-1, 1, nb)[None, :]
+    gain = gain - rng.uniform(2, 6) * beam_pos**4 + rng.uniform(-4, 4)
+    echo_db += gain[..., None].astype(np.float32)
+    dynamic_range = rng.uniform(52, 62)
+    top = rng.uniform(9, 14)
+    gamma = rng.uniform(1.2, 1.6)
+    display = np.clip((echo_db - (top - dynamic_range)) / dynamic_range, 0, 1) ** gamma  # (nd, nb, T)
+
+    map_x, map_y = sector.cart_from_polar
+    image = np.concatenate([cv2.remap(np.ascontiguousarray(display[..., c]), map_x, map_y, cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(*sector.shape, -1)
+                            for c in chunks], axis=-1)
+    image = np.moveaxis(image, -1, 0) * sector.edge_fade[None]
+    video = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    _annotation_marks(video, sector, rng)
+    return video
+
+
+def _annotation_marks(video: np.ndarray, sector: Sector, rng: np.random.Generator) -> None:
+    """Small static marks near the fan's edge, as scanners burn in: depth dots and an orientation mark."""
+    h, w = sector.shape
+    dy, dx = sector.spacing
+    size_scale = max(1, round(w / 112))
+    if rng.random() < 0.85:
+        step_mm = 50.0 if sector.depth_mm > 120 else 20.0
+        side = math.sin(sector.half_angle) * 1.0, math.cos(sector.half_angle)
+        for depth in np.arange(step_mm, sector.depth_mm, step_mm):
+            x = sector.origin_px[0] + depth * side[0] / dx + 2 * size_scale
+            y = sector.origin_px[1] + depth * side[1] / dy
+            col, row = int(round(x)), int(round(y))
+            if 0 <= row < h and 0 <= col < w - size_scale:
+                video[:, row : row + size_scale, col : col + size_scale] = rng.integers(170, 256)
+    if rng.random() < 0.7:
+        col = int(round(sector.origin_px[0] + rng.uniform(0.12, 0.2) * w))
+        row = max(int(round(sector.origin_px[1] + 2 * size_scale)), 0)
+        value = int(rng.integers(150, 256))
+        for i in range(2 * size_scale):
+            video[:, row + i, col - i : col + i + 1] = value  # a small triangle pointing up
