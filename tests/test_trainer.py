@@ -191,3 +191,10 @@ def test_kill_minus_9_then_resume_matches_uninterrupted_run(tmp_path):
     for name in ("student", "teacher"):
         assert_same_weights(weights(tmp_path / f"straight/checkpoints/last/{name}.safetensors"),
                             weights(tmp_path / f"killed/checkpoints/last/{name}.safetensors"))
+
+
+def test_bf16_autocast_and_channels_last_run(tmp_path):
+    result = tiny_train(tmp_path / "amp", steps=2, extra=["runtime.amp_dtype=bf16", "runtime.channels_last=true"])
+    assert result.steps == 2 and result.val_dice_student is not None
+    state = weights(tmp_path / "amp/checkpoints/last/student.safetensors")
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in state.values())
