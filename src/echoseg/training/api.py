@@ -142,7 +142,12 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         if model is None:
             from echoseg.models.registry import create_model
 
-            model = create_model(config.model.name, **model_cfg)
+            try:
+                model = create_model(config.model.name, **model_cfg)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
+        if not val_videos:
+            log.warning("no validation cases: no `best` checkpoint will be chosen; use checkpoints/last")
         trainer_cls = MeanTeacherTrainer if config.mean_teacher.enabled else Trainer
         trainer = trainer_cls(config, model, cache, train_videos, val_videos, out_dir, model_name=config.model.name,
                               model_cfg=model_cfg, dist=dist, progress=progress)

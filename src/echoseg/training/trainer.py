@@ -165,6 +165,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
         self.step = 0
+        self._saved_step = -1
         self.best: dict[str, Any] = {"dice": None, "which": None, "step": None}
         self.last_val: dict[str, float] = {}
         self.initial_val_dice: float | None = None
@@ -264,6 +265,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+        if self._saved_step != self.step:  # stopped between checkpoints (until_step): keep the progress
+            self.save_last()
         return self.result()
 
     def _loader(self, start: int, stop: int) -> DataLoader:
@@ -318,6 +321,7 @@ class Trainer:
                 "world_size": self.dist.world_size}
 
     def save_last(self) -> None:
+        self._saved_step = self.step
         if self.dist.is_main:
             with atomic_dir(self.checkpoints / "last") as tmp:
                 self._save_weights(tmp, {"best": self.best})
@@ -341,7 +345,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        self.step = int(state["step"])
+        self.step = self._saved_step = int(state["step"])
         self.best = dict(state["best"])
         self.initial_val_dice = state.get("initial_val_dice")
         self.metrics.load(up_to_step=self.step)
