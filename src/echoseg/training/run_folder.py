@@ -111,7 +111,7 @@ def load_train_state(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- metrics.csv and curves
 
 METRIC_COLUMNS = ["step", "epoch", "loss", "loss_sup", "loss_dice", "loss_bce", "loss_cons", "loss_mse", "loss_kl",
-                  "lambda", "lr", "ema_decay", "windows_per_s", "val_dice_student", "val_dice_teacher"]
+                  "lambda", "lr", "ema_decay", "windows_per_s", "elapsed_s", "val_dice_student", "val_dice_teacher"]
 
 
 class MetricsLog:

@@ -173,6 +173,8 @@ class Trainer:
         self._pending: list[dict[str, float]] = []
         self._window_count = 0
         self._busy = 0.0
+        self._elapsed_before = 0.0  # wall-clock seconds of earlier sessions of this run (resume)
+        self._fit_start = time.perf_counter()
 
     # ------------------------------------------------------------------ hooks
 
@@ -237,6 +239,7 @@ class Trainer:
     def fit(self, until_step: int | None = None) -> RunResult:
         """Train from `self.step` to the end (or to `until_step`, e.g. to simulate an interruption)."""
         stop = min(self.total_steps, until_step if until_step is not None else self.total_steps)
+        self._fit_start = time.perf_counter()
         if self.step == 0 and self.config.runtime.val_at_start and not self.metrics.rows:
             self.validate()
             self.initial_val_dice = self.last_val.get("student")
@@ -289,7 +292,8 @@ class Trainer:
         if self.dist.is_main and len(self.val_windows):
             scores = self.validation_step()
             self.last_val = scores
-            self.metrics.add(self.step, {f"val_dice_{name}": value for name, value in scores.items()})
+            self.metrics.add(self.step, {f"val_dice_{name}": value for name, value in scores.items()}
+                             | {"elapsed_s": self.elapsed()})
             which = max(scores, key=lambda name: (scores[name], name == "student"))  # ties: the student (paper)
             # Step 0 (the untrained network) is a reference point, never the best checkpoint.
             if self.step > 0 and (self.best["dice"] is None or scores[which] > self.best["dice"]):
@@ -317,7 +321,7 @@ class Trainer:
         return {"step": self.step, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "rng": rng_state(), "best": dict(self.best),
-                "initial_val_dice": self.initial_val_dice,
+                "initial_val_dice": self.initial_val_dice, "elapsed_s": self.elapsed(),
                 "world_size": self.dist.world_size}
 
     def save_last(self) -> None:
@@ -348,6 +352,7 @@ class Trainer:
         self.step = self._saved_step = int(state["step"])
         self.best = dict(state["best"])
         self.initial_val_dice = state.get("initial_val_dice")
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
         self.metrics.load(up_to_step=self.step)
         log.info("resumed from %s at step %d", folder, self.step)
         return True
@@ -362,12 +367,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
 
+    def elapsed(self) -> float:
+        """Wall-clock seconds of training so far, summed over resumed sessions (not the time lost
+        between a kill and the resume, nor the steps redone after it)."""
+        return self._elapsed_before + time.perf_counter() - self._fit_start
+
     def _log_row(self) -> None:
         elapsed = self._busy
         row: dict[str, Any] = {"epoch": self.step / self.steps_per_epoch}
         for key in self._pending[-1]:
             row[key] = float(np.mean([p[key] for p in self._pending if key in p]))
         row["windows_per_s"] = self._window_count / elapsed if elapsed > 0 else math.nan
+        row["elapsed_s"] = self.elapsed()
         self._pending.clear()
         self._window_count = 0
         self._busy = 0.0
