@@ -421,6 +421,10 @@ class MeanTeacherTrainer(Trainer):
     The student runs once on the concatenated labelled + unlabelled batch (one forward per step is
     what DDP expects; BatchNorm sees both). The teacher runs in eval mode: it uses its own EMA'd
     BatchNorm statistics, so its targets do not depend on the batch composition.
+
+    Section 3.4 says the labelled frames "only guide the teacher"; with a teacher that is an EMA
+    of the student (eq. 12) that can only mean through the student, so, as in Tarvainen & Valpola,
+    the supervised loss trains the student and reaches the teacher through the EMA.
     """
 
     uses_unlabeled = True
