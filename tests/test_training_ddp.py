@@ -9,6 +9,7 @@ difference left is the order of floating-point sums in the gradient all-reduce.
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
@@ -58,3 +59,24 @@ def test_ddp_two_processes_match_one_process_with_the_global_batch(tmp_path):
     single_teacher = load_file(str(tmp_path / "single/checkpoints/last/teacher.safetensors"))
     for key in ddp_teacher:
         assert torch.allclose(ddp_teacher[key], single_teacher[key], atol=1e-5, rtol=1e-4), key
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_through_the_cli(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from echoseg.data.synthetic import generate_dataset, write_synthetic
+
+    write_synthetic(tmp_path / "data", generate_dataset(5, seed=3, frames=16, size=32, difficulty="easy"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "echoseg", "train", "--data", str(tmp_path / "data"), "--format", "synthetic", "--config", "cpu",
+           "--out", str(tmp_path / "run"), "--no-progress", "--set", "model.name=unet", "--set", "model.window=1",
+           "--set", "model.settings.width=0.125", "--set", "data.input_size=[32,32]", "--set", "optim.steps=4",
+           "--set", "data.num_workers=0", "--set", "runtime.val_interval=2"]
+    subprocess.run(cmd, env=env, check=True, timeout=300)
+    state = torch.load(tmp_path / "run/checkpoints/last/train_state.pt", weights_only=True)
+    assert state["step"] == 4 and state["world_size"] == 2
+    assert (tmp_path / "run/checkpoints/best/model.safetensors").is_file()

@@ -11,8 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train with the paper's mean-teacher recipe. Writes RUN/config.yaml, metrics.csv, "
         "training_curves.png and checkpoints/{last,best}. Several processes: "
         "`torchrun --nproc_per_node N -m echoseg train ...`.")
-    parser.add_argument("--data", help="dataset root folder (the same one again with --resume)")
-    parser.add_argument("--format", choices=["echonet", "camus", "synthetic"], help="dataset format of --data")
+    parser.add_argument("--data", required=True, help="dataset root folder (the same one again with --resume)")
+    parser.add_argument("--format", required=True, choices=["echonet", "camus", "synthetic"], help="dataset format of --data")
     parser.add_argument("--config", help="preset name (cpu, paper) or YAML file; with --resume defaults to RUN/config.yaml")
     parser.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
         config = resolve_config(args.config, args.overrides)
-    if args.data is None or args.format is None:
-        raise ConfigError("--data and --format are required")
     result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
-    if result.best_checkpoint is not None:
+    if result.rank != 0:
+        return 0
+    if result.best_checkpoint is not None and result.best_dice is not None:
         print(f"best checkpoint: {result.best_checkpoint} ({result.best_which}, validation Dice "
               f"{result.best_dice:.4f} at step {result.best_step})")
     print(f"run folder: {result.run_dir} ({result.steps} steps)")

@@ -82,6 +82,7 @@ class RunResult:
     val_dice_teacher: float | None
     initial_val_dice: float | None  # student at step 0 (before training), if validated
     metrics_csv: Path
+    rank: int = 0  # under torchrun only rank 0 validates: its result holds the scores
 
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
@@ -363,7 +364,7 @@ class Trainer:
             run_dir=self.run_dir, steps=self.step, best_checkpoint=best_path if best_path.is_file() else None,
             best_dice=self.best["dice"], best_which=self.best["which"], best_step=self.best["step"],
             val_dice_student=self.last_val.get("student"), val_dice_teacher=self.last_val.get("teacher"),
-            initial_val_dice=self.initial_val_dice, metrics_csv=self.metrics.path)
+            initial_val_dice=self.initial_val_dice, metrics_csv=self.metrics.path, rank=self.dist.rank)
 
     # ------------------------------------------------------------------ logging
 
