@@ -1,0 +1,160 @@
+"""`train(...)`: from a dataset (or samples) and a config to a finished run folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch.nn as nn
+import yaml
+
+from echoseg.config import ConfigError, dump_yaml, from_dict, to_dict
+from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.errors import EchosegError
+from echoseg.io import atomic_write_text
+from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
+from echoseg.training.config import TrainConfig, resolve_config
+from echoseg.training.distributed import DistContext, setup
+from echoseg.training.run_folder import STATE_NAME, checkpoint_folder
+from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
+
+log = logging.getLogger(__name__)
+
+# Settings that may change between a run and its resume without changing what is computed.
+RESUMABLE_CHANGES = {"data.num_workers", "data.prefetch_factor", "data.cache_dir", "runtime.device",
+                     "runtime.threads", "runtime.val_interval", "runtime.checkpoint_interval",
+                     "runtime.log_interval", "runtime.compile"}
+
+
+def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[str], list[str]]:
+    """(train case ids, val case ids). Test cases are never used. Without a val split, a
+    `val_fraction` of the training patients (seeded choice) is held out, whole patients at a time."""
+    train = [r for r in records if r.split in ("train", None)]
+    val = [r for r in records if r.split == "val"]
+    if not val and config.data.val_fraction > 0:
+        patients = sorted({r.patient_id for r in train})
+        n_val = max(1, round(len(patients) * config.data.val_fraction)) if len(patients) > 1 else 0
+        chosen = set(np.random.default_rng(config.runtime.seed).permutation(patients)[:n_val].tolist())
+        val = [r for r in train if r.patient_id in chosen]
+        train = [r for r in train if r.patient_id not in chosen]
+    if config.data.max_train_cases:
+        train = train[:config.data.max_train_cases]
+    if config.data.max_val_cases:
+        val = val[:config.data.max_val_cases]
+    if not train:
+        raise EchosegError("no training cases: the dataset has no cases in its train split")
+    return [r.case_id for r in train], [r.case_id for r in val]
+
+
+def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cache_dir: Path,
+                  dist: DistContext) -> tuple[FrameCache, list[int], list[int]]:
+    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases."""
+    train_ids, val_ids = split_cases(source.records(), config)
+    cases = [(c, "train") for c in train_ids] + [(c, "val") for c in val_ids]
+    size = tuple(config.data.input_size)
+    if dist.is_main:
+        cache = build_frame_cache(source, cases, size, cache_dir, source_id)
+    dist.barrier()
+    if not dist.is_main:
+        cache = build_frame_cache(source, cases, size, cache_dir, source_id)
+    if cache.skipped:
+        log.warning("%d case(s) skipped while caching (listed in %s/index.json)", len(cache.skipped), cache.root)
+    return cache, cache.indices("train"), cache.indices("val")
+
+
+def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
+    differences = sorted(k for k in _flatten(saved).keys() | _flatten(current).keys()
+                         if _flatten(saved).get(k) != _flatten(current).get(k) and k not in RESUMABLE_CHANGES)
+    if differences:
+        raise ConfigError(f"{where}: cannot resume with a different config; changed: {differences} "
+                          f"(only {sorted(RESUMABLE_CHANGES)} may change)")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "settings":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """The resolved config saved in a run folder (for --resume without --config)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no config.yaml in the run folder; is this a training run?")
+    from echoseg.config import apply_overrides
+
+    cfg = from_dict(TrainConfig, apply_overrides(yaml.safe_load(path.read_text()), overrides or []))
+    cfg.validate()
+    return cfg
+
+
+def train(config: TrainConfig | str | Path | None, data_root: str | Path | None = None, data_format: str | None = None,
+          out_dir: str | Path = "runs/train", resume: bool = False, *, samples: Iterable[EchoSample] | None = None,
+          model: nn.Module | None = None, progress: bool = False, until_step: int | None = None) -> RunResult:
+    """Train a model and return where its run folder and best checkpoint are.
+
+    config:      a TrainConfig, a preset name ("cpu", "paper") or a YAML path; None with `resume`
+                 uses the run folder's config.yaml.
+    data_root, data_format: a dataset opened with `open_dataset` (echonet | camus | synthetic), or
+    samples:     EchoSamples in memory instead (their `split` says train/val/test).
+    model:       a built network (model contract: `window`, (B,k,H,W) -> (B,1,H,W) logits) instead of
+                 `create_model(config.model.name, ...)`; its weights are saved under config.model.name.
+    resume:      continue from RUN/checkpoints/last (same config; ends as an uninterrupted run would).
+    until_step:  stop after this step (checkpoint saved) as if interrupted; resume later.
+    """
+    out_dir = Path(out_dir)
+    if config is None:
+        if not resume:
+            raise ConfigError("a config is needed to start a run")
+        config = load_run_config(out_dir)
+    elif not isinstance(config, TrainConfig):
+        config = resolve_config(config)
+    config.validate()
+    has_checkpoint = checkpoint_folder(out_dir / "checkpoints", "last", STATE_NAME) is not None
+    if resume and (out_dir / "config.yaml").is_file():
+        check_resume_config(yaml.safe_load((out_dir / "config.yaml").read_text()), to_dict(config), out_dir)
+    elif not resume and has_checkpoint:
+        raise EchosegError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
+
+    dist = setup(config.runtime.device)
+    try:
+        if samples is not None:
+            source: SampleSource = InMemorySource(samples)
+            source_id = source.fingerprint()
+        else:
+            if data_root is None or data_format is None:
+                raise ConfigError("give data_root and data_format (or samples)")
+            from echoseg.data.readers import open_dataset
+
+            source = open_dataset(data_root, data_format)
+            source_id = f"{data_format}:{Path(data_root).resolve()}"
+        cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else out_dir / "cache"
+        cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
+
+        model_cfg = config.model.create_kwargs()
+        if model is None:
+            from echoseg.models.registry import create_model
+
+            try:
+                model = create_model(config.model.name, **model_cfg)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
+        if not val_videos:
+            log.warning("no validation cases: no `best` checkpoint will be chosen; use checkpoints/last")
+        trainer_cls = MeanTeacherTrainer if config.mean_teacher.enabled else Trainer
+        trainer = trainer_cls(config, model, cache, train_videos, val_videos, out_dir, model_name=config.model.name,
+                              model_cfg=model_cfg, dist=dist, progress=progress)
+        if dist.is_main:
+            atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
+        if resume and not trainer.load_last():
+            log.warning("%s: no checkpoint to resume from; starting from step 0", out_dir)
+        return trainer.fit(until_step=until_step)
+    finally:
+        dist.close()
