@@ -9,10 +9,6 @@ streaming path see the same kind of graph as the real network.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-
 import numpy as np
 import pytest
 import torch
@@ -63,26 +59,9 @@ def reference_probs(model: nn.Module, video: np.ndarray, *, batch_size: int = 16
     return torch.cat(out).numpy()
 
 
-def ensure_model_modules() -> None:
-    """Before the real model modules are merged, stand in for them so the inference code can run.
-
-    Installs `echoseg.models.video.predict_video_probs` (the reference above) and an empty
-    `echoseg.models.variants` only when importing the real ones fails.
-    """
-    for name, attrs in (("echoseg.models.video", {"predict_video_probs": reference_probs}),
-                        ("echoseg.models.variants", {})):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            module = types.ModuleType(name)
-            module.__dict__.update(attrs)
-            sys.modules[name] = module
-
-
 def register_tiny_model() -> None:
     from echoseg.models import registry
 
-    ensure_model_modules()
     if TINY_MODEL_NAME not in registry._MODELS:
         registry.register_model(TINY_MODEL_NAME)(TinyDarkNet)
 

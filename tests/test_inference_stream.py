@@ -10,7 +10,6 @@ from echoseg.inference.stream import StreamingSegmenter
 from inference_support import (
     TinyDarkNet,
     beating_video,
-    ensure_model_modules,
     one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
 )
 
@@ -19,7 +18,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.mark.parametrize("window", [1, 3, 5])
 def test_streaming_equals_offline(window):
-    ensure_model_modules()
     from echoseg.models.video import predict_video_probs
 
     model = TinyDarkNet(window=window).eval()
@@ -44,7 +42,6 @@ def test_streaming_equals_offline(window):
 
 
 def test_streaming_resizes_to_the_model_input_and_back():
-    ensure_model_modules()
     from echoseg.models.video import predict_video_probs
 
     model = TinyDarkNet(window=3).eval()

@@ -34,7 +34,8 @@ def test_every_variant_maps_a_window_to_centre_logits(name):
 
 
 def test_registry_lists_the_ablation_variants_and_rejects_unknown_names():
-    assert available_models() == ["baseline", "baseline_bssf", "baseline_tce", "sscf", "unet"]
+    # Other tests may register test-only networks; the five ablation variants must always be there.
+    assert {"baseline", "baseline_bssf", "baseline_tce", "sscf", "unet"} <= set(available_models())
     with pytest.raises(ValueError, match="valid models: .*sscf"):
         create_model("sscff")
 
