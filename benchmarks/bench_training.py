@@ -107,7 +107,7 @@ def main() -> None:
         print(f"  training step:          {step:9.1f} windows/s")
         if args.paper:
             paper = build_trainer("paper", 4, Path(tmp) / "paper", ["data.num_workers=0"])
-            print(f"  paper.yaml step (sscf width 1.0, 256x256): {step_rate(paper, 2):.2f} windows/s")
+            print(f"  paper.yaml step (sscf width 1.0, 256x256): {step_rate(paper, 1):.2f} windows/s")
         if args.time_to_dice:
             print("  time to target: " + time_to_dice(args.config, args.time_to_dice, 16, args.max_steps, Path(tmp)))
 
