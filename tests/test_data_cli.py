@@ -1,6 +1,7 @@
 """`echoseg data summary|preview` on tiny datasets with broken cases."""
 
 import csv
+import re
 
 import cv2
 import numpy as np
@@ -56,7 +57,9 @@ def test_summary_lists_problems_goes_on_and_writes_cases_csv(echonet_root, tmp_p
         assert float(row["ef_from_masks"]) == pytest.approx(ELLIPSOID_EF, abs=4)
         assert float(row["ef_from_tracings"]) == pytest.approx(float(row["ef_from_masks"]), abs=4)
     mae = np.mean([abs(float(rows[n]["ef_from_masks"]) - float(rows[n]["ef_reference"])) for n in ("GOOD0", "GOOD1", "GOOD2")])
-    assert f"|ef_from_masks - ef_reference| = {mae:.2f} EF points over 3 cases" in out
+    # cases.csv rounds EF values, so the printed MAE (full precision) may differ in the last digit.
+    printed = re.search(r"\|ef_from_masks - ef_reference\| = ([0-9.]+) EF points over 3 cases", out)
+    assert printed and float(printed.group(1)) == pytest.approx(mae, abs=0.011)
 
 
 def test_summary_limit_checks_only_some_cases(echonet_root, capsys):

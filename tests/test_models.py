@@ -148,6 +148,10 @@ def test_summarize_pools_to_84_values_per_channel():
     assert torch.equal(s[:, :, 0], x.amax(dim=(2, 3)))
     assert torch.equal(s[:, :, 35:], x.reshape(2, 3, 49))  # 7x7 pool of a 7x7 map is the map itself
     assert summarize(torch.rand(1, 2, 2, 3)).shape == (1, 2, 84)  # smaller than 7x7 still works
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = torch.randn(2, 5, 10, 13).contiguous(memory_format=layout)
+        expected = torch.cat([torch.nn.functional.adaptive_max_pool2d(y, s).reshape(2, 5, -1) for s in (1, 3, 5, 7)], 2)
+        assert torch.equal(summarize(y), expected)
 
 
 def test_sliced_adaptive_max_pool_equals_torch():
@@ -198,12 +202,29 @@ def test_window_indices_replicate_the_edges():
     assert window_indices(1, 3, torch.arange(1)).tolist() == [[0, 0, 0]]
 
 
+@pytest.mark.parametrize("name", ["baseline", "baseline_bssf"])
+def test_shared_encoder_forward_equals_encoding_each_position_separately(name):
+    model = _tiny(name, window=3).eval()
+    x = torch.rand(2, 3, H, W)
+    with torch.no_grad():
+        naive = model.decode_window([model.encode_frames(x[:, j:j + 1], j) for j in range(3)])
+        torch.testing.assert_close(model(x), naive, rtol=1e-5, atol=1e-6)
+
+
 def test_shared_encoder_encodes_each_frame_once():
     model = _tiny("baseline", window=5).eval()
     calls = []
     model.encoders[0].register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
     predict_video_probs(model, np.zeros((9, H, W), np.uint8), batch_size=4)
     assert sum(calls) == 9
+
+
+def test_predict_video_restores_training_mode_and_leaves_weights_alone():
+    model = _tiny("sscf").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    predict_video_probs(model, np.zeros((3, H, W), np.uint8))
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN stats untouched
 
 
 def test_predict_video_rejects_bad_input():
@@ -237,3 +258,30 @@ def test_onnx_export_matches_onnxruntime(tmp_path):
     with torch.no_grad():
         expected = model(x).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sscf", "unet", "baseline_tce"])
+def test_folded_batchnorm_copy_computes_the_same(name):
+    from echoseg.models.inference import fold_batchnorm
+
+    model = _tiny(name).train()
+    x = torch.rand(2, model.window, H, W)
+    for _ in range(2):  # non-trivial running statistics
+        model(x)
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original untouched
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_bench_model_quick_prints_the_tables(capsys):
+    from echoseg.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "model", "--quick", "--variants", "sscf,baseline", "--k", "1,3", "--time-k", "3",
+              "--modes", "channels_last", "--no-preset", "--no-ratios", "--frames", "2"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "| sscf | 3 |" in out and "| baseline | 1 |" in out and "ASSC per encoder stage" in out

@@ -244,7 +244,8 @@ def _temporal_table(temporal: Mapping) -> str:
 
 
 def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str, Path]]], *,
-                title: str, info: Mapping[str, Any] | None = None) -> str:
+                title: str, info: Mapping[str, Any] | None = None,
+                extra_sections: Mapping[str, list[tuple[str, Path]]] | None = None) -> str:
     summary = result.summary
     run = summary.get("run", {})
     meta = [f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in (info or {}).items()]
@@ -273,6 +274,9 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
     if sections.get("cases"):
         parts += ["<h2>Worst cases (lowest mean ED/ES Dice)</h2>", '<div class="grid">']
         parts += [_img(p, c) for c, p in sections["cases"]] + ["</div>"]
+    for heading, figures in (extra_sections or {}).items():
+        parts += [f"<h2>{html.escape(heading)}</h2>", '<div class="grid">']
+        parts += [_img(p, c) for c, p in figures] + ["</div>"]
     if result.errors:
         parts += [f'<h2 class="bad">Failed cases ({len(result.errors)})</h2>',
                   _table(["case", "error"], [[html.escape(e["case_id"]), html.escape(e["error"])]
@@ -283,8 +287,12 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
 
 
 def write_report(result: EvaluationResult, out_dir: str | Path, *, title: str = "echoseg evaluation",
-                 info: Mapping[str, Any] | None = None, n_cases: int = 4) -> dict[str, Path]:
-    """Write metrics.json, per_case.csv, per_frame.csv, plots/*.png and report.html into out_dir."""
+                 info: Mapping[str, Any] | None = None, n_cases: int = 4,
+                 extra_sections: Mapping[str, list[tuple[str, Path]]] | None = None) -> dict[str, Path]:
+    """Write metrics.json, per_case.csv, per_frame.csv, plots/*.png and report.html into out_dir.
+
+    extra_sections: {heading: [(caption, png path), ...]} appended to the report (e.g. training curves).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"metrics": out / "metrics.json", "per_case": out / "per_case.csv", "per_frame": out / "per_frame.csv",
@@ -295,5 +303,6 @@ def write_report(result: EvaluationResult, out_dir: str | Path, *, title: str = 
     atomic_write_text(files["per_case"], _csv_text(PER_CASE_COLUMNS, per_case_rows(result)))
     atomic_write_text(files["per_frame"], _csv_text(FrameRecord.columns(), [r.as_row() for r in result.records]))
     sections = make_plots(result, out / "plots", n_cases)
-    atomic_write_text(files["report"], render_html(result, sections, title=title, info=info))
+    atomic_write_text(files["report"], render_html(result, sections, title=title, info=info,
+                                                         extra_sections=extra_sections))
     return files

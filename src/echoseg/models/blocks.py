@@ -37,7 +37,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        out += self.shortcut(x)  # in place: BatchNorm's backward does not need its output
+        return self.relu(out)
 
 
 class TwoConv(nn.Sequential):

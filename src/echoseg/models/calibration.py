@@ -43,15 +43,22 @@ FORMULATIONS = ("factored", "grouped", "unfold")
 def summarize(x: torch.Tensor, sizes: tuple[int, ...] = POOL_SIZES) -> torch.Tensor:
     """Multi-scale adaptive max-pool summary. (B, C, H, W) -> (B, C, sum(s*s)) (M = 84 for 1,3,5,7)."""
     b, c = x.shape[:2]
-    pool = _adaptive_max_pool_sliced if torch.onnx.is_in_onnx_export() else F.adaptive_max_pool2d
-    return torch.cat([pool(x, s).reshape(b, c, s * s) for s in sizes], dim=2)
+    # torch's adaptive max-pool is fast on channels_last but several times slower than the sliced
+    # form on NCHW maps (measured on CPU); ONNX can only express the sliced form.
+    channels_last = c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    use_torch = channels_last and not torch.onnx.is_in_onnx_export()
+    pool = F.adaptive_max_pool2d if use_torch else _adaptive_max_pool_sliced
+    pooled = {s: pool(x, s) for s in sizes if s > 1}
+    if 1 in sizes:  # adaptive bins cover the whole map, so the global max is the max of any pooled map
+        pooled[1] = pooled[max(pooled)].amax(dim=(2, 3), keepdim=True) if pooled else pool(x, 1)
+    return torch.cat([pooled[s].reshape(b, c, s * s) for s in sizes], dim=2)
 
 
 def _adaptive_max_pool_sliced(x: torch.Tensor, size: int) -> torch.Tensor:
     """adaptive_max_pool2d from static slices (identical bins: [floor(i*n/s), ceil((i+1)*n/s))).
 
-    ONNX has no adaptive max-pool whose output size does not divide the input's, so export uses
-    this separable form: max over row bins, then over column bins.
+    Separable: max over row bins, then over column bins. ONNX has no adaptive max-pool whose
+    output size does not divide the input's, and on NCHW CPU tensors this is also the faster form.
     """
     def bins(n: int) -> list[tuple[int, int]]:
         return [((i * n) // size, -((-(i + 1) * n) // size)) for i in range(size)]
@@ -82,7 +89,8 @@ class ASSC(nn.Module):
         self.dilations = dilations
         self.kernel = kernel
         self.normalize = normalize
-        self.formulation = formulation or ("factored" if kernel == "matmul" else "unfold")
+        # fastest exact form of each kernel (benchmarks/RESULTS.md)
+        self.formulation = formulation or ("factored" if kernel == "matmul" else "grouped")
         self._check_formulation()
         self.tq = nn.Conv2d(channels, channels, 3, padding=1)
         self.tk = nn.Conv2d(channels, channels, 3, padding=1)
@@ -136,8 +144,16 @@ class ASSC(nn.Module):
 
     def _forward_factored(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         a = self.attention(neighbour, target) * self._kernel_scale()
-        gx = sum(F.conv2d(neighbour, self.g, padding=d, dilation=d) for d in self.dilations)
+        gx = _sum_over_dilations(lambda d: F.conv2d(neighbour, self.g, padding=d, dilation=d), self.dilations)
         return mix_channels(gx, a)
+
+
+def _sum_over_dilations(conv, dilations: tuple[int, ...]) -> torch.Tensor:
+    """conv(d) summed over the dilations (Python's sum() would spend a full extra pass on 0 + x)."""
+    out = conv(dilations[0])
+    for d in dilations[1:]:
+        out = out + conv(d)
+    return out
 
 
 def mix_channels(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -159,7 +175,7 @@ def apply_kernels_grouped(x: torch.Tensor, w: torch.Tensor, dilations: tuple[int
     b, c, h, wd = x.shape
     xf = x.reshape(1, b * c, h, wd)
     wf = w.reshape(b * c, c, 3, 3).to(x.dtype)
-    out = sum(F.conv2d(xf, wf, padding=d, dilation=d, groups=b) for d in dilations)
+    out = _sum_over_dilations(lambda d: F.conv2d(xf, wf, padding=d, dilation=d, groups=b), dilations)
     return out.reshape(b, c, h, wd)
 
 
@@ -167,7 +183,7 @@ def apply_kernels_unfold(x: torch.Tensor, w: torch.Tensor, dilations: tuple[int,
     """Per-sample conv as im2col + bmm. x (B, C, H, W), w (B, C, C, 3, 3)."""
     b, c, h, wd = x.shape
     wm = w.reshape(b, c, c * 9).to(x.dtype)
-    out = sum(wm @ F.unfold(x, 3, dilation=d, padding=d) for d in dilations)
+    out = _sum_over_dilations(lambda d: wm @ F.unfold(x, 3, dilation=d, padding=d), dilations)
     return out.reshape(b, c, h, wd)
 
 

@@ -16,6 +16,9 @@ literal eq. 3) and calibration_norm (True: unit-scale calibration, see calibrati
 that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
 
+Every built model carries `model_name` and `model_cfg` (its JSON-ready settings), the arguments
+`echoseg.checkpoint.save_model` needs to make the weights file self-describing.
+
 `unet` defaults to the U-Net decoder (its name, and the paper's U-Net row); the others default to
 the released network's LinkNet decoder. For a decoder-matched ablation pass `decoder` explicitly.
 """

@@ -23,9 +23,11 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
     """Per-frame foreground probabilities of a video.
 
     video: uint8 (T, H, W) numpy array or tensor (H, W multiples of 16; resize beforehand).
-    device: where to run (default: the model's device). autocast_dtype: e.g. torch.bfloat16 for
-    mixed precision. channels_last: run in NHWC memory layout (the model is converted for the call
-    and restored afterwards). The model is put in eval mode and left there.
+    device: where to run (default: the model's device; a model elsewhere is moved there and stays).
+    autocast_dtype: e.g. torch.bfloat16 for mixed precision (on CPU the fastest mode we measured).
+    channels_last: run in NHWC memory layout (faster on CPU; the model is converted for the call and
+    restored afterwards). The model runs in eval mode; a model in training mode is put back in it
+    afterwards, so a trainer can validate its student in the middle of training.
     Returns float32 (T, H, W) in [0, 1].
     """
     frames = torch.as_tensor(np.asarray(video) if not isinstance(video, torch.Tensor) else video)
@@ -37,25 +39,32 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_frames, h, w = frames.shape
     check_spatial(h, w)
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
-    model.eval()
+    model_device = next(model.parameters()).device
+    device = model_device if device is None else torch.device(device)
+    if device != model_device:
+        model.to(device)
     out = np.empty((n_frames, h, w), dtype=np.float32)
     if n_frames == 0:
         return out
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     amp = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
            else contextlib.nullcontext())
-    with _memory_format(model, fmt), torch.inference_mode(), amp:
-        for start, probs in _iter_batches(model, frames, batch_size, device, fmt):
-            out[start:start + probs.shape[0]] = probs
+    was_training = model.training
+    model.eval()
+    try:
+        with _memory_format(model, fmt), torch.inference_mode(), amp:
+            for start, probs in _iter_batches(model, frames, batch_size, device, fmt):
+                out[start:start + probs.shape[0]] = probs
+    finally:
+        model.train(was_training)
     return out
 
 
 @contextlib.contextmanager
 def _memory_format(model: nn.Module, fmt: torch.memory_format):
-    if fmt == torch.contiguous_format:
+    """Run with the model's 4-D weights in `fmt`; a model converted here is converted back after."""
+    weights = [p for p in model.parameters() if p.ndim == 4]
+    if fmt == torch.contiguous_format or all(p.is_contiguous(memory_format=fmt) for p in weights):
         yield
         return
     model.to(memory_format=fmt)

@@ -123,6 +123,9 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float)
     return field / max(float(field.std()), 1e-6)
 
 
+FRAMES_PER_CV2_CALL = 64
+
+
 def _stack_channels(frames: np.ndarray) -> np.ndarray:
     """(T, H, W) -> (H, W, T) contiguous, the layout cv2 filters many channels in one call."""
     return np.ascontiguousarray(np.moveaxis(frames, 0, -1))
@@ -133,8 +136,9 @@ def form_image(amplitude: np.ndarray, sector: Sector, preset: ImagingPreset, rng
     frames = amplitude.shape[0]
     nd, nb = sector.n_depth, sector.n_beams
     map_x, map_y = sector.polar_from_cart
-    # cv2 handles at most 512 channels: the video is processed in channel chunks if longer.
-    chunks = [slice(i, i + 256) for i in range(0, frames, 256)]
+    # cv2 filters a limited number of channels per call (sepFilter2D: 128 in OpenCV 5, 512 before), and
+    # the speckle filter sees 2 channels (re, im) per frame: process the video in chunks of 64 frames.
+    chunks = [slice(i, i + FRAMES_PER_CV2_CALL) for i in range(0, frames, FRAMES_PER_CV2_CALL)]
     beam_amp = np.concatenate(
         [cv2.remap(_stack_channels(amplitude[c]), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
          .reshape(nd, nb, -1) for c in chunks], axis=-1)  # (nd, nb, T)

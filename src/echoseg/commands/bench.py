@@ -1,0 +1,198 @@
+"""`echoseg bench model`: parameters, FLOPs and CPU speed of the registered networks.
+
+Prints markdown tables (model sweep, ASSC formulations, CPU preset) and can save them as JSON.
+Timings on a shared machine are noisy; compare the ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+from echoseg.errors import EchosegError
+
+CPU_PRESET = {"variant": "sscf", "width": 0.25, "window": 3, "size": 112}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="benchmarks (model: params, FLOPs, CPU speed)")
+    sub = parser.add_subparsers(dest="bench_target", metavar="TARGET")
+    model = sub.add_parser("model", help="params, forward GFLOPs and whole-video CPU ms/frame of each variant and k")
+    model.add_argument("--size", type=int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
+    model.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
+    model.add_argument("--variants", default="unet,baseline,baseline_tce,baseline_bssf,sscf",
+                       help="comma-separated registered model names")
+    model.add_argument("--k", default="1,3,5,7,9,11", help="comma-separated windows k (odd, 1..11) to count")
+    model.add_argument("--time-k", default=None,
+                       help="comma-separated windows to time (default: all of --k); the others get params and FLOPs only")
+    model.add_argument("--time-variants", default=None,
+                       help="comma-separated variants to time (default: all of --variants)")
+    model.add_argument("--modes", default="fp32,channels_last,bf16",
+                       help="timing modes: fp32 (NCHW), channels_last (fp32 NHWC), bf16 (autocast, NHWC)")
+    model.add_argument("--frames", type=int, default=8, help="frames of the random video timed per model")
+    model.add_argument("--batch-size", type=int, default=4, help="windows per batch in whole-video inference")
+    model.add_argument("--reps", type=int, default=1, help="timed repetitions after one warm-up (best is kept)")
+    model.add_argument("--no-assc", action="store_true", help="skip the ASSC formulation table")
+    model.add_argument("--no-preset", action="store_true", help="skip the CPU preset frames/s measurement")
+    model.add_argument("--no-ratios", action="store_true",
+                       help="skip the interleaved k=3 : k=1 time ratios (the paper's Table 5 reports 32 : 12 ms)")
+    model.add_argument("--quick", action="store_true",
+                       help="smoke run: size 64, width 0.125, k 1,3, 4 frames, small ASSC and preset runs")
+    model.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice). On a shared machine also try "
+                            "OMP_WAIT_POLICY=PASSIVE in the environment")
+    model.add_argument("--json", default=None, help="also write all results to this JSON file")
+    model.set_defaults(func=run)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise EchosegError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from echoseg.io import atomic_write_text
+    from echoseg.models import available_models
+    from echoseg.models.benchmark import (
+        MODES,
+        benchmark_assc,
+        benchmark_models,
+        rows_as_dicts,
+    )
+    from echoseg.models.network import check_spatial, check_window
+
+    if args.quick:
+        args.size, args.width, args.k, args.frames, args.reps = 64, 0.125, "1,3", 4, 1
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(available_models()))
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown:
+        raise EchosegError(f"unknown variants {unknown}; valid: {available_models()}")
+    if set(modes) - set(MODES):
+        raise EchosegError(f"unknown modes {sorted(set(modes) - set(MODES))}; valid: {list(MODES)}")
+    windows = _ints(args.k)
+    try:
+        check_spatial(args.size, args.size)
+        for k in windows:
+            check_window(k)
+    except ValueError as exc:
+        raise EchosegError(str(exc)) from None
+    time_windows = _ints(args.time_k) if args.time_k else windows
+    time_variants = set(args.time_variants.split(",")) if args.time_variants else set(variants)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+    for variant in variants:
+        rows += benchmark_models([variant], windows, size=args.size, width=args.width, modes=modes,
+                                 frames=args.frames, batch_size=args.batch_size, reps=args.reps,
+                                 time_windows=time_windows if variant in time_variants else (), log=log)
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+                   f"torch {torch.__version__}",
+        "command": "echoseg bench model " + " ".join(_model_args(sys.argv[1:])),
+        "size": args.size, "width": args.width, "frames": args.frames, "batch_size": args.batch_size,
+        "models": rows_as_dicts(rows),
+    }
+    print(format_model_table(rows, modes, args.size, args.width))
+    if not args.no_assc:
+        assc_modes = [m for m in ("fp32", "channels_last") if m in modes] or ["fp32"]
+        assc = benchmark_assc(width=args.width, size=args.size, modes=assc_modes, reps=max(1, args.reps))
+        result["assc"] = rows_as_dicts(assc)
+        print(format_assc_table(assc))
+    if not args.no_ratios:
+        result["ratios"] = measure_ratios(args, log)
+        print("\nWhole-video time ratios, channels_last, calls alternated (median of 3 pairs): "
+              + ", ".join(f"{name} {value:.2f}" for name, value in result["ratios"].items()))
+    if not args.no_preset:
+        result["cpu_preset"] = measure_preset(quick=args.quick, frames=16 if args.quick else 64, log=log)
+        p = result["cpu_preset"]
+        print(f"\nCPU preset {p['variant']} k={p['window']} width {p['width']} at {p['size']}x{p['size']}: "
+              + ", ".join(f"{m} {fps:.1f} frames/s" for m, fps in p["frames_per_s"].items()))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _model_args(argv: list[str]) -> list[str]:
+    """The options after `model` (the same whether run as `echoseg` or as benchmarks/bench_model.py)."""
+    return argv[argv.index("model") + 1:] if "model" in argv else argv
+
+
+def measure_ratios(args: argparse.Namespace, log) -> dict[str, float]:
+    """sscf k=3 against the two readings of the paper's k = 1: one frame, or a shared encoder over 3 frames."""
+    from echoseg.models.benchmark import interleaved_ratio
+
+    sscf3 = ("sscf", {"width": args.width, "window": 3})
+    ratios = {}
+    for label, other in (("sscf k=3 : sscf k=1 (single frame)", ("sscf", {"width": args.width, "window": 1})),
+                         ("sscf k=3 : baseline k=3 (shared encoder)", ("baseline", {"width": args.width, "window": 3}))):
+        ratios[label] = interleaved_ratio(sscf3, other, size=args.size, frames=args.frames, batch_size=args.batch_size)
+        log(f"{label}: {ratios[label]:.2f}")
+    return ratios
+
+
+def measure_preset(quick: bool, frames: int, log) -> dict:
+    """Whole-video frames/s of the CPU preset in each mode (BatchNorm folded)."""
+    from echoseg.models.benchmark import video_ms_per_frame
+    from echoseg.models.inference import fold_batchnorm
+    from echoseg.models.registry import create_model
+
+    preset = dict(CPU_PRESET)
+    if quick:
+        preset["size"] = 64
+    model = fold_batchnorm(create_model(preset["variant"], width=preset["width"], window=preset["window"]))
+    fps = {}
+    for mode in ("fp32", "channels_last", "bf16"):
+        ms = video_ms_per_frame(model, mode, preset["size"], frames, batch_size=16, reps=2)
+        fps[mode] = 1e3 / ms
+        log(f"preset {mode}: {fps[mode]:.1f} frames/s")
+    return {**preset, "frames": frames, "frames_per_s": fps}
+
+
+def format_model_table(rows, modes, size, width) -> str:
+    head = (f"\nModel sweep at {size}x{size}, width {width}: forward GFLOPs of one window, GFLOPs per frame of "
+            "whole-video inference, CPU ms/frame (whole video, BatchNorm folded) and, per mode, the achieved "
+            "GFLOP/s as a fraction of the plain-conv ceiling measured alongside (median of adjacent pairs)\n\n")
+    cols = ["variant", "k", "params (M)", "GFLOPs fwd", "GFLOPs/frame video"]
+    for m in modes:
+        cols += [f"ms/frame {m}", f"% ceiling {m}"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r.variant, str(r.k), f"{r.params_m:.1f}", f"{r.gflops:.1f}", f"{r.video_gflops:.1f}"]
+        for m in modes:
+            if m in r.ms_per_frame:
+                cells += [f"{r.ms_per_frame[m]:.1f}", f"{100 * r.ceiling_fraction[m]:.0f}%"]
+            else:
+                cells += ["-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
+
+
+def format_assc_table(rows) -> str:
+    forms = [k for k in rows[0].ms if k != "conv"]
+    cols = ["stage C", "map", "batch", "mode", "ASSC GFLOPs", "plain conv ms"] + [f"{f} ms" for f in forms] + [
+        "factored GFLOP/s : plain conv"]
+    lines = ["\nASSC per encoder stage: formulations and factored GFLOP/s relative to one plain 3x3 conv "
+             "(same shape, same mode)\n", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join([str(r.channels), f"{r.size}x{r.size}", str(r.batch), r.mode,
+                                        f"{r.gflops:.2f}", f"{r.ms['conv']:.1f}",
+                                        *[f"{r.ms[f]:.1f}" for f in forms], f"{100 * r.fraction_of_conv:.0f}%"]) + " |")
+    return "\n".join(lines)

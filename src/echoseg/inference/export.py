@@ -1,0 +1,84 @@
+"""Export a model for deployment: ONNX (checked with onnxruntime) and TorchScript (checked against eager).
+
+Both exports are for batch 1 at a fixed input size (1, k, H, W) -> logits (1, 1, H, W). SSCF's
+calibration builds a convolution kernel per sample from the features (ASSC); tracing records that
+as ordinary tensor ops plus a convolution whose weight is an activation, which both ONNX (Conv with a
+non-constant weight input) and TorchScript represent, so the exported graph is only valid for the
+traced batch size and input size.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from echoseg.errors import EchosegError
+from echoseg.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+INPUT_NAME = "frames"
+OUTPUT_NAME = "logits"
+
+
+def example_input(model: nn.Module, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
+    """A random (1, k, H, W) input in [0, 1], the shape the export is fixed to."""
+    h, w = size
+    if h % 16 or w % 16:
+        raise EchosegError(f"export size {h}x{w}: height and width must be multiples of 16")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, int(getattr(model, "window", 1)), h, w, generator=gen)
+
+
+@torch.inference_mode()
+def _eager(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    return model(x).float().cpu().numpy()
+
+
+def export_onnx(model: nn.Module, path: str | Path, size: tuple[int, int], opset: int = ONNX_OPSET) -> float:
+    """Write `model` (eval, CPU) as ONNX at `path` (via `echoseg.models.export.export_onnx`), run it in
+    onnxruntime on a random input and return the max abs difference of the logits from PyTorch's.
+    Raises EchosegError if onnxruntime is missing."""
+    from echoseg.models.export import export_onnx as write_onnx
+
+    model = model.cpu().eval()
+    x = example_input(model, size)
+    write_onnx(model, path, height=size[0], width=size[1], batch=1, opset=opset)
+    return check_onnx(model, path, x)
+
+
+def check_onnx(model: nn.Module, path: str | Path, x: torch.Tensor) -> float:
+    """Max abs difference between onnxruntime's and PyTorch's logits on input x (1, k, H, W)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EchosegError("checking the ONNX file needs onnxruntime: pip install 'echoseg[onnx]'") from None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    return float(np.abs(got - _eager(model, x)).max())
+
+
+def export_torchscript(model: nn.Module, path: str | Path, size: tuple[int, int]) -> float:
+    """Trace `model` at (1, k, H, W) and save it; returns the max abs logits difference traced vs eager
+    on a second random input (so a trace that froze data-dependent values would show up)."""
+    model = model.cpu().eval()
+    x = example_input(model, size)
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # Shape checks in forward become constants of the trace: expected, the export is fixed-size.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, (x,), check_trace=False)  # checked below, on another input
+    with atomic_path(path) as tmp:
+        traced.save(str(tmp))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(str(path))
+    x2 = example_input(model, size, seed=1)
+    with torch.no_grad():
+        return float(np.abs(loaded(x2).float().numpy() - _eager(model, x2)).max())

@@ -1,0 +1,152 @@
+"""Per-video output files of `predict`, each written atomically.
+
+Folder layout (`<out>/<name>/`):
+  masks.npz      masks bool (T, H, W) at the video's own size (+ fps, spacing_mm), compressed
+  masks.nii.gz   the same masks as NIfTI (x, y, t) with pixdim from the spacing, when spacing is known
+  frames.csv     frame, area, volume (method of disks), is_ed, is_es, area_unit (mm2|px), volume_unit (ml|px3)
+  beats.csv      beat, ed_frame, es_frame, edv, esv, ef
+  overlay.mp4    the video with the LV contour (green), ED/ES frames labelled (AVI/MJPG fallback)
+  preview.gif    small animated preview of the overlay
+  result.json    the video's summary (what goes into summary.csv)
+  done.json      written last: its presence means every file above is complete
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from echoseg.io import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+DONE_MARKER = "done.json"
+RESULT_FILE = "result.json"
+GIF_MAX_SIDE = 128
+GIF_MAX_FRAMES = 100
+GIF_MAX_FPS = 25.0
+
+
+def write_masks_npz(path: Path, masks: np.ndarray, fps: float | None, spacing_mm) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, masks=masks.astype(bool), fps=np.float64(fps or np.nan),
+                            spacing_mm=np.asarray(spacing_mm if spacing_mm else (np.nan, np.nan), dtype=np.float64))
+
+
+def write_masks_nifti(path: Path, masks: np.ndarray, spacing_mm: tuple[float, float], fps: float | None) -> None:
+    """bool (T, H, W) -> NIfTI uint8 (x, y, t), pixdim (dx, dy, seconds per frame)."""
+    import nibabel as nib
+
+    dy, dx = spacing_mm
+    img = nib.Nifti1Image(np.ascontiguousarray(masks.astype(np.uint8).transpose(2, 1, 0)), np.diag([dx, dy, 1.0, 1.0]))
+    img.header.set_zooms((dx, dy, 1.0 / fps if fps else 1.0))
+    img.header.set_xyzt_units("mm", "sec")
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+
+
+def write_frames_csv(path: Path, areas: np.ndarray, volumes: np.ndarray, ed: list[int], es: list[int],
+                     physical: bool) -> None:
+    """frame, area, volume, is_ed, is_es, area_unit (mm2 | px), volume_unit (ml | px3)."""
+    area_unit, volume_unit = ("mm2", "ml") if physical else ("px", "px3")
+    ed_set, es_set = set(ed), set(es)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["frame", "area", "volume", "is_ed", "is_es", "area_unit", "volume_unit"])
+    for t, (a, v) in enumerate(zip(areas, volumes, strict=True)):
+        writer.writerow([t, f"{a:.4f}", f"{v:.4f}", int(t in ed_set), int(t in es_set), area_unit, volume_unit])
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_beats_csv(path: Path, beats) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["beat", "ed_frame", "es_frame", "edv", "esv", "ef"])
+    for i, b in enumerate(beats):
+        writer.writerow([i, b.ed, b.es, f"{b.edv:.4f}", f"{b.esv:.4f}", f"{b.ef:.2f}"])
+    atomic_write_text(path, buf.getvalue())
+
+
+def overlay_frames(frames: np.ndarray, masks: np.ndarray, ed: list[int], es: list[int]) -> np.ndarray:
+    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H, W, 3) with the mask contour and ED/ES labels."""
+    out = np.repeat(frames[..., None], 3, axis=-1)
+    ed_set, es_set = set(ed), set(es)
+    scale = max(frames.shape[1], frames.shape[2]) / 112.0
+    for t in range(len(frames)):
+        contours, _ = cv2.findContours(masks[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        img = np.ascontiguousarray(out[t])
+        cv2.drawContours(img, contours, -1, (0, 255, 0), max(1, int(round(scale))))
+        label = "ED" if t in ed_set else "ES" if t in es_set else None
+        if label:
+            colour = (0, 0, 255) if label == "ED" else (255, 128, 0)
+            cv2.putText(img, label, (2, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour, 1, cv2.LINE_AA)
+        out[t] = img
+    return out
+
+
+def write_overlay_video(path: Path, bgr: np.ndarray, fps: float | None) -> Path:
+    """Encode BGR frames (T, H, W, 3); MP4 (mp4v) for .mp4, MJPG for .avi; falls back to AVI if MP4 fails."""
+    fourcc = "mp4v" if path.suffix.lower() == ".mp4" else "MJPG"
+    h, w = bgr.shape[1:3]
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps or 30.0), (w, h))
+        opened = writer.isOpened()
+        if opened:
+            for frame in bgr:
+                writer.write(frame)
+        writer.release()
+        if not opened:
+            raise _EncoderMissing(fourcc)
+    return path
+
+
+class _EncoderMissing(RuntimeError):
+    pass
+
+
+def write_overlay(path: Path, bgr: np.ndarray, fps: float | None) -> Path:
+    """The overlay video at `path`, or beside it as .avi when this OpenCV build cannot write MP4."""
+    try:
+        return write_overlay_video(path, bgr, fps)
+    except _EncoderMissing:
+        if path.suffix.lower() == ".avi":
+            raise RuntimeError(f"{path}: OpenCV cannot write MJPG video") from None
+        log.warning("OpenCV cannot write MP4 here; writing the overlay as AVI (MJPG)")
+        return write_overlay_video(path.with_suffix(".avi"), bgr, fps)
+
+
+def write_gif(path: Path, bgr: np.ndarray, fps: float | None) -> None:
+    """A small animated GIF: at most GIF_MAX_SIDE pixels, GIF_MAX_FPS frames/s, GIF_MAX_FRAMES frames."""
+    from PIL import Image
+
+    fps = fps or 30.0
+    step = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
+    picked = bgr[::step][:GIF_MAX_FRAMES]
+    h, w = picked.shape[1:3]
+    factor = min(1.0, GIF_MAX_SIDE / max(h, w))
+    size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    images = [Image.fromarray(cv2.resize(f, size, interpolation=cv2.INTER_AREA)[..., ::-1]) for f in picked]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=int(round(1000.0 * step / fps)), loop=0)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
+
+
+def read_finished(video_dir: Path) -> dict | None:
+    """The stored result of a finished video (done marker present and result readable), else None."""
+    done, result = video_dir / DONE_MARKER, video_dir / RESULT_FILE
+    if not done.is_file() or not result.is_file():
+        return None
+    try:
+        return json.loads(result.read_text())
+    except (OSError, ValueError):
+        return None

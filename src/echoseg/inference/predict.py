@@ -1,0 +1,389 @@
+"""Predict LV masks, ED/ES per beat and EF per beat for many videos: resumable, sharded, overlapped.
+
+`predict_videos` runs one rank's share of the inputs (input i goes to rank i % world_size), writes
+each video's folder (see `echoseg.inference.outputs`), and a per-rank summary; rank 0 merges the
+ranks' summaries into `summary.csv` and `errors.csv` (independent jobs without a barrier: the last
+rank to finish merges). A video whose folder holds `done.json` is
+skipped on a rerun (its stored result still goes into the summary) unless `overwrite=True`.
+
+Decoding the next video runs in a background thread while the model works on the current one
+(OpenCV, pydicom's numpy work and torch all release the GIL), and the measurements (areas, disk
+volumes, phases) and output files of a video are made in another thread while the next one is
+segmented.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from echoseg.data.resize import resize_probs, resize_video
+from echoseg.errors import DataError, EchosegError
+from echoseg.evaluation.disks import clean_mask
+from echoseg.inference import outputs
+from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
+from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, read_video
+from echoseg.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = ["name", "input", "status", "frames", "height", "width", "fps", "spacing_dy_mm", "spacing_dx_mm",
+                   "n_beats", "ed_frames", "es_frames", "ef_per_beat", "ef_mean", "edv_mean", "esv_mean", "notes"]
+ERROR_COLUMNS = ["input", "error"]
+
+
+@dataclass
+class VideoPrediction:
+    """Everything predicted for one video; arrays at the video's own size.
+
+    masks bool (T, H, W); areas float (T,) in mm^2 (px without spacing); volumes float (T,) in ml
+    (px^3 without spacing); beats: ED/ES pairs with EDV, ESV, EF.
+    """
+
+    video: VideoInput
+    masks: np.ndarray
+    areas: np.ndarray
+    volumes: np.ndarray
+    ed_frames: list[int]
+    es_frames: list[int]
+    beats: list[Beat]
+
+    @property
+    def ef_mean(self) -> float:
+        return mean_ef(self.beats)
+
+
+@dataclass
+class PredictReport:
+    """What one call of `predict_videos` did.
+
+    seconds: per stage, summed over videos. decode, analysis and write run in background threads,
+    overlapped with the model; decode_wait is the time the main thread waited for a decoded video; total is wall time.
+    """
+
+    rows: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    n_done: int = 0
+    n_skipped: int = 0
+    frames: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {
+        "decode": 0.0, "decode_wait": 0.0, "model": 0.0, "analysis": 0.0, "write": 0.0, "total": 0.0})
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile the parts `predict_video_probs` calls: `encode_frames`/`decode_window` when the
+    network has them (the per-frame feature path bypasses forward), else forward. Same object back."""
+    parts = [name for name in ("encode_frames", "decode_window") if hasattr(model, name)] or ["forward"]
+    for name in parts:
+        setattr(model, name, torch.compile(getattr(model, name)))
+    return model
+
+
+def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int, int], batch_size: int = 16,
+                  device: torch.device | None = None, autocast_dtype: torch.dtype | None = None,
+                  channels_last: bool = False, threshold: float = 0.5) -> np.ndarray:
+    """uint8 (T, H, W) -> bool masks (T, H, W): resized to the model's input, segmented, resized back, cleaned.
+
+    Cleaning keeps the largest connected component and fills holes (the LV cavity is one blob).
+    """
+    from echoseg.models.video import predict_video_probs
+
+    small = resize_video(frames, input_size)
+    probs = predict_video_probs(model, small, batch_size=batch_size, device=device,
+                                autocast_dtype=autocast_dtype, channels_last=channels_last)
+    size = frames.shape[1:]
+    # Frame by frame, so a large video never holds full-size float probabilities for all frames.
+    return np.stack([clean_mask(resize_probs(p[None], size)[0] >= threshold) for p in probs])
+
+
+def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:
+    """Areas, disk volumes, ED/ES for every beat (from the area curve) and EF per beat."""
+    spacing = video.spacing_mm
+    pixel_area = spacing[0] * spacing[1] if spacing else 1.0
+    areas = masks.reshape(len(masks), -1).sum(axis=1).astype(float) * pixel_area
+    volumes = lv_volumes(masks, spacing)
+    phases = detect_phases(areas, video.fps)
+    beats = beats_from_volumes(phases, volumes)
+    return VideoPrediction(video, masks, areas, volumes, phases.ed_frames, phases.es_frames, beats)
+
+
+def summary_row(name: str, pred: VideoPrediction) -> dict:
+    v = pred.video
+    spacing = v.spacing_mm or (float("nan"), float("nan"))
+    finite = [b for b in pred.beats if math.isfinite(b.ef)]
+    return {
+        "name": name, "input": str(v.path), "status": "done", "frames": int(v.frames.shape[0]),
+        "height": int(v.frames.shape[1]), "width": int(v.frames.shape[2]),
+        "fps": _fmt(v.fps), "spacing_dy_mm": _fmt(spacing[0]), "spacing_dx_mm": _fmt(spacing[1]),
+        "n_beats": len(pred.beats), "ed_frames": " ".join(map(str, pred.ed_frames)),
+        "es_frames": " ".join(map(str, pred.es_frames)),
+        "ef_per_beat": " ".join(f"{b.ef:.2f}" for b in pred.beats), "ef_mean": _fmt(pred.ef_mean, 2),
+        "edv_mean": _fmt(np.mean([b.edv for b in finite]) if finite else None),
+        "esv_mean": _fmt(np.mean([b.esv for b in finite]) if finite else None),
+        "notes": "; ".join(v.notes),
+    }
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "" if x is None or not math.isfinite(float(x)) else f"{float(x):.{digits}f}"
+
+
+def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, overlay: bool = True) -> None:
+    """All of one video's files, then `done.json` last (see `echoseg.inference.outputs`)."""
+    v = pred.video
+    video_dir.mkdir(parents=True, exist_ok=True)
+    outputs.write_masks_npz(video_dir / "masks.npz", pred.masks, v.fps, v.spacing_mm)
+    if v.spacing_mm:
+        outputs.write_masks_nifti(video_dir / "masks.nii.gz", pred.masks, v.spacing_mm, v.fps)
+    outputs.write_frames_csv(video_dir / "frames.csv", pred.areas, pred.volumes, pred.ed_frames, pred.es_frames,
+                             physical=v.spacing_mm is not None)
+    outputs.write_beats_csv(video_dir / "beats.csv", pred.beats)
+    if overlay:
+        bgr = outputs.overlay_frames(v.frames, pred.masks, pred.ed_frames, pred.es_frames)
+        outputs.write_overlay(video_dir / "overlay.mp4", bgr, v.fps)
+        outputs.write_gif(video_dir / "preview.gif", bgr, v.fps)
+    result = dict(row, beats=[b.__dict__ for b in pred.beats])
+    outputs.write_json(video_dir / outputs.RESULT_FILE, result)
+    outputs.write_json(video_dir / outputs.DONE_MARKER,
+                       {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "input": str(v.path)})
+
+
+def predict_videos(
+    inputs: list[str | Path] | list[InputItem],
+    model: nn.Module,
+    out_dir: str | Path,
+    *,
+    batch_size: int = 16,
+    overwrite: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    input_size: tuple[int, int] = (112, 112),
+    device: str | torch.device | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    threshold: float = 0.5,
+    spacing_mm: tuple[float, float] | None = None,
+    overlay: bool = True,
+    progress: bool = True,
+    barrier: Callable[[], None] | None = None,
+) -> PredictReport:
+    """Segment this rank's share of `inputs` into `out_dir` and (rank 0) write summary.csv / errors.csv.
+
+    inputs: paths (files, folders, FileList.csv; expanded by `discover_inputs`) or InputItems.
+    spacing_mm: (dy, dx) used for videos whose file gives none (files that give one keep theirs).
+    barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier).
+    Without one (independent jobs, `--rank/--world-size`), whichever rank finishes last merges: a rank
+    merges when every rank's file of this input list is newer than the last summary.csv.
+    Returns this rank's PredictReport (rows of done and skipped videos, errors, timings).
+    """
+    if len(input_size) != 2 or input_size[0] % 16 or input_size[1] % 16 or min(input_size) <= 0:
+        raise EchosegError(f"model input size {tuple(input_size)}: height and width must be positive multiples of 16")
+    started = time.time()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = inputs if inputs and isinstance(inputs[0], InputItem) else discover_inputs(inputs, exclude=[out_dir])
+    mine = [item for i, item in enumerate(items) if i % world_size == rank]
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    report = PredictReport()
+    todo = []
+    for item in mine:
+        stored = None if overwrite else outputs.read_finished(out_dir / item.name)
+        if stored is not None:
+            report.rows.append({k: stored.get(k, "") for k in SUMMARY_COLUMNS} | {"status": "skipped"})
+            report.n_skipped += 1
+        else:
+            # An old marker must not vouch for files this run is about to replace; temp files of a
+            # killed run (never renamed into place) are litter.
+            (out_dir / item.name / outputs.DONE_MARKER).unlink(missing_ok=True)
+            for stale in (out_dir / item.name).glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
+            todo.append(item)
+
+    bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-write") as writer:
+        pending: Future | None = None
+        for item, video, error, decode_s, wait_s in _decode_ahead(todo):
+            report.seconds["decode"] += decode_s
+            report.seconds["decode_wait"] += wait_s
+            if error is not None:
+                _record_error(report, item, error)
+                bar.update(1)
+                continue
+            try:
+                if video.spacing_mm is None and spacing_mm is not None:
+                    video.spacing_mm = tuple(spacing_mm)
+                if video.frames.shape[1:] != tuple(input_size):
+                    msg = f"frames {video.frames.shape[2]}x{video.frames.shape[1]} resized to the model's " \
+                          f"{input_size[1]}x{input_size[0]} and predictions resized back"
+                    log.warning("%s: %s", video.path, msg)
+                    video.notes.append(msg)
+                t0 = time.perf_counter()
+                masks = segment_video(model, video.frames, input_size=input_size, batch_size=batch_size,
+                                      device=device, autocast_dtype=autocast_dtype, channels_last=channels_last,
+                                      threshold=threshold)
+                report.seconds["model"] += time.perf_counter() - t0
+            except DataError as exc:
+                _record_error(report, item, exc)
+                bar.update(1)
+                continue
+            if pending is not None:
+                _finish_write(pending, report)
+            # Measurements and files are numpy/OpenCV/zlib work: done while the model runs on the next video.
+            pending = writer.submit(_analyse_and_write, out_dir / item.name, video, masks, overlay, item)
+            report.frames += int(video.frames.shape[0])
+            bar.update(1)
+            elapsed = max(time.time() - started, 1e-9)
+            bar.set_postfix(frames_s=f"{report.frames / elapsed:.1f}")
+        if pending is not None:
+            _finish_write(pending, report)
+    bar.close()
+    report.seconds["total"] = time.time() - started
+
+    order = {item.name: i for i, item in enumerate(items)}
+    report.rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    if world_size == 1:
+        write_summary(out_dir, report.rows, report.errors)
+    else:
+        fingerprint = _fingerprint(items, world_size)
+        _write_rank_file(out_dir, rank, report, started, fingerprint)
+        if barrier is not None:
+            barrier()
+            if rank == 0 and not _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=False):
+                raise DataError(out_dir / "ranks", "a rank's summary is missing after the barrier; summary not merged")
+        else:
+            _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=True)
+    return report
+
+
+def _decode_ahead(todo: list[InputItem]) -> Iterator[tuple]:
+    """Yield (item, video or None, error or None, decode seconds, seconds waited), decoding the next meanwhile."""
+    def load(item: InputItem):
+        t0 = time.perf_counter()
+        try:
+            return read_video(item.path, fps_hint=item.fps_hint), None, time.perf_counter() - t0
+        except DataError as exc:
+            return None, exc, time.perf_counter() - t0
+        except Exception as exc:  # a reader bug or a library error must not stop the batch
+            return None, DataError(item.path, f"{type(exc).__name__}: {exc}"), time.perf_counter() - t0
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-decode") as pool:
+        futures = [pool.submit(load, item) for item in todo[:1]]
+        for i, item in enumerate(todo):
+            if i + 1 < len(todo):
+                futures.append(pool.submit(load, todo[i + 1]))
+            t0 = time.perf_counter()
+            video, error, decode_s = futures[i].result()
+            futures[i] = None  # drop the decoded frames as soon as they are consumed
+            yield item, video, error, decode_s, time.perf_counter() - t0
+
+
+def _analyse_and_write(video_dir: Path, video: VideoInput, masks: np.ndarray, overlay: bool, item: InputItem) -> tuple:
+    """(summary row or None, error or None, {stage: seconds}, item) for one segmented video."""
+    seconds = {}
+    t0 = time.perf_counter()
+    try:
+        pred = analyse(video, masks)
+        row = summary_row(item.name, pred)
+        seconds["analysis"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        write_video_outputs(video_dir, pred, row, overlay=overlay)
+        seconds["write"] = time.perf_counter() - t1
+        return row, None, seconds, item
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, DataError(item.path, f"measuring or writing outputs failed: {exc}"), seconds, item
+
+
+def _finish_write(pending: Future, report: PredictReport) -> None:
+    row, error, seconds, item = pending.result()
+    for stage, value in seconds.items():
+        report.seconds[stage] += value
+    if error is None:
+        report.rows.append(row)
+        report.n_done += 1
+    else:
+        _record_error(report, item, error)
+
+
+def _record_error(report: PredictReport, item: InputItem, error: Exception) -> None:
+    log.error("%s", error)
+    problem = error.problem if isinstance(error, DataError) else str(error)
+    report.errors.append({"input": str(item.path), "error": problem, "name": item.name})
+
+
+def _progress_bar(total: int, rank: int, world_size: int, enabled: bool):
+    from tqdm import tqdm
+
+    desc = "predict" if world_size == 1 else f"predict rank {rank}"
+    return tqdm(total=total, unit="video", desc=desc, position=rank, disable=not enabled, dynamic_ncols=True)
+
+
+def _csv_text(columns: list[str], rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_summary(out_dir: Path, rows: list[dict], errors: list[dict]) -> None:
+    """summary.csv (one row a video: done or skipped) and errors.csv (input, error), atomically."""
+    atomic_write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, rows))
+    atomic_write_text(out_dir / "errors.csv", _csv_text(ERROR_COLUMNS, errors))
+
+
+def _rank_file(out_dir: Path, rank: int) -> Path:
+    return out_dir / "ranks" / f"rank{rank}.json"
+
+
+def _fingerprint(items: list[InputItem], world_size: int) -> str:
+    """Identifies the sharded job (same inputs, same number of ranks) across its independent ranks."""
+    text = "\n".join(f"{item.name}\t{item.path}" for item in items) + f"\n{world_size}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _write_rank_file(out_dir: Path, rank: int, report: PredictReport, started: float, fingerprint: str) -> None:
+    data = {"rank": rank, "started": started, "fingerprint": fingerprint, "rows": report.rows,
+            "errors": report.errors}
+    atomic_write_text(_rank_file(out_dir, rank), json.dumps(data))
+
+
+def _merge_rank_files(out_dir: Path, world_size: int, order: dict[str, int], fingerprint: str,
+                      require_fresh: bool) -> bool:
+    """Write summary.csv/errors.csv from all ranks' files; False (nothing written) if one is missing.
+
+    require_fresh: every rank file must come from a run that started after the current summary.csv
+    was written (else it is a previous run's, and a rank of this run is still working).
+    """
+    summary = out_dir / "summary.csv"
+    summary_time = summary.stat().st_mtime if summary.is_file() else float("-inf")
+    rows, errors = [], []
+    for rank in range(world_size):
+        try:
+            data = json.loads(_rank_file(out_dir, rank).read_text())
+        except (OSError, ValueError):
+            return False
+        if data.get("fingerprint") != fingerprint or (require_fresh and data["started"] <= summary_time):
+            return False
+        rows.extend(data["rows"])
+        errors.extend(data["errors"])
+    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    write_summary(out_dir, rows, errors)
+    return True

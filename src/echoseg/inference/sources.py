@@ -1,0 +1,361 @@
+"""Open any user input as grayscale frames: video files, DICOM cine, NIfTI, MetaImage, folders, FileLists.
+
+Every reader returns a `VideoInput` with `frames` uint8 (T, H, W), `fps` (or None), `spacing_mm`
+(dy, dx) in millimetres (or None) and the source path. Bad inputs raise `DataError` naming the
+file: unreadable, truncated or empty videos, DICOM without pixel data, arrays that are not 2-D+t.
+
+`discover_inputs` expands the command line (files, folders searched recursively, EchoNet
+FileList.csv) into a sorted, de-duplicated list of `InputItem`s with unique output names, so every
+rank of a sharded run sees the same list in the same order.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from echoseg.errors import DataError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+METAIMAGE_SUFFIXES = (".mhd", ".mha")
+# Channel differences below this (mean absolute, grey levels) are compression noise, not colour:
+# EchoNet's MJPG frames have three slightly different channels of the same grey image.
+_COLOUR_THRESHOLD = 4.0
+
+
+@dataclass
+class VideoInput:
+    """One decoded input video.
+
+    frames: uint8 (T, H, W) grayscale. fps: frames per second or None. spacing_mm: (dy, dx) or None.
+    notes: things the user should know (colour converted, intensity rescaled...), kept in the summary.
+    """
+
+    frames: np.ndarray
+    fps: float | None
+    spacing_mm: tuple[float, float] | None
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """A file to predict on and the unique folder name its outputs go to."""
+
+    path: Path
+    name: str
+    fps_hint: float | None = None
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def has_dicom_preamble(path: Path) -> bool:
+    """DICOM Part 10 files carry b"DICM" at byte 128, with or without an extension."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def is_supported(path: Path) -> bool:
+    suffix = suffix_of(path)
+    if suffix in VIDEO_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES + METAIMAGE_SUFFIXES:
+        return True
+    return suffix == "" and has_dicom_preamble(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Discovery
+
+
+def discover_inputs(inputs: list[str | Path], exclude: list[str | Path] = ()) -> list[InputItem]:
+    """Expand files, folders (recursive) and EchoNet FileList.csv files into unique `InputItem`s.
+
+    Files under any `exclude` folder (the output folder, when it sits inside an input folder) are
+    skipped. Output names are the path relative to the folder given (separators -> "__", suffix
+    dropped); collisions get a numeric suffix. Missing paths raise DataError.
+    """
+    excluded = [Path(p).resolve() for p in exclude]
+    found: list[tuple[Path, str, float | None]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise DataError(path, "input not found")
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                rel = file.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if any(_is_under(file.resolve(), ex) for ex in excluded):
+                    continue
+                if is_supported(file):
+                    found.append((file, _name_from(rel), None))
+        elif path.suffix.lower() == ".csv":
+            found.extend((file, _name_from(Path(file.name)), fps) for file, fps in read_filelist(path))
+        else:
+            found.append((path, _name_from(Path(path.name)), None))
+    items, seen_paths, used_names = [], set(), set()
+    for path, name, fps in found:
+        key = path.resolve()
+        if key in seen_paths:
+            continue
+        seen_paths.add(key)
+        unique, n = name, 1
+        while unique in used_names:
+            n += 1
+            unique = f"{name}-{n}"
+        used_names.add(unique)
+        items.append(InputItem(path=path, name=unique, fps_hint=fps))
+    return items
+
+
+def read_filelist(path: Path) -> list[tuple[Path, float | None]]:
+    """Videos listed in an EchoNet FileList.csv: `Videos/<FileName>[.avi]` beside the CSV, with FPS."""
+    videos_dir = path.parent / "Videos"
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(path, f"cannot read FileList: {exc}") from None
+    if not rows or "FileName" not in rows[0]:
+        raise DataError(path, "not an EchoNet FileList (no FileName column)")
+    out = []
+    for row in rows:
+        name = row["FileName"].strip()
+        file = videos_dir / (name if name.lower().endswith(".avi") else f"{name}.avi")
+        try:
+            fps = float(row.get("FPS") or "nan")
+        except ValueError:
+            fps = float("nan")
+        out.append((file, fps if np.isfinite(fps) and fps > 0 else None))
+    return out
+
+
+def _name_from(rel: Path) -> str:
+    parts = list(rel.parts)
+    last = parts[-1]
+    suffix = suffix_of(Path(last))
+    parts[-1] = last[: len(last) - len(suffix)] if suffix and len(last) > len(suffix) else last
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_video(path: str | Path, fps_hint: float | None = None) -> VideoInput:
+    """Decode one input file to grayscale uint8 (T, H, W) with its fps and spacing (see module doc)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    suffix = suffix_of(path)
+    if suffix in DICOM_SUFFIXES or (suffix == "" and has_dicom_preamble(path)):
+        video = read_dicom(path)
+    elif suffix in NIFTI_SUFFIXES:
+        video = read_nifti(path)
+    elif suffix in METAIMAGE_SUFFIXES:
+        video = read_metaimage(path)
+    elif suffix in VIDEO_SUFFIXES:
+        video = read_video_file(path)
+    else:
+        raise DataError(path, f"unsupported input type {suffix or '(no extension)'}; expected a video "
+                        f"({', '.join(VIDEO_SUFFIXES)}), DICOM, NIfTI or MetaImage file")
+    if video.fps is None and fps_hint:
+        video.fps = fps_hint
+    if video.frames.shape[0] == 0:
+        raise DataError(path, "no frames")
+    return video
+
+
+def read_video_file(path: Path) -> VideoInput:
+    """AVI/MP4/... through OpenCV; colour frames converted explicitly from BGR to gray."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(path, "unreadable video (OpenCV cannot open it)")
+    try:
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        frames, colour_diff = [], 0.0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if frame.ndim == 3:
+                if not frames:
+                    colour_diff = _channel_difference(frame)
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise DataError(path, "zero frames decoded (empty or corrupt video)")
+    # Containers' frame counts may be estimates; a shortfall of more than one frame means lost data.
+    if reported > 0 and len(frames) < reported - 1:
+        raise DataError(path, f"truncated video: header says {reported} frames, only {len(frames)} decoded")
+    notes = []
+    if colour_diff > _COLOUR_THRESHOLD:
+        notes.append("colour frames converted to grayscale")
+        log.info("%s: colour frames converted to grayscale", path)
+    return VideoInput(np.stack(frames), fps if fps > 0 else None, None, path, notes)
+
+
+def _channel_difference(frame: np.ndarray) -> float:
+    f = frame.astype(np.int16)
+    return float(max(np.abs(f[..., 0] - f[..., 1]).mean(), np.abs(f[..., 1] - f[..., 2]).mean()))
+
+
+def read_dicom(path: Path) -> VideoInput:
+    """Multi-frame (cine) or single-frame DICOM; ultrasound region spacing preferred over PixelSpacing."""
+    try:
+        import pydicom
+    except ImportError:
+        raise DataError(path, "reading DICOM needs pydicom: pip install 'echoseg[dicom]'") from None
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise DataError(path, f"unreadable DICOM: {exc}") from None
+    if "PixelData" not in ds:
+        raise DataError(path, "DICOM without pixel data")
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
+        raise DataError(path, f"cannot decode DICOM pixel data (transfer syntax {syntax}): {exc}; compressed "
+                        "files may need pylibjpeg or gdcm") from None
+    notes = []
+    samples = int(getattr(ds, "SamplesPerPixel", 1))
+    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if n_frames == 1:
+        pixels = pixels[None]
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if samples > 1:
+        # pydicom converts YBR to RGB when it decodes (its default); convert the raw ones we get as YBR.
+        if photometric.startswith("YBR") and not _pydicom_converts_ybr():
+            from pydicom.pixels import convert_color_space
+
+            pixels = convert_color_space(pixels, photometric, "RGB")
+        rgb = _to_uint8(pixels, notes)
+        pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
+        notes.append(f"colour ({photometric}) frames converted to grayscale")
+        log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
+    else:
+        pixels = _to_uint8(pixels, notes)
+        if photometric == "MONOCHROME1":
+            pixels = 255 - pixels
+    if pixels.ndim != 3:
+        raise DataError(path, f"unexpected DICOM pixel array shape {pixels.shape}")
+    return VideoInput(np.ascontiguousarray(pixels), _dicom_fps(ds), _dicom_spacing(ds), path, notes)
+
+
+def _pydicom_converts_ybr() -> bool:
+    import pydicom
+
+    return int(pydicom.__version__.split(".")[0]) >= 3
+
+
+def _dicom_spacing(ds) -> tuple[float, float] | None:
+    """(dy, dx) mm from SequenceOfUltrasoundRegions (PhysicalDelta in cm when units code is 3), else PixelSpacing."""
+    for region in getattr(ds, "SequenceOfUltrasoundRegions", []) or []:
+        dx, dy = getattr(region, "PhysicalDeltaX", None), getattr(region, "PhysicalDeltaY", None)
+        units_x, units_y = getattr(region, "PhysicalUnitsXDirection", 3), getattr(region, "PhysicalUnitsYDirection", 3)
+        if dx and dy and int(units_x) == 3 and int(units_y) == 3:  # 3 = cm
+            return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
+    spacing = getattr(ds, "PixelSpacing", None)
+    if spacing is not None and len(spacing) == 2 and float(spacing[0]) > 0:
+        return float(spacing[0]), float(spacing[1])
+    return None
+
+
+def _dicom_fps(ds) -> float | None:
+    frame_time = getattr(ds, "FrameTime", None)  # ms between frames
+    if frame_time:
+        return 1000.0 / float(frame_time)
+    for key in ("CineRate", "RecommendedDisplayFrameRate"):
+        value = getattr(ds, key, None)
+        if value:
+            return float(value)
+    return None
+
+
+def _to_uint8(arr: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Cast to uint8, rescaling (min-max, noted in `notes`) only when values fall outside [0, 255]."""
+    if arr.dtype == np.uint8:
+        return arr
+    arr = np.asarray(arr, dtype=np.float32)
+    lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if lo >= 0 and hi <= 255:
+        return np.rint(arr).astype(np.uint8)
+    notes.append(f"intensities {lo:g}..{hi:g} rescaled to 0..255")
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return np.rint((arr - lo) * scale).astype(np.uint8)
+
+
+def read_nifti(path: Path) -> VideoInput:
+    """NIfTI 2-D+t: nibabel arrays are (x, y, t) (or (x, y, 1, t)) -> (t, y, x); spacing from pixdim."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        arr = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise DataError(path, f"unreadable NIfTI: {exc}") from None
+    zooms = img.header.get_zooms()
+    if arr.ndim == 4 and arr.shape[2] == 1:
+        arr = arr[:, :, 0, :]
+        zooms = (zooms[0], zooms[1], zooms[3])
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise DataError(path, f"expected a 2-D+time NIfTI (x, y, t), got shape {arr.shape}")
+    notes: list[str] = []
+    frames = _to_uint8(np.transpose(arr, (2, 1, 0)), notes)
+    spacing = (float(zooms[1]), float(zooms[0])) if zooms[0] > 0 and zooms[1] > 0 else None
+    fps = None
+    time_unit = img.header.get_xyzt_units()[1]
+    if len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
+        fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
+    return VideoInput(np.ascontiguousarray(frames), fps, spacing, path, notes)
+
+
+def read_metaimage(path: Path) -> VideoInput:
+    """MetaImage (.mhd/.mha) 2-D+t through SimpleITK: arrays come (t, y, x); spacing is reported (x, y, t)."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        raise DataError(path, "reading MetaImage needs SimpleITK: pip install 'echoseg[mhd]'") from None
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise DataError(path, f"unreadable MetaImage: {str(exc).strip().splitlines()[-1]}") from None
+    arr = sitk.GetArrayFromImage(img)
+    spacing_xyz = img.GetSpacing()
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise DataError(path, f"expected a 2-D+time MetaImage, got array shape {arr.shape}")
+    notes: list[str] = []
+    frames = _to_uint8(arr, notes)
+    return VideoInput(np.ascontiguousarray(frames), None, (float(spacing_xyz[1]), float(spacing_xyz[0])), path, notes)
