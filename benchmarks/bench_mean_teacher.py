@@ -7,7 +7,8 @@ setting; the generator's other masks are not used for training). Both arms train
 network for the same number of optimizer steps with the same labelled batches (the labelled stream
 depends only on the seed); the mean-teacher arm also sees unlabelled windows of every frame. Each
 run's best checkpoint (by validation Dice, student or teacher) is scored on the test split's ED/ES
-frames. Prints one row per run and the mean per arm; record the numbers in benchmarks/RESULTS.md
+frames. `--set mean_teacher.perturb.enabled=false --arms mt` measures the student/teacher
+perturbations' effect. Prints one row per run and the mean per arm; record the numbers in benchmarks/RESULTS.md
 whatever they show.
 """
 
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--arms", nargs="+", choices=["mt", "sup"], default=["mt", "sup"],
+                        help="which arms to run (mt: mean teacher, sup: supervised only)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -54,6 +57,8 @@ def main() -> None:
         test_windows = labeled_windows(test_cache, test_cache.indices("test"), use_all_frame_labels=False)
         for seed in args.seeds:
             for arm, enabled in (("mean teacher", True), ("supervised", False)):
+                if ("mt" if enabled else "sup") not in args.arms:
+                    continue
                 config = resolve_config(args.config, [f"optim.steps={args.steps}", f"runtime.seed={seed}",
                                                       f"mean_teacher.enabled={str(enabled).lower()}",
                                                       "data.use_all_frame_labels=false", "data.num_workers=1",
@@ -69,6 +74,8 @@ def main() -> None:
                       f"test Dice {test_dice:.4f}, {minutes:.1f} min", flush=True)
     for arm in ("mean teacher", "supervised"):
         test_scores = [r[4] for r in rows if r[0] == arm]
+        if not test_scores:
+            continue
         spread = statistics.stdev(test_scores) if len(test_scores) > 1 else 0.0
         print(f"{arm:13s}: test Dice mean {statistics.mean(test_scores):.4f} +- {spread:.4f} over seeds {args.seeds}")
 

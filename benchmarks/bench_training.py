@@ -107,7 +107,11 @@ def main() -> None:
         print(f"  training step:          {step:9.1f} windows/s")
         if args.paper:
             paper = build_trainer("paper", 4, Path(tmp) / "paper", ["data.num_workers=0"])
-            print(f"  paper.yaml step (sscf width 1.0, 256x256): {step_rate(paper, 2):.2f} windows/s")
+            paper_step = step_rate(paper, 1)
+            print(f"  paper.yaml step (sscf width 1.0, 256x256): {paper_step:.2f} windows/s")
+            for w in (0, 1, 2):
+                rate = pipeline_rate(paper, w, args.pipeline_steps // 4)
+                print(f"  paper.yaml pipeline, {w} worker(s): {rate:9.1f} windows/s  ({rate / paper_step:7.1f}x the step)")
         if args.time_to_dice:
             print("  time to target: " + time_to_dice(args.config, args.time_to_dice, 16, args.max_steps, Path(tmp)))
 

@@ -302,7 +302,9 @@ class Trainer:
                 self.save_best(which, scores)
             self.metrics.write()
             plot_curves(self.metrics, self.run_dir / "training_curves.png")
-            log.info("step %d: validation Dice %s", self.step, {k: round(v, 4) for k, v in scores.items()})
+            # With a progress bar the scores are in its postfix; a log line would break the bar.
+            log.log(logging.DEBUG if self.progress else logging.INFO, "step %d: validation Dice %s", self.step,
+                    {k: round(v, 4) for k, v in scores.items()})
         self.dist.barrier()
 
     def models_to_save(self) -> dict[str, nn.Module]:
