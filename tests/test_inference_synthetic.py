@@ -88,7 +88,8 @@ def test_trained_model_phases_within_two_frames_of_truth(tmp_path):
     from echoseg.inference.predict import predict_videos
 
     model, _, input_size = load_for_inference(os.environ["ECHOSEG_TEST_CHECKPOINT"])
-    videos = [generate_video(10_000 + seed, frames=FRAMES, size=input_size[0], difficulty="medium")
+    # EchoNet-sized frames, as the model was trained on (predict resizes them to its input size).
+    videos = [generate_video(10_000 + seed, frames=FRAMES, size=112, difficulty="medium")
               for seed in range(8)]
     for video in videos:
         write_avi(tmp_path / "in" / f"{video.sample.case_id}.avi", video.sample.video, video.sample.fps)
