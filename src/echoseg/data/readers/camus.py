@@ -289,22 +289,8 @@ class CamusReader(Reader):
             if ed_area < es_area:
                 self._problem(case.cfg, f"ED mask ({ed_area} px) smaller than ES mask ({es_area} px): "
                               "cfg ED/ES and images disagree", case_id)
-        return EchoSample(
-            video=video,
-            masks={index: label == LV_LABEL for index, label in labels.items()},
-            labels=labels,
-            case_id=record.case_id,
-            patient_id=record.patient_id,
-            ed=ed,
-            es=es,
-            spacing_mm=spacing,
-            fps=record.fps,
-            view=record.view,
-            split=record.split,
-            ef=record.ef,
-            edv=record.edv,
-            esv=record.esv,
-        )
+        masks = {index: label == LV_LABEL for index, label in labels.items()}
+        return EchoSample.from_record(record, video=video, masks=masks, labels=labels, ed=ed, es=es, spacing_mm=spacing)
 
     def _load_sequence(self, case: _Case, kind: str, entries: dict[str, str], ed_1: int, es_1: int):
         """Video (T, H, W) from the (half) sequence, gt on every frame or on ED/ES, oriented ED->ES."""

@@ -354,21 +354,7 @@ class EchoNetReader(Reader):
         ed = es = None
         if len(case.traces) >= 2:
             ed, es = self._ed_es_from_traces(case, (height, width))
-        return EchoSample(
-            video=video,
-            masks=masks,
-            case_id=record.case_id,
-            patient_id=record.patient_id,
-            ed=ed,
-            es=es,
-            spacing_mm=self.spacing_mm,
-            fps=record.fps,
-            view=record.view,
-            split=record.split,
-            ef=record.ef,
-            edv=record.edv,
-            esv=record.esv,
-        )
+        return EchoSample.from_record(record, video=video, masks=masks, ed=ed, es=es, spacing_mm=self.spacing_mm)
 
     # tracing-derived reference ------------------------------------------------------------------
 
