@@ -9,7 +9,7 @@ import torch
 from echoseg.checkpoint import read_metadata
 from echoseg.cli import build_parser
 from echoseg.config import ConfigError, dump_yaml, load_config
-from echoseg.data.schema import EchoSample
+from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import CheckpointError
 from echoseg.io import atomic_path, atomic_write_text
 
@@ -62,6 +62,15 @@ def test_schema_rejects_bad_masks():
         EchoSample(video=video, masks={9: np.zeros((8, 8), bool)}, case_id="c", patient_id="p")
     with pytest.raises(ValueError, match="must be bool"):
         EchoSample(video=video, masks={0: np.zeros((8, 8), np.uint8)}, case_id="c", patient_id="p")
+
+
+def test_sample_from_record_copies_listing_fields_and_takes_overrides():
+    record = CaseRecord("c1", "p1", split="val", view="4CH", fps=25.0, n_frames=99, ef=60.0, edv=100.0, esv=40.0)
+    video = np.zeros((3, 8, 8), np.uint8)
+    sample = EchoSample.from_record(record, video=video, masks={}, ed=0, es=2, spacing_mm=(0.5, 0.3), fps=30.0)
+    assert (sample.case_id, sample.patient_id, sample.split, sample.view) == ("c1", "p1", "val", "4CH")
+    assert (sample.ef, sample.edv, sample.esv) == (60.0, 100.0, 40.0)
+    assert (sample.ed, sample.es, sample.spacing_mm, sample.fps, sample.n_frames) == (0, 2, (0.5, 0.3), 30.0, 3)
 
 
 def test_cli_lists_commands():

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from echoseg.data.files import read_video_frames
 from echoseg.data.readers import open_dataset
-from echoseg.data.readers.echonet import EchoNetReader, read_avi_grayscale, tracing_mask, tracing_volume
+from echoseg.data.readers.echonet import EchoNetReader, tracing_mask, tracing_volume
 from echoseg.errors import DataError
 from readers_fixtures import echonet_frames, lv_mask, write_avi, write_echonet
 
@@ -84,7 +85,7 @@ def test_grayscale_is_converted_from_three_different_channels(tmp_path):
     frames = np.zeros((3, 32, 32, 3), np.uint8)
     frames[..., 0], frames[..., 1], frames[..., 2] = 60, 100, 180  # B, G, R
     write_avi(tmp_path / "c.avi", frames)
-    video = read_avi_grayscale(tmp_path / "c.avi")
+    video = read_video_frames(tmp_path / "c.avi").frames
     assert video.shape == (3, 32, 32) and video.dtype == np.uint8
     expected = 0.114 * 60 + 0.587 * 100 + 0.299 * 180  # 119.4; B alone 60, channel mean 113.3
     assert abs(float(video.mean()) - expected) < 2.5

@@ -72,6 +72,16 @@ class EchoSample:
                     f"{self.case_id}: mask {index} must be bool {(h, w)}, got {mask.dtype} {mask.shape}"
                 )
 
+    @classmethod
+    def from_record(cls, record: CaseRecord, *, video: np.ndarray, masks: dict[int, np.ndarray], **fields) -> EchoSample:
+        """A sample carrying the record's listing fields (ids, split, view, fps, reference EF/EDV/ESV).
+
+        video uint8 (T, H, W) and masks {frame: bool (H, W)} as in the class; `fields` set the rest
+        (ed, es, spacing_mm, labels) and override record fields where the decoded file knows better.
+        """
+        listed = {name: getattr(record, name) for name in _RECORD_FIELDS}
+        return cls(video=video, masks=masks, **{**listed, **fields})
+
     @property
     def n_frames(self) -> int:
         return int(self.video.shape[0])
@@ -79,3 +89,7 @@ class EchoSample:
     @property
     def annotated_frames(self) -> list[int]:
         return sorted(self.masks)
+
+
+# CaseRecord fields an EchoSample carries unchanged (n_frames is the decoded video's own length).
+_RECORD_FIELDS = ("case_id", "patient_id", "split", "view", "fps", "ef", "edv", "esv")

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from echoseg.data import files
 from echoseg.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,6 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg
 DICOM_SUFFIXES = (".dcm", ".dicom")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 METAIMAGE_SUFFIXES = (".mhd", ".mha")
-# Channel differences below this (mean absolute, grey levels) are compression noise, not colour:
-# EchoNet's MJPG frames have three slightly different channels of the same grey image.
-_COLOUR_THRESHOLD = 4.0
 
 
 @dataclass
@@ -191,40 +189,10 @@ def read_video(path: str | Path, fps_hint: float | None = None) -> VideoInput:
 
 
 def read_video_file(path: Path) -> VideoInput:
-    """AVI/MP4/... through OpenCV; colour frames converted explicitly from BGR to gray."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise DataError(path, "unreadable video (OpenCV cannot open it)")
-    try:
-        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        frames, colour_diff = [], 0.0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if frame.ndim == 3:
-                if not frames:
-                    colour_diff = _channel_difference(frame)
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            frames.append(frame)
-    finally:
-        cap.release()
-    if not frames:
-        raise DataError(path, "zero frames decoded (empty or corrupt video)")
-    # Containers' frame counts may be estimates; a shortfall of more than one frame means lost data.
-    if reported > 0 and len(frames) < reported - 1:
-        raise DataError(path, f"truncated video: header says {reported} frames, only {len(frames)} decoded")
-    notes = []
-    if colour_diff > _COLOUR_THRESHOLD:
-        notes.append("colour frames converted to grayscale")
-        log.info("%s: colour frames converted to grayscale", path)
-    return VideoInput(np.stack(frames), fps if fps > 0 else None, None, path, notes)
-
-
-def _channel_difference(frame: np.ndarray) -> float:
-    f = frame.astype(np.int16)
-    return float(max(np.abs(f[..., 0] - f[..., 1]).mean(), np.abs(f[..., 1] - f[..., 2]).mean()))
+    """AVI/MP4/... through the shared OpenCV decoder; real colour is kept as a note for the summary."""
+    decoded = files.read_video_frames(path)
+    notes = ["colour frames converted to grayscale"] if decoded.colour else []
+    return VideoInput(decoded.frames, decoded.fps, None, path, notes)
 
 
 def read_dicom(path: Path) -> VideoInput:
@@ -257,12 +225,12 @@ def read_dicom(path: Path) -> VideoInput:
             from pydicom.pixels import convert_color_space
 
             pixels = convert_color_space(pixels, photometric, "RGB")
-        rgb = _to_uint8(pixels, notes)
+        rgb = files.to_uint8(pixels, path, notes)
         pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
         notes.append(f"colour ({photometric}) frames converted to grayscale")
         log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
     else:
-        pixels = _to_uint8(pixels, notes)
+        pixels = files.to_uint8(pixels, path, notes)
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
     if pixels.ndim != 3:
@@ -300,62 +268,20 @@ def _dicom_fps(ds) -> float | None:
     return None
 
 
-def _to_uint8(arr: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Cast to uint8, rescaling (min-max, noted in `notes`) only when values fall outside [0, 255]."""
-    if arr.dtype == np.uint8:
-        return arr
-    arr = np.asarray(arr, dtype=np.float32)
-    lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-    if lo >= 0 and hi <= 255:
-        return np.rint(arr).astype(np.uint8)
-    notes.append(f"intensities {lo:g}..{hi:g} rescaled to 0..255")
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.rint((arr - lo) * scale).astype(np.uint8)
-
-
 def read_nifti(path: Path) -> VideoInput:
-    """NIfTI 2-D+t: nibabel arrays are (x, y, t) (or (x, y, 1, t)) -> (t, y, x); spacing from pixdim."""
-    import nibabel as nib
-
-    try:
-        img = nib.load(str(path))
-        arr = np.asanyarray(img.dataobj)
-    except Exception as exc:
-        raise DataError(path, f"unreadable NIfTI: {exc}") from None
-    zooms = img.header.get_zooms()
-    if arr.ndim == 4 and arr.shape[2] == 1:
-        arr = arr[:, :, 0, :]
-        zooms = (zooms[0], zooms[1], zooms[3])
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3:
-        raise DataError(path, f"expected a 2-D+time NIfTI (x, y, t), got shape {arr.shape}")
-    notes: list[str] = []
-    frames = _to_uint8(np.transpose(arr, (2, 1, 0)), notes)
-    spacing = (float(zooms[1]), float(zooms[0])) if zooms[0] > 0 and zooms[1] > 0 else None
-    fps = None
-    time_unit = img.header.get_xyzt_units()[1]
-    if len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
-        fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
-    return VideoInput(np.ascontiguousarray(frames), fps, spacing, path, notes)
+    """NIfTI 2-D+t (shared reader: (t, y, x), spacing (dy, dx), fps from pixdim); one 2-D image is one frame."""
+    return _image_input(files.read_nifti(path), path, "NIfTI")
 
 
 def read_metaimage(path: Path) -> VideoInput:
-    """MetaImage (.mhd/.mha) 2-D+t through SimpleITK: arrays come (t, y, x); spacing is reported (x, y, t)."""
-    try:
-        import SimpleITK as sitk
-    except ImportError:
-        raise DataError(path, "reading MetaImage needs SimpleITK: pip install 'echoseg[mhd]'") from None
-    try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise DataError(path, f"unreadable MetaImage: {str(exc).strip().splitlines()[-1]}") from None
-    arr = sitk.GetArrayFromImage(img)
-    spacing_xyz = img.GetSpacing()
-    if arr.ndim == 2:
-        arr = arr[None]
+    """MetaImage (.mhd/.mha) 2-D+t through the shared SimpleITK reader; one 2-D image is one frame."""
+    return _image_input(files.read_metaimage(path), path, "MetaImage")
+
+
+def _image_input(image: files.Image, path: Path, kind: str) -> VideoInput:
+    arr = image.array[None] if image.array.ndim == 2 else image.array
     if arr.ndim != 3:
-        raise DataError(path, f"expected a 2-D+time MetaImage, got array shape {arr.shape}")
+        raise DataError(path, f"expected a 2-D+time {kind} image, got array shape {arr.shape} (t, y, x)")
     notes: list[str] = []
-    frames = _to_uint8(arr, notes)
-    return VideoInput(np.ascontiguousarray(frames), None, (float(spacing_xyz[1]), float(spacing_xyz[0])), path, notes)
+    frames = files.to_uint8(arr, path, notes)
+    return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes)

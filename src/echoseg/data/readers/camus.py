@@ -22,10 +22,9 @@ index is larger than its ES index is stored ES->ED; it is reversed (video and gt
 becoming T-1-t) so every sample runs ED->ES. When gt exists for every frame, an ED mask smaller than
 the ES mask after orientation is reported as a problem (the cfg and the images disagree).
 
-Axis order: nibabel arrays are (x, y[, t]) with pixdim (dx, dy[, dt]); SimpleITK arrays are
-(t, y, x) with GetSpacing() (dx, dy[, dt]). Both are turned into (T, H, W) = (t, y, x) arrays and a
-spacing of (dy, dx) mm. MetaImage needs SimpleITK, the optional extra `echoseg[mhd]`, imported only
-when an .mhd file is read.
+Files are decoded by `echoseg.data.files` (shared with inference): nibabel (x, y[, t]) and SimpleITK
+(t, y, x) arrays both become (T, H, W) = (t, y, x) with a spacing of (dy, dx) mm. MetaImage needs
+SimpleITK, the optional extra `echoseg[mhd]`, imported only when an .mhd file is read.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from echoseg.data.files import Image, read_metaimage, read_nifti, to_uint8
 from echoseg.data.readers.base import Problem, Reader
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import DataError
@@ -51,44 +51,6 @@ SEQUENCE_KINDS = ("half_sequence", "sequence")
 # --- image files ------------------------------------------------------------------------------
 
 
-@dataclass
-class Image:
-    """One image file as echoseg wants it: array (T, H, W) or (H, W) and spacing (dy, dx) in mm."""
-
-    array: np.ndarray
-    spacing_mm: tuple[float, float]
-
-
-def read_nifti(path: Path) -> Image:
-    """NIfTI through nibabel: array (x, y[, t]) -> (t, y, x) / (y, x); pixdim (dx, dy) -> (dy, dx)."""
-    import nibabel
-
-    try:
-        image = nibabel.load(str(path))
-        data = np.asarray(image.dataobj)
-        zooms = image.header.get_zooms()
-    except Exception as exc:  # nibabel raises many types for damaged files
-        raise DataError(path, f"cannot read NIfTI image ({type(exc).__name__}: {exc})") from exc
-    if data.ndim < 2 or len(zooms) < 2:
-        raise DataError(path, f"expected a 2-D image or a 2-D+t sequence, got shape {data.shape}")
-    return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=(float(zooms[1]), float(zooms[0])))
-
-
-def read_metaimage(path: Path) -> Image:
-    """MetaImage (.mhd/.raw) through SimpleITK: array already (t, y, x); GetSpacing() (dx, dy) -> (dy, dx)."""
-    try:
-        import SimpleITK as sitk
-    except ImportError as exc:
-        raise DataError(path, "reading MetaImage (.mhd) files needs SimpleITK: install echoseg[mhd] "
-                        "(pip install 'echoseg[mhd]')") from exc
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise DataError(path, f"cannot read MetaImage ({str(exc).strip().splitlines()[-1]})") from exc
-    spacing = image.GetSpacing()
-    return Image(array=sitk.GetArrayFromImage(image), spacing_mm=(float(spacing[1]), float(spacing[0])))
-
-
 def read_image(path: Path) -> Image:
     return read_metaimage(path) if path.suffix == ".mhd" else read_nifti(path)
 
@@ -100,19 +62,6 @@ def _squeeze_frame(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 2:
         raise DataError(path, f"expected a single 2-D frame, got shape {array.shape}")
     return array
-
-
-def _as_uint8(array: np.ndarray, path: Path) -> np.ndarray:
-    """Image intensities as uint8: cast when already in 0..255, else rescaled linearly to 0..255."""
-    if array.dtype == np.uint8:
-        return array
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise DataError(path, "image has NaN or infinite values")
-    lo, hi = float(values.min()), float(values.max())
-    if lo < 0 or hi > 255:
-        values = (values - lo) / max(hi - lo, 1e-12) * 255.0
-    return np.rint(values).astype(np.uint8)
 
 
 def _as_labels(array: np.ndarray, path: Path) -> np.ndarray:
@@ -340,22 +289,8 @@ class CamusReader(Reader):
             if ed_area < es_area:
                 self._problem(case.cfg, f"ED mask ({ed_area} px) smaller than ES mask ({es_area} px): "
                               "cfg ED/ES and images disagree", case_id)
-        return EchoSample(
-            video=video,
-            masks={index: label == LV_LABEL for index, label in labels.items()},
-            labels=labels,
-            case_id=record.case_id,
-            patient_id=record.patient_id,
-            ed=ed,
-            es=es,
-            spacing_mm=spacing,
-            fps=record.fps,
-            view=record.view,
-            split=record.split,
-            ef=record.ef,
-            edv=record.edv,
-            esv=record.esv,
-        )
+        masks = {index: label == LV_LABEL for index, label in labels.items()}
+        return EchoSample.from_record(record, video=video, masks=masks, labels=labels, ed=ed, es=es, spacing_mm=spacing)
 
     def _load_sequence(self, case: _Case, kind: str, entries: dict[str, str], ed_1: int, es_1: int):
         """Video (T, H, W) from the (half) sequence, gt on every frame or on ED/ES, oriented ED->ES."""
@@ -366,7 +301,7 @@ class CamusReader(Reader):
             video = video[None]
         if video.ndim != 3:
             raise DataError(path, f"expected a 2-D+t sequence, got shape {image.array.shape}")
-        video = _as_uint8(video, path)
+        video = to_uint8(video, path)
         n_frames = len(video)
         declared = _cfg_number(entries, "NbFrame")
         if declared is not None and int(declared) != n_frames:
@@ -405,7 +340,7 @@ class CamusReader(Reader):
                 expected = case.folder / f"{case.record.case_id}_{name}{EXTENSIONS[self.release]}"
                 raise DataError(expected, "image missing (and no sequence to take the frame from)")
             image = read_image(path)
-            frame = _as_uint8(_squeeze_frame(image.array, path), path)
+            frame = to_uint8(_squeeze_frame(image.array, path), path)
             if frames and frame.shape != frames[0].shape:
                 raise DataError(path, f"shape {frame.shape} differs from the ED image's {frames[0].shape}")
             frames.append(frame)

@@ -14,7 +14,7 @@ Facts this reader relies on (see ARCHITECTURE.md):
   reliable (echonet/dynamic's loader assumes the last-listed frame is ED; in real files the first
   was the larger). Both orders are counted so a summary can report them.
 - Videos are MJPG with three slightly different colour channels: every frame is converted to
-  grayscale explicitly with `cv2.cvtColor(BGR2GRAY)`.
+  grayscale explicitly with `cv2.cvtColor(BGR2GRAY)` (by `echoseg.data.files.read_video_frames`).
 
 Listing (`records`) reads the two CSV files and lists `Videos/` once; it never decodes a video.
 """
@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from echoseg.data.files import read_video_frames
 from echoseg.data.readers.base import Problem, Reader
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import DataError
@@ -78,42 +79,6 @@ def tracing_volume(rows: np.ndarray, spacing_mm: tuple[float, float] | None = No
     lengths = np.hypot((rows[:, 2] - rows[:, 0]) * dx, (rows[:, 3] - rows[:, 1]) * dy)
     long_axis, chords = lengths[0], lengths[1:]
     return float(math.pi / 4 * np.sum(chords**2) * long_axis / len(chords))
-
-
-# --- video decoding ---------------------------------------------------------------------------
-
-
-def read_avi_grayscale(path: str | Path) -> np.ndarray:
-    """Decode a video file with OpenCV into grayscale uint8 (T, H, W).
-
-    Colour frames are converted with `cv2.cvtColor(BGR2GRAY)` (EchoNet's three channels differ
-    slightly, so taking one channel would be wrong). A file that cannot be opened, yields no frame,
-    or yields fewer frames than its header declares (truncated) raises DataError naming it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "video file not found")
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise DataError(path, "cannot open the video (unreadable, empty or not a video file)")
-        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
-    finally:
-        capture.release()
-    if not frames:
-        raise DataError(path, "the video has no decodable frames (zero-frame, empty or damaged file)")
-    if declared > len(frames):
-        raise DataError(path, f"truncated or damaged video: decoded {len(frames)} of the {declared} frames it declares")
-    video = np.stack(frames)
-    if video.dtype != np.uint8:
-        raise DataError(path, f"expected 8-bit frames, got {video.dtype}")
-    return video
 
 
 # --- the reader -------------------------------------------------------------------------------
@@ -377,7 +342,7 @@ class EchoNetReader(Reader):
     def load(self, case_id: str) -> EchoSample:
         case = self._case(case_id)
         record = case.record
-        video = read_avi_grayscale(case.video_path)
+        video = read_video_frames(case.video_path).frames
         n_frames, height, width = video.shape
         for frame in case.traces:
             if frame >= n_frames:
@@ -389,21 +354,7 @@ class EchoNetReader(Reader):
         ed = es = None
         if len(case.traces) >= 2:
             ed, es = self._ed_es_from_traces(case, (height, width))
-        return EchoSample(
-            video=video,
-            masks=masks,
-            case_id=record.case_id,
-            patient_id=record.patient_id,
-            ed=ed,
-            es=es,
-            spacing_mm=self.spacing_mm,
-            fps=record.fps,
-            view=record.view,
-            split=record.split,
-            ef=record.ef,
-            edv=record.edv,
-            esv=record.esv,
-        )
+        return EchoSample.from_record(record, video=video, masks=masks, ed=ed, es=es, spacing_mm=self.spacing_mm)
 
     # tracing-derived reference ------------------------------------------------------------------
 
