@@ -103,16 +103,16 @@ def test_frames_to_evaluate():
 
 
 def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
-    import echoseg.checkpoint
     import echoseg.data.readers
     import echoseg.evaluation.evaluate as evaluate_module
+    import echoseg.inference.loading
     from echoseg.cli import main
 
     calls = {}
 
-    def fake_load_model(path, map_location="cpu"):
-        calls["checkpoint"] = (str(path), map_location)
-        return "model", {"model": "fake", "model_cfg": {}, "extra": {"input_size": [48, 64]}}
+    def fake_load_for_inference(path, device="cpu"):
+        calls["checkpoint"] = (str(path), device)
+        return "model", {"model": "fake", "model_cfg": {}, "extra": {"input_size": [48, 64]}}, (48, 64)
 
     def fake_open_dataset(root, format):
         calls["data"] = (str(root), format)
@@ -122,7 +122,7 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         calls["predict"] = (model, video.shape, batch_size, device)
         return shifted_predictor(3)(model, video)
 
-    monkeypatch.setattr(echoseg.checkpoint, "load_model", fake_load_model)
+    monkeypatch.setattr(echoseg.inference.loading, "load_for_inference", fake_load_for_inference)
     monkeypatch.setattr(echoseg.data.readers, "open_dataset", fake_open_dataset)
     monkeypatch.setattr(evaluate_module, "_default_predictor", lambda: predictor)
     out = tmp_path / "eval"

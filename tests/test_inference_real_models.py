@@ -63,3 +63,23 @@ def test_sscf_exports_to_onnx_and_torchscript(tmp_path):
     model = _tiny("sscf")
     assert export_onnx(model, tmp_path / "sscf.onnx", (32, 48)) < 1e-4
     assert export_torchscript(model, tmp_path / "sscf.pt", (32, 48)) < 1e-4
+
+
+def test_load_for_inference_folds_batchnorm_without_changing_outputs(tmp_path):
+    from echoseg.checkpoint import load_model
+    from echoseg.inference.loading import load_for_inference
+
+    model = create_model("sscf", width=0.125, window=3)
+    model.train()
+    with torch.no_grad():  # move BatchNorm running statistics away from their defaults
+        for _ in range(3):
+            model(torch.rand(2, 3, 32, 32))
+    save_model(tmp_path / "model.safetensors", model, "sscf", {"width": 0.125, "window": 3},
+               extra={"input_size": [32, 32]})
+    plain, _ = load_model(tmp_path)
+    folded, _, input_size = load_for_inference(tmp_path)
+    assert input_size == (32, 32)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), plain(x), rtol=1e-4, atol=1e-4)

@@ -45,12 +45,12 @@ class DemoResult:
 
 
 def run_demo(settings: DemoSettings) -> DemoResult:
-    from echoseg.checkpoint import load_model
     from echoseg.data.readers import open_dataset
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.plots import training_curves
     from echoseg.evaluation.report import write_report
+    from echoseg.inference.loading import load_for_inference
     from echoseg.inference.predict import predict_videos
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
@@ -85,8 +85,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")
 
-    model, meta = load_model(result.best_checkpoint)
-    input_size = tuple(meta["extra"].get("input_size", (settings.size, settings.size)))
+    model, meta, input_size = load_for_inference(result.best_checkpoint)
     evaluation = evaluate_model(model, open_dataset(native_root, "synthetic"), split="test",
                                 input_size=input_size, all_frames=True, progress=settings.progress)
     lap("evaluate")

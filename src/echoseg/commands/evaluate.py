@@ -10,7 +10,6 @@ import argparse
 import logging
 from pathlib import Path
 
-DEFAULT_INPUT_SIZE = (112, 112)
 log = logging.getLogger("echoseg.evaluate")
 
 
@@ -42,21 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from echoseg.checkpoint import load_model
     from echoseg.data.readers import open_dataset
     from echoseg.errors import EchosegError
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.inference.loading import load_for_inference
 
     if args.limit is not None and args.limit < 1:
         raise EchosegError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise EchosegError(f"--batch-size must be at least 1, got {args.batch_size}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, meta = load_model(args.checkpoint, map_location=device)
-    input_size = tuple(int(v) for v in meta.get("extra", {}).get("input_size", DEFAULT_INPUT_SIZE))
-    if len(input_size) != 2:
-        raise EchosegError(f"{args.checkpoint}: input_size in its metadata must be [h, w], got {list(input_size)}")
+    model, meta, input_size = load_for_inference(args.checkpoint, device)
     data = Path(args.data)
     if not data.exists():
         raise EchosegError(f"{data}: dataset folder not found")
