@@ -1,5 +1,6 @@
 """The shared pieces: config overrides, atomic writes, checkpoint refusal, schema validation, CLI."""
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,10 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert not target.exists() and list(tmp_path.iterdir()) == []
     atomic_write_text(target, "done")
     assert target.read_text() == "done"
+    # Outputs get the usual permissions for new files (not mkstemp's owner-only 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path):
