@@ -318,12 +318,13 @@ def _shared_cache(config, out_dir: Path):
 
 
 def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path, *, folds: int = 5, seed: int = 0,
-           limit_folds: int | None = None, progress: bool = False) -> ProtocolResult:
+           limit_folds: int | None = None, progress: bool = False, label: str | None = None) -> ProtocolResult:
     """k-fold cross-validation: train and evaluate every fold into OUT/fold{i}/, aggregate mean ± std.
 
     config: a TrainConfig (every fold trains with it; `data.split_file` is set per fold).
     seed: the seed of the patient shuffle that makes the folds (the training seed is
     `config.runtime.seed`). limit_folds: run only the first N folds (quick checks).
+    label: the dataset's name in the table headers (default: the data folder's name).
     """
     from echoseg.data.readers import open_dataset
 
@@ -342,7 +343,7 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     outcomes = run_protocol(jobs)
     done = [o for o in outcomes if o.metrics is not None]
     aggregate = aggregate_folds([o.metrics for o in done]) if done else {}
-    label = Path(data_root).name or str(data_root)
+    label = label or Path(data_root).name or str(data_root)
     rows: dict[str, dict] = {o.name: {label: o.metrics} for o in done}
     rows["mean ± std"] = {label: aggregate}
     columns = TABLE2_COLUMNS + (("hd95", "HD95"), ("dice_pooled", "DC pooled"))
@@ -416,11 +417,12 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
                  variants: Sequence[str] = VARIANTS, seeds: Sequence[int] = (0, 1, 2),
                  windows: Sequence[int] | None = None, folds: int = 0, fold_seed: int = 0,
                  limit_folds: int | None = None, timing: Timing | None = None,
-                 progress: bool = False) -> ProtocolResult:
+                 progress: bool = False, label: str | None = None) -> ProtocolResult:
     """Every variant (or variant at every k of `windows`) x seed x fold, same folds and budget.
 
     folds: 0 = the dataset's own train/val/test split (one fold); k >= 2 = patient-level k-fold.
     timing: measure ms/frame per run (Table 5); on by default when `windows` is given.
+    label: the dataset's name in the table headers (default: the data folder's name).
     Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
     """
     from echoseg.data.readers import open_dataset
@@ -452,7 +454,7 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
              len(jobs), out_dir)
     outcomes = run_protocol(jobs)
 
-    label = Path(data_root).name or str(data_root)
+    label = label or Path(data_root).name or str(data_root)
     table_rows: dict[str, dict] = {}
     per_row: dict[str, dict] = {}
     for row in rows:
