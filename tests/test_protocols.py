@@ -258,3 +258,21 @@ def test_dataset_fold_keeps_the_dataset_split_and_carves_val_by_patient():
     assert not {c.split("_")[0] for c in fold.val} & {c.split("_")[0] for c in fold.train}
     with pytest.raises(EchosegError, match="no test split"):
         dataset_fold(records[:-1])
+
+
+def test_a_runs_weights_depend_on_its_seed_not_on_the_runs_before_it(data_root, tmp_path):
+    from safetensors.numpy import load_file
+
+    from echoseg.evaluation.protocols import run_one
+
+    config = variant_config(resolve_config("cpu", TINY), AblationRow("unet", None), seed=5)
+    fold = dataset_fold(open_dataset(data_root, "synthetic").records())
+    weights = []
+    for name in ("first", "second"):
+        import torch
+
+        torch.rand(1000)  # whatever ran before must not change the run's initial weights
+        run_one(config, fold, data_root, "synthetic", tmp_path / name)
+        weights.append(load_file(tmp_path / name / "train" / "checkpoints" / "last" / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])

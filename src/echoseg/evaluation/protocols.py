@@ -208,6 +208,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     Skips a finished run (its run.json exists) and resumes an interrupted training. Errors propagate;
     `run_protocol` catches them per run.
     """
+    import torch
+
     from echoseg.checkpoint import load_model
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
@@ -228,6 +230,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     resume = (train_dir / "config.yaml").is_file()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
+    # train() builds the network with torch's global generator: seed it, so that a run's initial
+    # weights depend on its seed only, not on which runs came before it in this process.
+    torch.manual_seed(config.runtime.seed)
     result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
     weights = result.best_checkpoint or train_dir / "checkpoints" / "last" / "model.safetensors"
     model, meta = load_model(weights)
