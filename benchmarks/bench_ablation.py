@@ -77,8 +77,8 @@ def main() -> int:
                               windows=[int(k) for k in args.k.split(",")], timing=Timing(),
                               label="synthetic")
         sections.append(("Table 5 form (sscf at each k; ms/frame: channels_last CPU whole-video inference, "
-                         f"{config.data.input_size[0]}x{config.data.input_size[1]}, {torch.get_num_threads()} "
-                         "torch threads)", table5))
+                         f"{config.data.input_size[0]}x{config.data.input_size[1]}, torch threads: "
+                         f"{torch.get_num_threads()})", table5))
     minutes = (time.perf_counter() - started) / 60
 
     rows = table2.summary["rows"]
