@@ -306,6 +306,11 @@ def run_protocol(jobs: Sequence[tuple[str, Callable[[], RunOutcome], Path]]) -> 
     return outcomes
 
 
+def _shown(aggregate: Mapping[str, Mapping]) -> dict[str, dict]:
+    """A table copy of an aggregate where a single value shows no ± (its std of 0 says nothing)."""
+    return {k: {**v, "std": v["std"] if v.get("n", 0) > 1 else float("nan")} for k, v in aggregate.items()}
+
+
 def _units(outcomes: Sequence[RunOutcome]) -> str:
     units = sorted({o.unit for o in outcomes if o.unit})
     return f"HD in {' / '.join(units)}. " if units else ""
@@ -350,7 +355,7 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     aggregate = aggregate_folds([o.metrics for o in done]) if done else {}
     label = label or Path(data_root).name or str(data_root)
     rows: dict[str, dict] = {o.name: {label: o.metrics} for o in done}
-    rows["mean ± std"] = {label: aggregate}
+    rows["mean ± std"] = {label: _shown(aggregate)}
     columns = TABLE2_COLUMNS + (("hd95", "HD95"), ("dice_pooled", "DC pooled"))
     table = format_table(rows, columns, digits=DIGITS, row_title="Fold")
     summary = {
@@ -469,7 +474,7 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
             if got:  # a seed's value: the mean over its folds
                 per_seed.append({k: v["mean"] for k, v in aggregate_folds(got).items()})
         aggregate = aggregate_folds(per_seed) if per_seed else {}
-        table_rows[row.name] = {label: aggregate}
+        table_rows[row.name] = {label: _shown(aggregate)}
         per_row[row.name] = {"variant": row.variant, "window": 1 if row.variant == "unet" else row.window,
                              "mean_teacher": variant_config(config, row, 0).mean_teacher.enabled,
                              "seeds_done": len(per_seed), "aggregate": _clean(aggregate)}
