@@ -276,3 +276,19 @@ def test_a_runs_weights_depend_on_its_seed_not_on_the_runs_before_it(data_root, 
         weights.append(load_file(tmp_path / name / "train" / "checkpoints" / "last" / "model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_camus_official_split_lists_give_the_one_official_fold(tmp_path):
+    from echoseg.data.synthetic import write_camus
+    from echoseg.evaluation.protocols import plan_folds
+
+    videos = generate_dataset(6, seed=5, frames=16, size=32, difficulty="easy")
+    write_camus(tmp_path / "camus", videos, two_chamber=True)
+    reader = open_dataset(tmp_path / "camus" / "database_nifti", "camus")
+    folds = plan_folds(reader, "camus", k=5)
+    assert len(folds) == 1 and folds[0].source == "official"
+    records = {r.case_id: r for r in reader.records()}
+    for part, split in ((folds[0].train, "train"), (folds[0].val, "val"), (folds[0].test, "test")):
+        assert part and all(records[c].split == split for c in part)  # the lists as written
+    patients_2ch_4ch = {records[c].patient_id for c in folds[0].test}
+    assert len(folds[0].test) == 2 * len(patients_2ch_4ch)  # both views of a test patient are tested
