@@ -219,8 +219,10 @@ def evaluate_model(model, reader: Reader, *, split: str | None = "test", input_s
                    all_frames: bool = True, batch_size: int = 16, progress: bool = True,
                    predictor: Predictor | None = None, predict_kwargs: dict | None = None,
                    limit: int | None = None, keep_worst: int = 4,
-                   metrics: SegmentationMetrics | None = None) -> EvaluationResult:
-    """Evaluate `model` on `reader`'s cases of `split` (None: every case).
+                   metrics: SegmentationMetrics | None = None,
+                   case_ids: Sequence[str] | None = None) -> EvaluationResult:
+    """Evaluate `model` on `reader`'s cases of `split` (None: every case), or on `case_ids` (in
+    that order, whatever their split: a cross-validation fold's test cases) when given.
 
     predictor(model, video uint8 (T, h, w), batch_size=..., **predict_kwargs) -> float32 (T, h, w)
     probabilities; default `echoseg.models.video.predict_video_probs`. input_size (h, w) is the size
@@ -228,11 +230,11 @@ def evaluate_model(model, reader: Reader, *, split: str | None = "test", input_s
     """
     predictor = predictor or _default_predictor()
     metrics = metrics or SegmentationMetrics()
-    case_ids = reader.case_ids(split)
+    case_ids = list(case_ids) if case_ids is not None else reader.case_ids(split)
     if limit is not None:
         case_ids = case_ids[:limit]
     if not case_ids:
-        raise EchosegError(f"{reader.root}: no cases in split {split!r}")
+        raise EchosegError(f"{reader.root}: no cases to evaluate (split {split!r})")
     iterator = case_ids
     if progress:
         from tqdm import tqdm

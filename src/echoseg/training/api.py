@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 
 from echoseg.config import ConfigError, dump_yaml, from_dict, to_dict
 from echoseg.data.schema import CaseRecord, EchoSample
-from echoseg.errors import EchosegError
+from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
 from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
@@ -29,12 +30,44 @@ RESUMABLE_CHANGES = {"data.num_workers", "data.prefetch_factor", "data.cache_dir
                      "runtime.log_interval", "runtime.compile"}
 
 
+def read_split_file(path: str | Path, records: list[CaseRecord]) -> tuple[list[CaseRecord], list[CaseRecord]]:
+    """(train records, val records) named by a split file {"train": [case ids], "val": [case ids]}.
+
+    Other keys (a fold's "test" list, its "index") are ignored: test cases are never trained on.
+    Every listed case must be in `records`, and no case may be in both lists.
+    """
+    path = Path(path)
+    try:
+        listing = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(path, "split file not found (data.split_file)") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"not a readable JSON split file: {exc}") from None
+    if not isinstance(listing, dict) or not all(isinstance(listing.get(k, []), list) for k in ("train", "val")):
+        raise DataError(path, 'expected a JSON object {"train": [case ids], "val": [case ids]}')
+    train_ids, val_ids = [str(c) for c in listing.get("train", [])], [str(c) for c in listing.get("val", [])]
+    by_id = {r.case_id: r for r in records}
+    unknown = [c for c in train_ids + val_ids if c not in by_id]
+    if unknown:
+        raise DataError(path, f"{len(unknown)} listed case(s) not in the dataset, e.g. {unknown[:3]}")
+    both = sorted(set(train_ids) & set(val_ids))
+    if both:
+        raise DataError(path, f"{len(both)} case(s) listed in both train and val, e.g. {both[:3]}")
+    return [by_id[c] for c in train_ids], [by_id[c] for c in val_ids]
+
+
 def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[str], list[str]]:
-    """(train case ids, val case ids). Test cases are never used. Without a val split, a
-    `val_fraction` of the training patients (seeded choice) is held out, whole patients at a time."""
-    train = [r for r in records if r.split in ("train", None)]
-    val = [r for r in records if r.split == "val"]
-    if not val and config.data.val_fraction > 0:
+    """(train case ids, val case ids). Test cases are never used.
+
+    With `data.split_file` the file's lists are used as they are. Otherwise the source's splits;
+    without a val split, a `val_fraction` of the training patients (seeded choice) is held out,
+    whole patients at a time."""
+    if config.data.split_file:
+        train, val = read_split_file(config.data.split_file, records)
+    else:
+        train = [r for r in records if r.split in ("train", None)]
+        val = [r for r in records if r.split == "val"]
+    if not val and not config.data.split_file and config.data.val_fraction > 0:
         patients = sorted({r.patient_id for r in train})
         n_val = max(1, round(len(patients) * config.data.val_fraction)) if len(patients) > 1 else 0
         chosen = set(np.random.default_rng(config.runtime.seed).permutation(patients)[:n_val].tolist())
@@ -45,7 +78,8 @@ def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[st
     if config.data.max_val_cases:
         val = val[:config.data.max_val_cases]
     if not train:
-        raise EchosegError("no training cases: the dataset has no cases in its train split")
+        where = f"the split file {config.data.split_file}" if config.data.split_file else "the dataset's train split"
+        raise EchosegError(f"no training cases: {where} has none")
     return [r.case_id for r in train], [r.case_id for r in val]
 
 

@@ -28,6 +28,8 @@ class DataConfig:
     batch_labeled: int = 4  # labelled windows per step and process
     batch_unlabeled: int = 4  # unlabelled windows per step and process (mean teacher only)
     val_fraction: float = 0.1  # held out from train (by patient) when the source has no val split
+    split_file: str | None = None  # JSON {"train": [case ids], "val": [case ids]}: use exactly these cases
+    # (cross-validation folds: `echoseg cv` writes one per fold); None = the source's own splits
     max_train_cases: int = 0  # 0 = all; otherwise the first N train cases (quick runs)
     max_val_cases: int = 0  # 0 = all
     cache_dir: str | None = None  # frame cache folder; None = <run>/cache

@@ -1,0 +1,55 @@
+"""`echoseg cv`: patient-level k-fold cross-validation (train + evaluate every fold, mean ± std)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `echoseg cv` and `echoseg ablation`."""
+    parser.add_argument("--data", required=True, help="dataset root folder")
+    parser.add_argument("--format", required=True, choices=["echonet", "camus", "synthetic"],
+                        help="layout of the dataset under --data")
+    parser.add_argument("--config", required=True,
+                        help="training preset name (cpu, paper) or YAML file; every run trains with it")
+    parser.add_argument("--out", required=True,
+                        help="output folder; rerunning with the same --out skips finished runs and resumes "
+                        "an interrupted training")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training config value, e.g. --set optim.steps=300 (repeatable; "
+                        "values parsed as YAML)")
+    parser.add_argument("--limit-folds", type=int, default=None, metavar="N",
+                        help="run only the first N folds (quick checks)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cv", help="patient-level k-fold cross-validation: train and evaluate every fold, mean ± std",
+        description="Split the patients into k folds (CAMUS: the official split when its lists are present), "
+        "train on each fold's train/val cases, evaluate its test cases into OUT/fold<i>/ (report.html, "
+        "metrics.json, ...) and write OUT/cv_summary.json and OUT/cv_summary.md (mean ± std across folds).")
+    add_protocol_arguments(parser)
+    parser.add_argument("--folds", type=int, default=5, help="number of folds k (default 5: 80/20 as in the paper)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the patient shuffle that makes the folds (training seed: --set runtime.seed=S)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from echoseg.errors import EchosegError
+    from echoseg.evaluation.protocols import run_cv
+    from echoseg.training.config import resolve_config
+
+    if args.folds < 2:
+        raise EchosegError(f"--folds must be at least 2, got {args.folds}")
+    if args.limit_folds is not None and args.limit_folds < 1:
+        raise EchosegError(f"--limit-folds must be at least 1, got {args.limit_folds}")
+    config = resolve_config(args.config, args.overrides)
+    result = run_cv(config, args.data, args.format, args.out, folds=args.folds, seed=args.seed,
+                    limit_folds=args.limit_folds, progress=not args.no_progress)
+    print(result.table)
+    print(f"wrote {result.files['json']} and {result.files['markdown']}")
+    for outcome in result.failed:
+        print(f"{outcome.name} failed: {outcome.error} (details in {outcome.folder / 'run_error.txt'})")
+    return 1 if result.failed else 0
