@@ -208,12 +208,10 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     Skips a finished run (its run.json exists) and resumes an interrupted training. Errors propagate;
     `run_protocol` catches them per run.
     """
-    import torch
-
-    from echoseg.checkpoint import load_model
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.inference.loading import load_for_inference
     from echoseg.training.api import train
 
     folder = Path(folder)
@@ -230,13 +228,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     resume = (train_dir / "config.yaml").is_file()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
-    # train() builds the network with torch's global generator: seed it, so that a run's initial
-    # weights depend on its seed only, not on which runs came before it in this process.
-    torch.manual_seed(config.runtime.seed)
     result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
     weights = result.best_checkpoint or train_dir / "checkpoints" / "last" / "model.safetensors"
-    model, meta = load_model(weights)
-    input_size = tuple(int(v) for v in meta["extra"]["input_size"])
+    model, meta, input_size = load_for_inference(weights)
     reader = reader or open_dataset(data_root, data_format)
     log.info("%s: evaluating %d test cases with %s", name, len(fold.test), weights)
     evaluation = evaluate_model(model, reader, split=None, case_ids=fold.test, input_size=input_size,
@@ -270,16 +264,15 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
 
 
 def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> float:
-    """Whole-video CPU ms/frame of `model` with the model benchmark's code (square inputs)."""
+    """Whole-video CPU ms/frame of an inference-ready `model` (from load_for_inference), square inputs."""
     import torch
 
     from echoseg.models.benchmark import video_ms_per_frame
-    from echoseg.models.inference import fold_batchnorm
 
     h, w = input_size
     if h != w:
         raise EchosegError(f"ms/frame is measured on square inputs; the model expects {h}x{w}")
-    model = fold_batchnorm(copy.deepcopy(model).cpu().eval())
+    model = copy.deepcopy(model).cpu().eval()  # already BatchNorm-folded by load_for_inference
     with torch.inference_mode():
         return video_ms_per_frame(model, timing.mode, h, timing.frames, timing.batch_size, timing.reps)
 

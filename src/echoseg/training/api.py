@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn as nn
 import yaml
 
@@ -176,6 +177,9 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         if model is None:
             from echoseg.models.registry import create_model
 
+            # The initial weights come from torch's global generator: seed it, so that they depend on
+            # runtime.seed only, not on what ran before in this process (several runs, tests).
+            torch.manual_seed(config.runtime.seed)
             try:
                 model = create_model(config.model.name, **model_cfg)
             except (ValueError, TypeError) as exc:
