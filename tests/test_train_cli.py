@@ -56,3 +56,16 @@ def test_cpu_preset_learns_synthetic_medium_within_3_minutes(tmp_path):
     assert initial < 0.6
     assert best >= 0.75, rows
     assert elapsed < 180, f"took {elapsed:.0f} s"
+
+
+def test_dataset_fingerprint_changes_when_the_dataset_is_rewritten(tmp_path):
+    import os
+
+    from echoseg.training.api import dataset_fingerprint
+
+    (tmp_path / "cases.csv").write_text("case_id\na\n")
+    before = dataset_fingerprint(tmp_path, "synthetic")
+    assert dataset_fingerprint(tmp_path, "synthetic") == before  # reading changes nothing
+    (tmp_path / "cases.csv").write_text("case_id\nb\n")  # same size, rewritten
+    os.utime(tmp_path / "cases.csv", ns=(1, 1))
+    assert dataset_fingerprint(tmp_path, "synthetic") != before

@@ -14,11 +14,15 @@ The numbers come from the run; nothing here is hard-coded.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from echoseg.errors import EchosegError
+from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         log.info("demo: %s done in %.1f s", name, seconds[name])
 
     echonet_root, native_root = out / "data" / "echonet", out / "data" / "synthetic"
+    _check_same_settings(out, settings)
     if not (echonet_root / "FileList.csv").is_file() or not (native_root / "cases.csv").is_file():
         log.info("demo: synthesizing %d videos (%d frames, %dx%d, %s)", settings.videos, settings.frames,
                  settings.size, settings.size, settings.difficulty)
@@ -114,6 +119,22 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     return DemoResult(report=files["report"], headline=headline, seconds=seconds)
 
 
+def _check_same_settings(out: Path, settings: DemoSettings) -> None:
+    """A rerun into the same folder resumes; with other settings it would mix runs, so it is refused."""
+    wanted = {"videos": settings.videos, "frames": settings.frames, "size": settings.size,
+              "difficulty": settings.difficulty, "seed": settings.seed, "config": settings.config,
+              "overrides": list(settings.overrides)}
+    path = out / "demo_settings.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved != wanted:
+            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            raise EchosegError(f"{out} holds a demo run with other settings ({', '.join(changed)}: "
+                               f"{[saved.get(k) for k in changed]} there); use another --out or delete it")
+    else:
+        atomic_write_text(path, json.dumps(wanted, indent=2) + "\n")
+
+
 def _prediction_figures(predict_dir: Path, plot_dir: Path) -> list[tuple[str, Path]]:
     """Area curves with the detected ED/ES of every predicted video."""
     from echoseg.evaluation.plots import area_curve
@@ -122,12 +143,12 @@ def _prediction_figures(predict_dir: Path, plot_dir: Path) -> list[tuple[str, Pa
     for frames_csv in sorted(predict_dir.glob("*/frames.csv")):
         with open(frames_csv, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        area_column = next(c for c in rows[0] if c.startswith("area"))  # area_px or area_mm2
-        area = [float(r[area_column]) for r in rows]
+        area = [float(r["area"]) for r in rows]
+        unit = "mm" if rows[0]["area_unit"].startswith("mm") else "px"  # area_curve squares the unit
         ed = [int(r["frame"]) for r in rows if r["is_ed"] in ("1", "True", "true")]
         es = [int(r["frame"]) for r in rows if r["is_es"] in ("1", "True", "true")]
         name = frames_csv.parent.name
-        path = area_curve(area, plot_dir / f"predicted_area_{name}.png", ed=ed, es=es, unit=area_column[5:],
+        path = area_curve(area, plot_dir / f"predicted_area_{name}.png", ed=ed, es=es, unit=unit,
                           title=f"{name}: predicted LV area, detected ED/ES")
         figures.append((f"{name}: predicted LV area with detected ED (peaks) and ES (troughs)", path))
     return figures

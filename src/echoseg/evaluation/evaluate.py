@@ -26,13 +26,13 @@ from echoseg.data.schema import EchoSample
 from echoseg.errors import EchosegError
 from echoseg.evaluation.ef import ViewDisks, biplane_ef, ef_agreement, ef_from_masks, view_disks
 from echoseg.evaluation.metrics import FrameRecord, SegmentationMetrics
+from echoseg.inference.masks import THRESHOLD, mask_from_probs
 
 log = logging.getLogger(__name__)
 
 # predictor(model, video uint8 (T, h, w), batch_size=...) -> float32 probabilities (T, h, w)
 Predictor = Callable[..., np.ndarray]
 
-THRESHOLD = 0.5
 EF_METHOD = "monoplane method of disks (20 disks) on the ED and ES masks"
 
 
@@ -124,7 +124,7 @@ def evaluate_case(model, sample: EchoSample, metrics: SegmentationMetrics, *, pr
     if probs_small.shape != small.shape:
         raise ValueError(f"predictor returned {probs_small.shape} for a video resized to {small.shape}")
     probs = resize_probs(probs_small, (h, w))
-    pred = probs > THRESHOLD
+    pred = np.stack([mask_from_probs(p, THRESHOLD) for p in probs])  # the masks `predict` writes
 
     frames = frames_to_evaluate(sample, all_frames)
     records = []

@@ -33,8 +33,8 @@ import torch.nn as nn
 
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.errors import DataError, EchosegError
-from echoseg.evaluation.disks import clean_mask
 from echoseg.inference import outputs
+from echoseg.inference.masks import mask_from_probs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
 from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, read_video
 from echoseg.io import atomic_write_text
@@ -107,7 +107,7 @@ def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int
                                 autocast_dtype=autocast_dtype, channels_last=channels_last)
     size = frames.shape[1:]
     # Frame by frame, so a large video never holds full-size float probabilities for all frames.
-    return np.stack([clean_mask(resize_probs(p[None], size)[0] >= threshold) for p in probs])
+    return np.stack([mask_from_probs(resize_probs(p[None], size)[0], threshold) for p in probs])
 
 
 def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:

@@ -84,6 +84,15 @@ def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[st
     return [r.case_id for r in train], [r.case_id for r in val]
 
 
+def dataset_fingerprint(data_root: str | Path, data_format: str) -> str:
+    """Identity of a dataset on disk for the frame cache: its path plus the size and modification time of
+    every top-level entry, so a dataset rewritten in place (e.g. `echoseg synth` into the same folder,
+    which rewrites FileList.csv / cases.csv) never reuses frames cached from its previous content."""
+    root = Path(data_root).resolve()
+    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir()) if root.is_dir() else []
+    return f"{data_format}:{root}:{entries}"
+
+
 def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cache_dir: Path,
                   dist: DistContext) -> tuple[FrameCache, list[int], list[int]]:
     """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases."""
@@ -169,7 +178,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
             from echoseg.data.readers import open_dataset
 
             source = open_dataset(data_root, data_format)
-            source_id = f"{data_format}:{Path(data_root).resolve()}"
+            source_id = dataset_fingerprint(data_root, data_format)
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else out_dir / "cache"
         cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
 
