@@ -52,7 +52,6 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.readers import open_dataset
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
-    from echoseg.evaluation.plots import training_curves
     from echoseg.evaluation.report import write_report
     from echoseg.inference.loading import load_for_inference
     from echoseg.inference.predict import predict_videos
@@ -101,8 +100,9 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     prediction = predict_videos(inputs, model, predict_dir, input_size=input_size, progress=settings.progress)
     lap("predict")
 
-    figures = {"Training": [("training curves (losses, validation Dice)",
-                             training_curves(result.metrics_csv, out / "plots" / "training_curves.png", x="step"))]}
+    # The trainer draws its own curves into the run folder; the report shows that figure.
+    figures = {"Training": [("training curves: losses and lambda (left), validation Dice (right)",
+                             run_dir / "training_curves.png")]}
     figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
     headline = _headline(evaluation.summary, result, meta)
     info = {
