@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.errors import DataError
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Reader(ABC):
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.problems: list[Problem] = []
+        self._skipped: dict[str, Problem] = {}  # case id -> why listing skipped it
 
     @abstractmethod
     def records(self) -> list[CaseRecord]:
@@ -40,6 +42,15 @@ class Reader(ABC):
     @abstractmethod
     def load(self, case_id: str) -> EchoSample:
         """Decode one case. Raises DataError (naming the file) on bad input."""
+
+    def _lookup(self, cases: dict, case_id: str, unknown: DataError):
+        """The listed case `case_id`; a case skipped while listing raises its problem, any other `unknown`."""
+        if case_id in cases:
+            return cases[case_id]
+        if case_id in self._skipped:
+            skipped = self._skipped[case_id]
+            raise DataError(skipped.path, f"{case_id}: {skipped.problem}")
+        raise unknown
 
     def case_ids(self, split: str | None = None) -> list[str]:
         return [r.case_id for r in self.records() if split is None or r.split == split]

@@ -261,13 +261,8 @@ class CamusReader(Reader):
     # loading ------------------------------------------------------------------------------------
 
     def _case(self, case_id: str) -> _Case:
-        cases = self._index()
-        if case_id in cases:
-            return cases[case_id]
-        if case_id in self._skipped:
-            skipped = self._skipped[case_id]
-            raise DataError(skipped.path, f"{case_id}: {skipped.problem}")
-        raise DataError(self.root, f"no case {case_id!r} (case ids look like patient0001_4CH; views {list(self.views)})")
+        return self._lookup(self._index(), case_id, DataError(
+            self.root, f"no case {case_id!r} (case ids look like patient0001_4CH; views {list(self.views)})"))
 
     def _file(self, case: _Case, kind: str) -> Path | None:
         record = case.record

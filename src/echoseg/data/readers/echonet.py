@@ -331,13 +331,8 @@ class EchoNetReader(Reader):
 
     def _case(self, case_id: str) -> _Case:
         case_id = strip_avi(case_id)
-        cases = self._index()
-        if case_id in cases:
-            return cases[case_id]
-        if case_id in self._skipped:
-            skipped = self._skipped[case_id]
-            raise DataError(skipped.path, f"{case_id}: {skipped.problem}")
-        raise DataError(self.filelist_path, f"no case {case_id!r} in FileList.csv")
+        return self._lookup(self._index(), case_id,
+                            DataError(self.filelist_path, f"no case {case_id!r} in FileList.csv"))
 
     def load(self, case_id: str) -> EchoSample:
         case = self._case(case_id)
