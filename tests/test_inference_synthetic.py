@@ -10,7 +10,7 @@ import pytest
 
 from echoseg.data.synthetic import generate_video
 from echoseg.data.synthetic.writers import write_echonet
-from echoseg.evaluation.disks import ejection_fraction
+from echoseg.geometry.disks import ejection_fraction
 from echoseg.inference.phases import Phases, beats_from_volumes, detect_phases, pair_beats
 from inference_support import one_torch_thread  # noqa: F401 (fixture, used through pytestmark)
 

@@ -24,9 +24,10 @@ from echoseg.data.readers.base import Reader
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.data.schema import EchoSample
 from echoseg.errors import EchosegError
-from echoseg.evaluation.ef import ViewDisks, biplane_ef, ef_agreement, ef_from_masks, view_disks
+from echoseg.evaluation.ef import ef_agreement
 from echoseg.evaluation.metrics import FrameRecord, SegmentationMetrics
-from echoseg.inference.masks import THRESHOLD, mask_from_probs
+from echoseg.geometry.masks import THRESHOLD, mask_from_probs
+from echoseg.geometry.volumes import ViewDisks, biplane_ef, ef_from_masks, view_disks
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ import torch.nn as nn
 
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.errors import DataError, EchosegError
+from echoseg.geometry.masks import mask_from_probs
 from echoseg.inference import outputs
-from echoseg.inference.masks import mask_from_probs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
 from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, read_video
 from echoseg.io import atomic_write_text
