@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="params, forward GFLOPs and whole-video CPU ms/frame of each variant and k")
     model.add_argument("--size", type=int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
     model.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
-    model.add_argument("--variants", default="unet,baseline,baseline_tce,baseline_bssf,sscf",
-                       help="comma-separated registered model names")
+    model.add_argument("--variants", default=None,
+                       help="comma-separated registered model names (default: the paper's Table 2 variants, "
+                       "unet to sscf)")
     model.add_argument("--k", default="1,3,5,7,9,11", help="comma-separated windows k (odd, 1..11) to count")
     model.add_argument("--time-k", default=None,
                        help="comma-separated windows to time (default: all of --k); the others get params and FLOPs only")
@@ -69,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
         rows_as_dicts,
     )
     from echoseg.models.network import check_spatial, check_window
+    from echoseg.models.variants import ABLATION_VARIANTS
 
     if args.quick:
         args.size, args.width, args.k, args.frames, args.reps = 64, 0.125, "1,3", 4, 1
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else list(ABLATION_VARIANTS)
     unknown = sorted(set(variants) - set(available_models()))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown:
@@ -151,7 +153,7 @@ def measure_ratios(args: argparse.Namespace, log) -> dict[str, float]:
 def measure_preset(quick: bool, frames: int, log) -> dict:
     """Whole-video frames/s of the CPU preset in each mode (BatchNorm folded)."""
     from echoseg.models.benchmark import video_ms_per_frame
-    from echoseg.models.inference import fold_batchnorm
+    from echoseg.models.fold_bn import fold_batchnorm
     from echoseg.models.registry import create_model
 
     preset = dict(CPU_PRESET)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -18,10 +20,32 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(mask)
 
 
-def mask_from_probs(probs: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
-    """bool (H, W): pixels with probability >= threshold, largest connected component, holes filled.
+@dataclass(frozen=True)
+class MaskRule:
+    """Probabilities float (H, W) -> mask bool (H, W): pixels >= threshold, then (clean) the largest
+    connected component with its holes filled.
 
-    The LV cavity is one blob, so stray islands and pinholes are noise; `evaluate` scores exactly the
-    masks `predict` writes.
+    The LV cavity is one blob, so stray islands and pinholes are noise. One rule object travels with
+    the model (`echoseg.inference.segmenter.Segmenter`), so `evaluate` scores exactly the masks
+    `predict` writes and streaming returns them too.
     """
-    return clean_mask(np.asarray(probs) >= threshold)
+
+    threshold: float = THRESHOLD
+    clean: bool = True
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"mask threshold must be between 0 and 1 (exclusive), got {self.threshold}")
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        mask = np.asarray(probs) >= self.threshold
+        return clean_mask(mask) if self.clean else mask
+
+    def describe(self) -> str:
+        cleaning = ", largest connected component, holes filled" if self.clean else " (no post-processing)"
+        return f"probability >= {self.threshold:g}{cleaning}"
+
+
+def mask_from_probs(probs: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """bool (H, W) by the default rule: `MaskRule(threshold)(probs)`."""
+    return MaskRule(threshold)(probs)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from echoseg.models.calibration import ASSC
-from echoseg.models.inference import fold_batchnorm
+from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
 
