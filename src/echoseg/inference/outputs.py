@@ -8,7 +8,8 @@ Folder layout (`<out>/<name>/`):
   overlay.mp4    the video with the LV contour (green), ED/ES frames labelled (AVI/MJPG fallback)
   preview.gif    small animated preview of the overlay
   result.json    the video's summary (what goes into summary.csv)
-  done.json      written last: its presence means every file above is complete
+  done.json      written last: its presence means every file above is complete; it records the input
+                 (path, absolute path, size, modification time) so a rerun resumes only the same input
 """
 
 from __future__ import annotations
@@ -141,12 +142,78 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
-def read_finished(video_dir: Path) -> dict | None:
-    """The stored result of a finished video (done marker present and result readable), else None."""
-    done, result = video_dir / DONE_MARKER, video_dir / RESULT_FILE
-    if not done.is_file() or not result.is_file():
+def input_identity(path: Path) -> dict:
+    """What done.json records about the input its folder was made from: the path as given, the
+    absolute path, and the file's size and modification time (a file replaced under the same name
+    is a different input)."""
+    path = Path(path)
+    stat = path.stat()
+    return {"input": str(path), "input_abs": str(path.resolve()), "input_bytes": stat.st_size,
+            "input_mtime_ns": stat.st_mtime_ns}
+
+
+def write_done(video_dir: Path, input_path: Path, finished: str) -> None:
+    write_json(video_dir / DONE_MARKER, {"finished": finished, **input_identity(input_path)})
+
+
+def read_done(video_dir: Path) -> dict | None:
+    """The done marker of a finished folder, or None (unfinished, missing or unreadable)."""
+    try:
+        done = json.loads((video_dir / DONE_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, dict) else None
+
+
+def made_from(done: dict, input_path: Path) -> bool:
+    """True when a done marker was written for this input (same absolute path; markers of older
+    versions carry only the path as given)."""
+    input_path = Path(input_path)
+    if "input_abs" in done:
+        return done["input_abs"] == str(input_path.resolve())
+    recorded = done.get("input")
+    return recorded is not None and (recorded == str(input_path) or Path(recorded).resolve() == input_path.resolve())
+
+
+def input_changed(done: dict, input_path: Path) -> bool:
+    """True when the input file's size or modification time differ from those its results were made from."""
+    if "input_bytes" not in done:
+        return False
+    try:
+        stat = Path(input_path).stat()
+    except OSError:
+        return True
+    return (stat.st_size, stat.st_mtime_ns) != (done["input_bytes"], done.get("input_mtime_ns"))
+
+
+def read_finished(video_dir: Path, input_path: Path | None = None) -> dict | None:
+    """The stored result of a finished video (done marker present and result readable), else None.
+
+    With `input_path`, only results made from that input, and from the file as it is now, count."""
+    done = read_done(video_dir)
+    result = video_dir / RESULT_FILE
+    if done is None or not result.is_file():
+        return None
+    if input_path is not None and (not made_from(done, input_path) or input_changed(done, input_path)):
         return None
     try:
         return json.loads(result.read_text())
     except (OSError, ValueError):
         return None
+
+
+# Every file a video's folder may hold: a video that is redone loses all of them first, so no file
+# of an earlier, interrupted attempt (masks.nii.gz written with a spacing, an overlay) survives.
+OUTPUT_FILES = ("masks.npz", "masks.nii.gz", "frames.csv", "beats.csv", "overlay.mp4", "overlay.avi", "preview.gif",
+                RESULT_FILE, DONE_MARKER)
+
+
+def clear_outputs(video_dir: Path) -> None:
+    """Remove the done marker first (it must not vouch for files being replaced), then every output
+    file and temp files of a killed run."""
+    (video_dir / DONE_MARKER).unlink(missing_ok=True)
+    for name in OUTPUT_FILES:
+        (video_dir / name).unlink(missing_ok=True)
+    if video_dir.is_dir():
+        for stale in video_dir.glob(".*.tmp*"):
+            stale.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from echoseg.errors import DataError, EchosegError
 from echoseg.inference import outputs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
 from echoseg.inference.segmenter import Segmenter
-from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, read_video
+from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ["name", "input", "status", "frames", "height", "width", "fps", "spacing_dy_mm", "spacing_dx_mm",
                    "n_beats", "ed_frames", "es_frames", "ef_per_beat", "ef_mean", "edv_mean", "esv_mean", "notes"]
 ERROR_COLUMNS = ["input", "error"]
+RUN_RECORD = "run.json"
+# Names in OUT that belong to the run, never to a video's folder.
+OUT_FILES = frozenset({"summary.csv", "errors.csv", RUN_RECORD, "ranks"})
 
 
 @dataclass
@@ -140,8 +143,7 @@ def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, ov
         outputs.write_gif(video_dir / "preview.gif", bgr, v.fps)
     result = dict(row, beats=[b.__dict__ for b in pred.beats])
     outputs.write_json(video_dir / outputs.RESULT_FILE, result)
-    outputs.write_json(video_dir / outputs.DONE_MARKER,
-                       {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "input": str(v.path)})
+    outputs.write_done(video_dir, v.path, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def predict_videos(
@@ -170,23 +172,26 @@ def predict_videos(
     started = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    items = inputs if inputs and isinstance(inputs[0], InputItem) else discover_inputs(inputs, exclude=[out_dir])
+    items = inputs if inputs and isinstance(inputs[0], InputItem) else \
+        discover_inputs(inputs, exclude=[out_dir], reserved=OUT_FILES)
     mine = [item for i, item in enumerate(items) if i % world_size == rank]
     input_size = segmenter.input_size
 
     report = PredictReport()
     todo = []
     for item in mine:
-        stored = None if overwrite else outputs.read_finished(out_dir / item.name)
+        try:
+            item = _own_folder(out_dir, item)
+        except DataError as exc:
+            _record_error(report, item, exc)
+            continue
+        stored = None if overwrite else outputs.read_finished(out_dir / item.name, item.path)
         if stored is not None:
-            report.rows.append({k: stored.get(k, "") for k in SUMMARY_COLUMNS} | {"status": "skipped"})
+            row = {k: stored.get(k, "") for k in SUMMARY_COLUMNS}
+            report.rows.append(row | {"name": item.name, "input": str(item.path), "status": "skipped"})
             report.n_skipped += 1
         else:
-            # An old marker must not vouch for files this run is about to replace; temp files of a
-            # killed run (never renamed into place) are litter.
-            (out_dir / item.name / outputs.DONE_MARKER).unlink(missing_ok=True)
-            for stale in (out_dir / item.name).glob(".*.tmp*"):
-                stale.unlink(missing_ok=True)
+            outputs.clear_outputs(out_dir / item.name)
             todo.append(item)
 
     bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
@@ -227,8 +232,8 @@ def predict_videos(
     bar.close()
     report.seconds["total"] = time.time() - started
 
-    order = {item.name: i for i, item in enumerate(items)}
-    report.rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    order = {str(item.path): i for i, item in enumerate(items)}
+    report.rows.sort(key=lambda r: order.get(r["input"], len(order)))
     if world_size == 1:
         write_summary(out_dir, report.rows, report.errors)
     else:
@@ -241,6 +246,22 @@ def predict_videos(
         else:
             _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=True)
     return report
+
+
+def _own_folder(out_dir: Path, item: InputItem) -> InputItem:
+    """`item`, or the same input under its hashed name when OUT/<name> holds the finished results of
+    another input (an earlier run on other files of the same name): those are never taken for this
+    input's, nor overwritten."""
+    done = outputs.read_done(out_dir / item.name)
+    if done is None or outputs.made_from(done, item.path):
+        return item
+    other = replace(item, name=hashed_name(item.name, item.path))
+    log.info("%s: %s holds the results of %s; writing to %s", item.path, out_dir / item.name, done.get("input"),
+             out_dir / other.name)
+    done = outputs.read_done(out_dir / other.name)
+    if done is not None and not outputs.made_from(done, item.path):
+        raise DataError(out_dir / other.name, f"holds the results of {done.get('input')}, not of {item.path}")
+    return other
 
 
 def _decode_ahead(todo: list[InputItem]) -> Iterator[tuple]:
@@ -354,14 +375,13 @@ def _merge_rank_files(out_dir: Path, world_size: int, order: dict[str, int], fin
             return False
         rows.extend(data["rows"])
         errors.extend(data["errors"])
-    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    rows.sort(key=lambda r: order.get(r["input"], len(order)))
     write_summary(out_dir, rows, errors)
     return True
 
 
 # ----------------------------------------------------------------------------------- run.json
 
-RUN_RECORD = "run.json"
 # Settings that change the masks: finished videos made with other values must not be resumed.
 RESULT_SETTINGS = ("checkpoint_sha", "model", "model_cfg", "input_size", "threshold", "mask_rule", "spacing_mm")
 

@@ -5,15 +5,18 @@ Every reader returns a `VideoInput` with `frames` uint8 (T, H, W), `fps` (or Non
 file: unreadable, truncated or empty videos, DICOM without pixel data, arrays that are not 2-D+t.
 
 `discover_inputs` expands the command line (files, folders searched recursively, EchoNet
-FileList.csv) into a sorted, de-duplicated list of `InputItem`s with unique output names, so every
-rank of a sharded run sees the same list in the same order.
+FileList.csv) into a sorted, de-duplicated list of `InputItem`s with unique, faithful output names
+(the file name as it is, Unicode included; a short hash of the path where names would clash), so
+every rank of a sharded run sees the same list in the same order.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,12 +84,16 @@ def is_supported(path: Path) -> bool:
 # Discovery
 
 
-def discover_inputs(inputs: list[str | Path], exclude: list[str | Path] = ()) -> list[InputItem]:
+def discover_inputs(inputs: list[str | Path], exclude: list[str | Path] = (),
+                    reserved: set[str] | frozenset[str] = frozenset()) -> list[InputItem]:
     """Expand files, folders (recursive) and EchoNet FileList.csv files into unique `InputItem`s.
 
     Files under any `exclude` folder (the output folder, when it sits inside an input folder) are
-    skipped. Output names are the path relative to the folder given (separators -> "__", suffix
-    dropped); collisions get a numeric suffix. Missing paths raise DataError.
+    skipped. Output names are faithful to the input (see `output_name`). Names that would be shared
+    by several inputs (compared case-insensitively, as some file systems do), that are in `reserved`
+    (the output folder's own files) or that are too long get a short hash of their input's path
+    instead (`hashed_name`), all of them, so no input's name depends on which other was listed first.
+    Missing paths raise DataError.
     """
     excluded = [Path(p).resolve() for p in exclude]
     found: list[tuple[Path, str, float | None]] = []
@@ -102,24 +109,63 @@ def discover_inputs(inputs: list[str | Path], exclude: list[str | Path] = ()) ->
                 if any(_is_under(file.resolve(), ex) for ex in excluded):
                     continue
                 if is_supported(file):
-                    found.append((file, _name_from(rel), None))
+                    found.append((file, output_name(rel), None))
         elif path.suffix.lower() == ".csv":
-            found.extend((file, _name_from(Path(file.name)), fps) for file, fps in read_filelist(path))
+            found.extend((file, output_name(Path(file.name)), fps) for file, fps in read_filelist(path))
         else:
-            found.append((path, _name_from(Path(path.name)), None))
-    items, seen_paths, used_names = [], set(), set()
+            found.append((path, output_name(Path(path.name)), None))
+    unique: list[tuple[Path, str, float | None]] = []
+    seen_paths: set[Path] = set()
     for path, name, fps in found:
         key = path.resolve()
-        if key in seen_paths:
-            continue
-        seen_paths.add(key)
-        unique, n = name, 1
-        while unique in used_names:
+        if key not in seen_paths:
+            seen_paths.add(key)
+            unique.append((path, name, fps))
+    counts = Counter(name.casefold() for _, name, _ in unique)
+    blocked = {name.casefold() for name in reserved}
+    items, used = [], set()
+    for path, name, fps in unique:
+        if counts[name.casefold()] > 1 or name.casefold() in blocked or len(name.encode()) > MAX_NAME_BYTES:
+            name = hashed_name(name, path)
+        n = 1
+        base = name
+        while name.casefold() in used:  # only if a file is literally called like another's hashed name
             n += 1
-            unique = f"{name}-{n}"
-        used_names.add(unique)
-        items.append(InputItem(path=path, name=unique, fps_hint=fps))
+            name = f"{base}-{n}"
+        used.add(name.casefold())
+        items.append(InputItem(path=path, name=name, fps_hint=fps))
     return items
+
+
+# Characters that no common file system takes in a name (Windows' reserved ones included, so output
+# folders copy anywhere) and control characters; everything else, Unicode included, is kept.
+_UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes; room for the hash and temp-file prefixes
+
+
+def output_name(rel: Path) -> str:
+    """The output folder name of an input at `rel` (relative to the folder given, or its file name):
+    path parts joined by "__", the suffix dropped, characters no file system takes replaced by "_",
+    and a leading "." replaced (it would hide the folder). `心脏.avi` -> `心脏`, `a b.avi` -> `a b`."""
+    parts = list(rel.parts)
+    last = parts[-1]
+    suffix = suffix_of(Path(last))
+    parts[-1] = last[: len(last) - len(suffix)] if suffix and len(last) > len(suffix) else last
+    name = _UNSAFE_IN_NAMES.sub("_", "__".join(parts))
+    return "_" + name[1:] if name.startswith(".") else (name or "_")
+
+
+def input_hash(path: Path) -> str:
+    """8 hex digits of the SHA-1 of the input's absolute path: tells inputs of the same name apart."""
+    return hashlib.sha1(str(Path(path).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def hashed_name(name: str, path: Path) -> str:
+    """`name-<input_hash>`, the name shortened (whole characters) to fit MAX_NAME_BYTES."""
+    room = MAX_NAME_BYTES - 9
+    while len(name.encode()) > room:
+        name = name[:-1]
+    return f"{name}-{input_hash(path)}"
 
 
 def read_filelist(path: Path) -> list[tuple[Path, float | None]]:
@@ -142,14 +188,6 @@ def read_filelist(path: Path) -> list[tuple[Path, float | None]]:
             fps = float("nan")
         out.append((file, fps if np.isfinite(fps) and fps > 0 else None))
     return out
-
-
-def _name_from(rel: Path) -> str:
-    parts = list(rel.parts)
-    last = parts[-1]
-    suffix = suffix_of(Path(last))
-    parts[-1] = last[: len(last) - len(suffix)] if suffix and len(last) > len(suffix) else last
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))
 
 
 def _is_under(path: Path, folder: Path) -> bool:
