@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(repeatable; values parsed as YAML)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from checkpoints/last (same config; same final weights)")
+    parser.add_argument("--allow-bad-cases", action="store_true",
+                        help="train on the usable cases even when more than data.max_bad_fraction (default 5%%) of "
+                        "the dataset is left out for problems (each is listed either way, and in RUN/cases.csv)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     parser.set_defaults(func=run)
 
@@ -31,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.api import load_run_config, train
     from echoseg.training.config import resolve_config
 
+    if args.allow_bad_cases:
+        args.overrides = [*args.overrides, "data.max_bad_fraction=1"]
     if args.config is None and args.resume:
         config = load_run_config(args.out, args.overrides)
     elif args.config is None:

@@ -13,12 +13,15 @@ import torch.nn as nn
 import yaml
 
 from echoseg.config import ConfigError, dump_yaml, from_dict, to_dict
+from echoseg.data.identity import dataset_identity
 from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.data.screening import LeftOut, listing_left_out
 from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
 from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
+from echoseg.training.data_use import DataUse
 from echoseg.training.distributed import DistContext, setup
 from echoseg.training.run_folder import RunFolder
 from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
@@ -26,7 +29,8 @@ from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
 log = logging.getLogger(__name__)
 
 # Settings that may change between a run and its resume without changing what is computed.
-RESUMABLE_CHANGES = {"data.num_workers", "data.prefetch_factor", "data.cache_dir", "runtime.device",
+RESUMABLE_CHANGES = {"data.num_workers", "data.prefetch_factor", "data.cache_dir", "data.max_bad_fraction",
+                     "runtime.device",
                      "runtime.threads", "runtime.val_interval", "runtime.checkpoint_interval",
                      "runtime.log_interval", "runtime.compile"}
 
@@ -92,19 +96,55 @@ def dataset_fingerprint(data_root: str | Path, data_format: str) -> str:
 
 
 def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cache_dir: Path,
-                  dist: DistContext) -> tuple[FrameCache, list[int], list[int]]:
-    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases."""
-    train_ids, val_ids = split_cases(source.records(), config)
-    cases = [(c, "train") for c in train_ids] + [(c, "val") for c in val_ids]
+                  dist: DistContext) -> tuple[FrameCache, list[int], list[int], DataUse]:
+    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases.
+
+    Cases the screening rejects (`echoseg.data.screening`) are left out: those found while listing
+    before the split's cases are cached, those found while loading by the cache build. Returns the
+    cache, its train and val entries, and what became of every case (DataUse)."""
+    left_out = listing_left_out(source)
+    excluded = {item.case_id for item in left_out}
+    records = source.records()
+    # The split is made on every listed case, so which cases are bad never moves a good one between train and val.
+    train_ids, val_ids = split_cases(records, config)
+    cases = [(c, "train") for c in train_ids if c not in excluded] + [(c, "val") for c in val_ids if c not in excluded]
     size = tuple(config.data.input_size)
     if dist.is_main:
         cache = build_frame_cache(source, cases, size, cache_dir, source_id)
     dist.barrier()
     if not dist.is_main:
         cache = build_frame_cache(source, cases, size, cache_dir, source_id)
-    if cache.skipped:
-        log.warning("%d case(s) skipped while caching (listed in %s/index.json)", len(cache.skipped), cache.root)
-    return cache, cache.indices("train"), cache.indices("val")
+    left_out += [LeftOut(item["case_id"], item["problem"]) for item in cache.skipped]
+    train, val = cache.indices("train"), cache.indices("val")
+    use = DataUse(records, [cache.entries[i].case_id for i in train], [cache.entries[i].case_id for i in val], left_out)
+    return cache, train, val, use
+
+
+def check_dataset_identity(run: RunFolder, identity: dict, resume: bool) -> None:
+    """On resume, refuse data other than the run's (RUN/dataset.json); a moved copy is accepted."""
+    if not resume or not run.dataset.is_file():
+        if resume:
+            log.warning("%s records no dataset (made by an older echoseg): cannot check that --data is the same",
+                        run.path)
+        return
+    try:
+        saved = json.loads(run.dataset.read_text())
+    except (OSError, ValueError) as exc:
+        raise EchosegError(f"{run.dataset}: unreadable ({exc}); cannot check the data of this run") from None
+    same = saved.get("fingerprint") == identity["fingerprint"] and saved.get("format") == identity["format"]
+    if same:
+        if saved.get("path") != identity["path"]:
+            log.info("dataset moved: %s holds the same data as %s, where this run started", identity["path"],
+                     saved.get("path"))
+        return
+    if saved.get("path") == identity["path"] and saved.get("format") == identity["format"]:
+        problem = f"{identity['path']} has changed since the run started (fingerprint {saved.get('fingerprint')} " \
+                  f"then, {identity['fingerprint']} now)"
+    else:
+        problem = (f"it was trained on {saved.get('path')} ({saved.get('format')}, fingerprint {saved.get('fingerprint')}), "
+                   f"--data is {identity['path']} ({identity['format']}, fingerprint {identity['fingerprint']})")
+    raise EchosegError(f"{run.path}: cannot resume on different data: {problem}. Resume with the run's own data, "
+                       "or start a new run in another --out")
 
 
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
@@ -165,20 +205,34 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     elif not resume and run.can_resume():
         raise EchosegError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
 
+    if samples is not None:
+        source: SampleSource = InMemorySource(samples)
+        source_id = source.fingerprint()
+        identity = {"path": None, "format": "in-memory", "fingerprint": source_id}
+    else:
+        if data_root is None or data_format is None:
+            raise ConfigError("give data_root and data_format (or samples)")
+        from echoseg.data.readers import open_dataset
+
+        if not Path(data_root).is_dir():
+            raise DataError(data_root, "dataset folder not found")
+        source = open_dataset(data_root, data_format)
+        source_id = dataset_fingerprint(data_root, data_format)
+        identity = dataset_identity(data_root, data_format, exclude=[out_dir])
+    check_dataset_identity(run, identity, resume)
+
     dist = setup(config.runtime.device)
     try:
-        if samples is not None:
-            source: SampleSource = InMemorySource(samples)
-            source_id = source.fingerprint()
-        else:
-            if data_root is None or data_format is None:
-                raise ConfigError("give data_root and data_format (or samples)")
-            from echoseg.data.readers import open_dataset
-
-            source = open_dataset(data_root, data_format)
-            source_id = dataset_fingerprint(data_root, data_format)
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
-        cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
+        cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist)
+        if dist.is_main:
+            use.report(run.cases)
+        use.check(config.data.max_bad_fraction)
+        if dist.is_main:
+            run.path.mkdir(parents=True, exist_ok=True)
+            use.write_csv(run.cases)
+            if not (resume and run.dataset.is_file()):
+                atomic_write_text(run.dataset, json.dumps(identity, indent=2) + "\n")
 
         model_cfg = config.model.create_kwargs()
         if model is None:

@@ -28,11 +28,12 @@ import numpy as np
 
 from echoseg.data.resize import resize_mask, resize_video
 from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.data.screening import sample_left_out_reason
 from echoseg.errors import DataError, EchosegError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: cases whose labels fail the screening are skipped
 
 
 class SampleSource(Protocol):
@@ -157,8 +158,9 @@ def build_frame_cache(source: SampleSource, cases: list[tuple[str, str]], input_
                       progress: Callable[[int, int], None] | None = None) -> FrameCache:
     """Decode `cases` [(case_id, split), ...] from `source` into `cache_dir/<key>` (reused if present).
 
-    Cases whose loading raises `DataError` are skipped and listed in the index (a bad file must not
-    stop a 10,000-video job); their errors are logged.
+    Cases whose loading raises `DataError`, or whose labels fail the screening
+    (`echoseg.data.screening.sample_left_out_reason`), are skipped and listed in the index with why
+    (a bad file must not stop a 10,000-video job); the trainer reports them.
     """
     cache_dir = Path(cache_dir)
     final = cache_dir / f"frames-{input_size[0]}x{input_size[1]}-{cache_key(source_id, input_size, cases)}"
@@ -175,8 +177,11 @@ def build_frame_cache(source: SampleSource, cases: list[tuple[str, str]], input_
                 try:
                     sample = source.load(case_id)
                 except DataError as exc:
-                    log.warning("skipping %s: %s", case_id, exc)
                     skipped.append({"case_id": case_id, "problem": str(exc)})
+                    continue
+                doubt = sample_left_out_reason(source, sample)
+                if doubt is not None:
+                    skipped.append({"case_id": case_id, "problem": doubt})
                     continue
                 video = resize_video(sample.video, input_size)
                 frames_file.write(np.ascontiguousarray(video).tobytes())

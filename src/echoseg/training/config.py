@@ -32,6 +32,8 @@ class DataConfig:
     # (cross-validation folds: `echoseg cv` writes one per fold); None = the source's own splits
     max_train_cases: int = 0  # 0 = all; otherwise the first N train cases (quick runs)
     max_val_cases: int = 0  # 0 = all
+    max_bad_fraction: float = 0.05  # refuse to train when more of the dataset's cases than this are left out
+    # for problems (bad labels, missing or broken videos); 1 = train on whatever is usable
     cache_dir: str | None = None  # frame cache folder; None = <run>/cache
     num_workers: int = 2  # DataLoader worker processes (0 = load in the training process)
     prefetch_factor: int = 4  # batches each worker prepares ahead

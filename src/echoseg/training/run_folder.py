@@ -2,6 +2,8 @@
 layout (`RunFolder`); nothing else spells out these names.
 
     RUN/config.yaml                 the resolved TrainConfig
+    RUN/dataset.json                the dataset trained on: path, format, fingerprint (--resume checks it)
+    RUN/cases.csv                   every case of the dataset: train, val, test, unused or left out (and why)
     RUN/metrics.csv                 one row per logged step (losses, lambda, lr, windows/s, val Dice)
     RUN/training_curves.png
     RUN/checkpoints/last/           student.safetensors, teacher.safetensors (mean teacher),
@@ -44,6 +46,8 @@ class RunFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.config = self.path / "config.yaml"
+        self.dataset = self.path / "dataset.json"
+        self.cases = self.path / "cases.csv"
         self.metrics = self.path / "metrics.csv"
         self.curves = self.path / "training_curves.png"
         self.checkpoints = self.path / "checkpoints"

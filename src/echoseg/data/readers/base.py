@@ -20,11 +20,16 @@ from echoseg.errors import DataError
 
 @dataclass
 class Problem:
-    """A problem found in a dataset: the file, the case (if any) and what is wrong."""
+    """A problem found in a dataset: the file, the case (if any) and what is wrong.
+
+    suspect: the case is still listed and loads, but its labels are doubtful (a tracing with too
+    few rows, ED/ES that contradict the masks): training leaves it out (`echoseg.data.screening`).
+    """
 
     path: str
     problem: str
     case_id: str | None = None
+    suspect: bool = False
 
 
 class Reader(ABC):
@@ -51,6 +56,12 @@ class Reader(ABC):
             skipped = self._skipped[case_id]
             raise DataError(skipped.path, f"{case_id}: {skipped.problem}")
         raise unknown
+
+    @property
+    def skipped_cases(self) -> dict[str, Problem]:
+        """Cases the dataset names that listing skipped (missing video, unusable tracing...), with why."""
+        self.records()
+        return dict(self._skipped)
 
     def case_ids(self, split: str | None = None) -> list[str]:
         return [r.case_id for r in self.records() if split is None or r.split == split]

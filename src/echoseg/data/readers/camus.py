@@ -282,8 +282,8 @@ class CamusReader(Reader):
         if labels and all(index in labels for index in range(len(video))):
             ed_area, es_area = int((labels[ed] == LV_LABEL).sum()), int((labels[es] == LV_LABEL).sum())
             if ed_area < es_area:
-                self._problem(case.cfg, f"ED mask ({ed_area} px) smaller than ES mask ({es_area} px): "
-                              "cfg ED/ES and images disagree", case_id)
+                self.problems.append(Problem(str(case.cfg), f"ED mask ({ed_area} px) smaller than ES mask "
+                                             f"({es_area} px): cfg ED/ES and images disagree", case_id, suspect=True))
         masks = {index: label == LV_LABEL for index, label in labels.items()}
         return EchoSample.from_record(record, video=video, masks=masks, labels=labels, ed=ed, es=es, spacing_mm=spacing)
 

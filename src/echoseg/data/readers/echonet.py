@@ -300,11 +300,12 @@ class EchoNetReader(Reader):
                 self._problem(self.tracings_path, f"frame {frame}: {len(rows)} rows, too few for an outline (frame ignored)", case_id)
                 del case.traces[frame]
             elif len(rows) != ROWS_PER_TRACED_FRAME:
-                self._problem(
-                    self.tracings_path,
-                    f"frame {frame}: {len(rows)} rows, expected {ROWS_PER_TRACED_FRAME} (1 long axis + 20 chords; used as given)",
-                    case_id,
-                )
+                # The outline of a short tracing is a sliver of the LV: its area can swap ED and ES.
+                self.problems.append(Problem(
+                    str(self.tracings_path),
+                    f"frame {frame}: {len(rows)} rows, expected {ROWS_PER_TRACED_FRAME} (1 long axis + 20 chords; "
+                    "labels doubtful: loaded as given, left out of training)",
+                    case_id, suspect=True))
         return True
 
     def _note_listing_order(self, case: _Case) -> None:
