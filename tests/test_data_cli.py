@@ -39,15 +39,18 @@ def test_summary_lists_problems_goes_on_and_writes_cases_csv(echonet_root, tmp_p
     code, out, _ = _run(["data", "summary", str(echonet_root), "--format", "echonet", "--out", str(out_csv),
                          "--no-progress"], capsys)
     assert code == 0
-    assert "4 listed, 4 checked, 1 failed" in out
-    assert "splits       test 1, train 2, val 1" in out  # UNTRACED is skipped, not listed
+    # FileList has 5 rows: UNTRACED is skipped while listing, and counted and written like the others
+    assert "5 listed, 1 skipped while listing, 4 checked, 1 failed" in out
+    assert "splits       test 1, train 2, val 1" in out
     assert "BROKEN.avi: cannot open the video" in out
     assert "[UNTRACED]" in out and "1 traced frame(s)" in out
     assert "listed first in 3, last in 1 videos" in out
     assert "frames       36 in 3 loaded videos" in out and "annotated    6 frames" in out
     with open(out_csv, newline="") as handle:
         rows = {row["case_id"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"GOOD0", "GOOD1", "GOOD2", "BROKEN"}
+    assert set(rows) == {"GOOD0", "GOOD1", "GOOD2", "BROKEN", "UNTRACED"}
+    assert "1 traced frame(s)" in rows["UNTRACED"]["error"]
+    assert "training     2 left out" in out  # BROKEN and UNTRACED: what `echoseg train` would leave out
     broken = rows["BROKEN"]
     assert "cannot open" in broken["error"] and broken["ef_from_masks"] == "" and broken["annotated_frames"] == ""
     for name in ("GOOD0", "GOOD1", "GOOD2"):
@@ -65,16 +68,17 @@ def test_summary_lists_problems_goes_on_and_writes_cases_csv(echonet_root, tmp_p
 def test_summary_limit_checks_only_some_cases(echonet_root, capsys):
     code, out, _ = _run(["data", "summary", str(echonet_root), "--format", "echonet", "--limit", "1",
                          "--no-progress"], capsys)
-    assert code == 0 and "4 listed, 1 checked, 0 failed" in out
+    assert code == 0 and "5 listed, 1 skipped while listing, 1 checked, 0 failed" in out
 
 
 def test_summary_on_camus(tmp_path, capsys):
     video, labels = camus_case(5)
-    write_camus_nifti_patient(tmp_path, "patient0001", "2CH", video, labels, ef=40.0)
-    write_camus_nifti_patient(tmp_path, "patient0001", "4CH", video, labels, reversed_storage=True, ef=40.0)
-    write_split_lists(tmp_path, {"validation": ["patient0001"]})
+    root = tmp_path / "camus"
+    write_camus_nifti_patient(root, "patient0001", "2CH", video, labels, ef=40.0)
+    write_camus_nifti_patient(root, "patient0001", "4CH", video, labels, reversed_storage=True, ef=40.0)
+    write_split_lists(root, {"validation": ["patient0001"]})
     out_csv = tmp_path / "cases.csv"
-    code, out, _ = _run(["data", "summary", str(tmp_path), "--format", "camus", "--out", str(out_csv),
+    code, out, _ = _run(["data", "summary", str(root), "--format", "camus", "--out", str(out_csv),
                          "--no-progress"], capsys)
     assert code == 0 and "2 listed, 2 checked, 0 failed" in out and "val 2" in out
     assert "1 sequences stored ES->ED" in out and "problems     0" in out
@@ -107,3 +111,20 @@ def test_preview_of_a_broken_case_names_the_file(echonet_root, tmp_path, capsys)
     code, _, err = _run(["data", "preview", str(echonet_root), "--format", "echonet", "--case", "BROKEN",
                          "--out", str(tmp_path / "p.png")], capsys)
     assert code == 2 and "BROKEN.avi" in err and not (tmp_path / "p.png").exists()
+
+
+def test_summary_out_inside_the_dataset_is_refused(echonet_root, capsys):
+    before = (echonet_root / "FileList.csv").read_bytes()
+    code, out, err = _run(["data", "summary", str(echonet_root), "--format", "echonet", "--out",
+                           str(echonet_root / "FileList.csv"), "--no-progress"], capsys)
+    assert code == 2 and "inside the dataset" in err and "Traceback" not in err
+    assert (echonet_root / "FileList.csv").read_bytes() == before
+
+
+def test_camus_case_without_ground_truth_is_a_problem(tmp_path, capsys):
+    video, labels = camus_case(5)
+    folder = write_camus_nifti_patient(tmp_path, "patient0001", "4CH", video, labels)
+    for gt in folder.glob("*_gt.nii.gz"):
+        gt.unlink()
+    code, out, _ = _run(["data", "summary", str(tmp_path), "--format", "camus", "--no-progress"], capsys)
+    assert code == 0 and "problems     1" in out and "no ground-truth masks" in out

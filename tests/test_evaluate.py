@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from echoseg.evaluation.evaluate import evaluate_model, frames_to_evaluate
 from evaluation_fakes import FakeReader, FakeSegmenter, make_sample, perfect_predictor, shifted_predictor
@@ -129,7 +130,7 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic", "--out", str(out),
               "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1"])
     assert exit_info.value.code == 0
-    assert calls["checkpoint"] == ("run1", "cpu", 4) and calls["data"] == (str(tmp_path), "synthetic")
+    assert calls["checkpoint"] == ("run1", torch.device("cpu"), 4) and calls["data"] == (str(tmp_path), "synthetic")
     assert calls["predict"] == (6, 48, 64)
     assert {p.name for p in out.iterdir()} >= {"metrics.json", "per_case.csv", "per_frame.csv", "report.html", "plots"}
     printed = capsys.readouterr().out

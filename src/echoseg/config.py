@@ -45,17 +45,79 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         inner = _dataclass_in(tp)
         if inner is not None and isinstance(value, dict):
             kwargs[name] = from_dict(inner, value, f"{where}{name}.")
-        elif isinstance(value, list) and _origin_is_tuple(tp):
-            kwargs[name] = tuple(value)
-        elif tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        else:
+            kwargs[name] = check_type(value, tp, f"{where}{name}")
+    return cls(**kwargs)
+
+
+def check_type(value: Any, tp: Any, where: str) -> Any:
+    """`value` as the annotated type `tp` (int, float, bool, str, Optional[...], tuple[...], list, dict),
+    or ConfigError naming the key: `--set data.input_size=64` must not reach the code as an int."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return check_type(value, option, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(options) == 1:
+            raise errors[0]
+        raise ConfigError(f"{where}: expected {' or '.join(_describe(o) for o in args)}, got {value!r}")
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
             # YAML 1.1 reads "3e-4" as a string; a float field takes it as the number it means.
             try:
-                kwargs[name] = float(value)
+                return float(value)
             except ValueError:
-                raise ConfigError(f"{where}{name}: expected a number, got {value!r}") from None
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple or tp is tuple:
+        if isinstance(value, (list, tuple)):
+            if args and args[-1] is not Ellipsis and len(value) != len(args):
+                raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+            kinds = [args[0]] * len(value) if args and args[-1] is Ellipsis else list(args) or [Any] * len(value)
+            return tuple(check_type(v, k, f"{where}[{i}]") for i, (v, k) in enumerate(zip(value, kinds, strict=True)))
+    elif origin is list or tp is list:
+        if isinstance(value, (list, tuple)):
+            return [check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    elif origin is dict or tp is dict:
+        if isinstance(value, dict):
+            return value
+    elif _is_dataclass_type(tp):
+        raise ConfigError(f"{where}: expected a mapping of {sorted(f.name for f in dataclasses.fields(tp))}, got {value!r}")
+    else:
+        return value
+    raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+
+
+def _describe(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple or tp is tuple:
+        if args and args[-1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return f"[{', '.join(_describe(a) for a in args)}]" if args else "a list"
+    if origin in (list, dict) or tp in (list, dict):
+        return "a list" if (origin or tp) is list else "a mapping"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _dataclass_in(tp: Any) -> type | None:
@@ -66,12 +128,6 @@ def _dataclass_in(tp: Any) -> type | None:
             if _is_dataclass_type(arg):
                 return arg
     return None
-
-
-def _origin_is_tuple(tp: Any) -> bool:
-    if typing.get_origin(tp) is tuple:
-        return True
-    return any(typing.get_origin(a) is tuple for a in typing.get_args(tp))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -98,12 +154,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML") from None
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = value
     return data
 
 
@@ -114,10 +174,26 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = read_yaml(path)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
         _merge(data, loaded)
     apply_overrides(data, overrides or [])
     return from_dict(cls, data)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in `path` ({} when empty); a syntax error becomes one line with its place."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML: {where}{problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
 
 
 def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:

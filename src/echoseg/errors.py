@@ -24,3 +24,8 @@ class DataError(EchosegError):
 
 class CheckpointError(EchosegError):
     """A checkpoint that is not ours, is damaged, or does not match the requested model."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user pressed Ctrl-C: the message says where the work stopped. It stays a KeyboardInterrupt,
+    so code that handles Ctrl-C still sees one; the CLI prints it as one line and exits with 130."""

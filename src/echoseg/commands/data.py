@@ -12,7 +12,9 @@ preview: a PNG strip of frames of one case with the ground-truth LV outline, ED 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from echoseg.commands._options import positive_int, writable_file
 from echoseg.data.readers import READERS, open_dataset
 from echoseg.errors import EchosegError
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(summary)
     summary.add_argument("--out", metavar="CSV", help="write one row per checked case (case_id, patient_id, split, "
                          "n_frames, annotated_frames, ef_reference, ef_from_masks, ef_from_tracings, error)")
-    summary.add_argument("--limit", type=int, metavar="N",
+    summary.add_argument("--limit", type=positive_int, metavar="N",
                          help="load and check only the first N cases (all are still listed and counted)")
     summary.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     summary.set_defaults(func=run_summary)
@@ -44,14 +46,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("--case", required=True, metavar="ID",
                          help="case id (EchoNet: the file name without .avi; CAMUS: e.g. patient0001_4CH)")
     preview.add_argument("--out", required=True, metavar="PNG", help="image file to write (PNG)")
-    preview.add_argument("--frames", type=int, default=8, metavar="N",
+    preview.add_argument("--frames", type=positive_int, default=8, metavar="N",
                          help="number of frames in the strip; ED and ES are always included (default 8)")
     preview.set_defaults(func=run_preview)
+
+
+def refuse_inside(out: str | Path, root: str | Path, option: str = "--out") -> None:
+    """A command never writes inside the dataset it reads (it could replace the dataset's own files)."""
+    out, root = Path(out).resolve(), Path(root).resolve()
+    if out == root or root in out.parents:
+        raise EchosegError(f"{option} {out} is inside the dataset being read ({root}); write it elsewhere")
 
 
 def run_summary(args: argparse.Namespace) -> int:
     from echoseg.data.check import check_dataset, write_cases_csv
 
+    if args.out:
+        refuse_inside(args.out, args.root)
+        writable_file(args.out)
     reader = open_dataset(args.root, args.format)
     result = check_dataset(reader, format_name=args.format, limit=args.limit, progress=not args.no_progress)
     print("\n".join(result.summary_lines()))
@@ -64,8 +76,8 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_preview(args: argparse.Namespace) -> int:
     from echoseg.data.preview import write_preview
 
-    if args.frames < 1:
-        raise EchosegError("--frames must be at least 1")
+    refuse_inside(args.out, args.root)
+    writable_file(args.out)
     reader = open_dataset(args.root, args.format)
     sample = reader.load(args.case)
     path = write_preview(sample, args.out, n_frames=args.frames)

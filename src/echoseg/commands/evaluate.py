@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from echoseg.commands._options import device_name, non_negative_int, positive_int, writable_folder
 from echoseg.data.readers import READERS
 
 log = logging.getLogger("echoseg.evaluate")
@@ -28,32 +29,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
                         help="which split to evaluate: train, val, test, or 'all' for every case (default: test)")
     parser.add_argument("--out", required=True, help="output folder for the report files (created if missing)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N cases of the split")
-    parser.add_argument("--batch-size", type=int, default=16, help="frame windows per forward pass (default: 16)")
-    parser.add_argument("--device", default=None,
+    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N cases of the split")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="frame windows per forward pass (default: 16)")
+    parser.add_argument("--device", type=device_name, default=None,
                         help="torch device for inference, e.g. cpu or cuda:0 (default: cuda if available)")
     parser.add_argument("--annotated-only", action="store_true",
                         help="score only the ED and ES frames even where masks exist for every frame")
-    parser.add_argument("--worst", type=int, default=4,
+    parser.add_argument("--worst", type=non_negative_int, default=4,
                         help="how many lowest-Dice cases to show with overlays and area curves (default: 4)")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from echoseg.data.readers import open_dataset
     from echoseg.errors import EchosegError
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.training.distributed import resolve_device
 
-    if args.limit is not None and args.limit < 1:
-        raise EchosegError(f"--limit must be at least 1, got {args.limit}")
-    if args.batch_size < 1:
-        raise EchosegError(f"--batch-size must be at least 1, got {args.batch_size}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device or "auto")
+    writable_folder(args.out)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size)
     data = Path(args.data)
     if not data.exists():
@@ -72,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     print(_console_summary(result.summary))
     print(f"wrote {', '.join(str(p) for p in files.values())}")
     if result.errors:
+        # As predict: a batch job goes on past a bad case, and its exit status says that one failed.
         print(f"{len(result.errors)} case(s) failed; listed in {files['per_case']} and the report")
+        return 1
     return 0 if result.cases else 1
 
 

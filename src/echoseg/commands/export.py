@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.commands._options import positive_int
+
 ATOL = 1e-3  # max abs logits difference accepted between the exported model and PyTorch
 
 
@@ -17,18 +19,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="echoseg weights file (model.safetensors) or a run folder")
     p.add_argument("--onnx", default=None, metavar="FILE", help="write an ONNX model here (opset 17)")
     p.add_argument("--torchscript", default=None, metavar="FILE", help="write a traced TorchScript model here")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=None,
                    help="input height and width, multiples of 16 (default: the checkpoint's input size, else 112 112)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from echoseg.commands._options import writable_file
     from echoseg.errors import EchosegError
-    from echoseg.inference.export import export_onnx, export_torchscript
+    from echoseg.inference.export import export_onnx, export_torchscript, require_onnx
     from echoseg.inference.segmenter import check_input_size, load_segmenter
 
     if not args.onnx and not args.torchscript:
         raise EchosegError("nothing to do: give --onnx FILE and/or --torchscript FILE")
+    if args.onnx:
+        require_onnx()
+        writable_file(args.onnx, "--onnx")
+    if args.torchscript:
+        writable_file(args.torchscript, "--torchscript")
     segmenter = load_segmenter(args.checkpoint, device="cpu")
     model, window = segmenter.model, segmenter.window
     size = check_input_size(args.size) if args.size else segmenter.input_size

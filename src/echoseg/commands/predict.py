@@ -9,7 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 from datetime import timedelta
+
+from echoseg.commands._options import (
+    device_name,
+    non_negative_int,
+    open_unit_interval,
+    positive_float,
+    positive_int,
+    writable_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="echoseg weights file (model.safetensors) or a training run folder")
     p.add_argument("--out", required=True, help="output folder (one subfolder per video, summary.csv, errors.csv)")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that already have finished outputs")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     p.add_argument("--no-amp", action="store_true", help="on GPU, run in float32 instead of float16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (often faster)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster after)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--spacing", type=float, nargs=2, metavar=("DY", "DX"), default=None,
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--spacing", type=positive_float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the mask (default 0.5)")
+    p.add_argument("--threshold", type=open_unit_interval, default=0.5, help="probability threshold for the mask (default 0.5)")
     p.add_argument("--no-overlay", action="store_true", help="skip the overlay video and GIF preview (faster)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--rank", type=int, default=None,
+    p.add_argument("--rank", type=non_negative_int, default=None,
                    help="this process's shard (default: $RANK from torchrun, else 0); for job arrays without torchrun, "
                    "where the last job to finish writes the merged summary")
-    p.add_argument("--world-size", type=int, default=None,
+    p.add_argument("--world-size", type=positive_int, default=None,
                    help="number of shards (default: $WORLD_SIZE from torchrun, else 1)")
     p.set_defaults(func=run)
 
@@ -52,10 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from echoseg.errors import EchosegError
+    from echoseg.errors import EchosegError, Interrupted
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.training.distributed import resolve_device
 
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
@@ -63,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError(f"--rank {rank} is not in [0, {world_size})")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ and device.index is None:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", 0)))
+    writable_folder(args.out)
 
     barrier = None
     if world_size > 1 and "MASTER_ADDR" in os.environ:
@@ -77,11 +88,7 @@ def run(args: argparse.Namespace) -> int:
         barrier = dist.barrier
 
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
-    try:
-        mask_rule = MaskRule(args.threshold)
-    except ValueError as exc:
-        raise EchosegError(f"--threshold: {exc}") from None
-    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=mask_rule,
+    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=MaskRule(args.threshold),
                                batch_size=args.batch_size, autocast_dtype=autocast,
                                channels_last=args.channels_last)
     if args.compile:
@@ -99,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
             spacing_mm=tuple(args.spacing) if args.spacing else None, overlay=not args.no_overlay,
             progress=not args.no_progress, barrier=barrier,
         )
+    except Interrupted as exc:
+        command = shlex.join(["echoseg", *[a for a in args.argv if a != "--overwrite"]])
+        raise Interrupted(f"{exc}; rerun to resume (finished videos are skipped): {command}") from None
     finally:
         if barrier is not None:
             import torch.distributed as dist
@@ -106,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
     log.info("rank %d: %d done, %d skipped (already finished), %d failed; %d frames in %.1f s", rank, report.n_done,
              report.n_skipped, len(report.errors), report.frames, report.seconds["total"])
+    if rank == 0:
+        print(f"wrote {args.out}: one folder per video (masks, frames.csv, beats.csv"
+              f"{', overlay' if not args.no_overlay else ''}), summary.csv, errors.csv, run.json")
     if report.errors:
-        log.error("%d input(s) failed; see %s/errors.csv", len(report.errors), args.out)
+        log.error("%d input(s) failed; see %s", len(report.errors), os.path.join(args.out, "errors.csv"))
         return 1
     return 0

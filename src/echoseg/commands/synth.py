@@ -5,16 +5,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from echoseg.commands._options import non_negative_int, positive_int
 from echoseg.data.readers import READERS
 
 FORMATS = sorted(READERS)  # every layout a reader reads has a writer
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+# What the writers of each layout create at the top of OUT: --overwrite deletes these (of every layout,
+# so a dataset of another layout cannot mix in), and nothing else.
+DATASET_ENTRIES = ("FileList.csv", "VolumeTracings.csv", "Videos", "database_nifti", "database_split", "cases.csv",
+                   "cases")
+
+
+def _prepare_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a folder that holds files (unless `overwrite`: then remove the dataset entries in it)."""
+    import shutil
+
+    from echoseg.errors import EchosegError
+
+    if out.exists() and not out.is_dir():
+        raise EchosegError(f"{out}: exists and is not a folder")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not held:
+        return
+    if not overwrite:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise EchosegError(f"{out} is not empty (holds {shown}): writing there would replace or mix with what it "
+                           "holds; choose a new folder, or pass --overwrite to replace the dataset in it")
+    for name in DATASET_ENTRIES:
+        entry = out / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,14 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dropout) with LV truth on every frame, and write them as an EchoNet-Dynamic, CAMUS (NIfTI) or native "
         "dataset that `echoseg data` and training read. Deterministic by --seed.",
     )
-    parser.add_argument("out", type=Path, help="output folder (created; existing files of the same names are replaced)")
+    parser.add_argument("out", type=Path, help="output folder: new or empty (a folder holding files is refused "
+                        "unless --overwrite)")
     parser.add_argument("--format", choices=FORMATS, default="echonet",
                         help="layout: echonet (AVIs + FileList/VolumeTracings, ED/ES traced), camus (NIfTI, "
                         "half-sequence gt), synthetic (npz with masks on every frame) (default: echonet)")
-    parser.add_argument("--videos", type=_positive, default=100, help="number of videos (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
-    parser.add_argument("--frames", type=_positive, default=64, help="frames per video, at least 16 (default: 64)")
-    parser.add_argument("--size", type=_positive, default=112, help="frame height and width in pixels, at least 32 "
+    parser.add_argument("--videos", type=positive_int, default=100, help="number of videos (default: 100)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+    parser.add_argument("--frames", type=positive_int, default=64, help="frames per video, at least 16 (default: 64)")
+    parser.add_argument("--size", type=positive_int, default=112, help="frame height and width in pixels, at least 32 "
                         "(default: 112, as EchoNet-Dynamic)")
     parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
                         help="image quality: noise, LV/wall contrast, dropout and clutter (default: medium)")
@@ -40,10 +64,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fractions of videos in the train, val and test splits (default: 0.7 0.15 0.15)")
     parser.add_argument("--avi-suffix", action="store_true",
                         help="echonet: write FileList names with '.avi' as older releases did (default: without)")
-    parser.add_argument("--camus-reverse-every", type=int, default=0, metavar="N",
+    parser.add_argument("--camus-reverse-every", type=non_negative_int, default=0, metavar="N",
                         help="camus: store every N-th half sequence ES->ED, as some real ones are (default: 0, none)")
     parser.add_argument("--camus-two-chamber", action="store_true",
                         help="camus: also write the 2CH view of each heart; both cfgs then give the biplane EF")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a folder that already holds files: the dataset files of every layout "
+                        "(FileList.csv, VolumeTracings.csv, Videos/, database_nifti/, database_split/, cases.csv, "
+                        "cases/) are deleted first, so nothing of the old dataset mixes with the new one")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
@@ -57,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError(f"need --frames >= 16 and --size >= 32, got {args.frames} and {args.size}")
     if min(args.splits) < 0 or sum(args.splits) <= 0:
         raise EchosegError(f"--splits must be non-negative and not all zero, got {args.splits}")
+    _prepare_folder(args.out, args.overwrite)
     videos = iter_dataset(args.videos, args.seed, frames=args.frames, size=args.size, difficulty=args.difficulty,
                           split_fractions=tuple(args.splits))
-    progress = tqdm(videos, total=args.videos, desc=f"synth {args.format}", unit="video")
+    progress = tqdm(videos, total=args.videos, desc=f"synth {args.format}", unit="video", disable=args.no_progress)
     if args.format == "echonet":
         write_echonet(args.out, progress, avi_suffix=args.avi_suffix)
     elif args.format == "camus":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from echoseg.data.readers import READERS
 
@@ -30,9 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from echoseg.commands._options import writable_folder
     from echoseg.config import ConfigError
+    from echoseg.errors import Interrupted
     from echoseg.training.api import load_run_config, train
     from echoseg.training.config import resolve_config
+    from echoseg.training.trainer import TrainingInterrupted
 
     if args.allow_bad_cases:
         args.overrides = [*args.overrides, "data.max_bad_fraction=1"]
@@ -42,7 +46,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
         config = resolve_config(args.config, args.overrides)
-    result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
+    writable_folder(args.out)
+    try:
+        result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
+    except TrainingInterrupted as exc:
+        if exc.checkpoint is None:
+            raise Interrupted(f"{exc}; start again with the same command") from None
+        command = shlex.join(["echoseg", "train", "--data", str(args.data), "--format", args.format,
+                              "--out", str(args.out), "--resume"])
+        raise Interrupted(f"{exc}; resume with: {command}") from None
     if result.rank != 0:
         return 0
     if result.best_checkpoint is not None and result.best_dice is not None:

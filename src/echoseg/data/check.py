@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from echoseg.data.readers.base import Problem, Reader
 from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.data.screening import describe, sample_left_out_reason
 from echoseg.errors import EchosegError
 from echoseg.geometry.volumes import ef_from_masks
 from echoseg.io import atomic_write_text
@@ -44,7 +45,8 @@ class CaseCheck:
     ef_reference: float | None = None
     ef_from_masks: float | None = None
     ef_from_tracings: float | None = None
-    error: str = ""
+    error: str = ""  # why the case could not be listed or loaded
+    problem: str = ""  # why its labels are unusable for training (it loads, but training leaves it out)
 
 
 CSV_COLUMNS = [f.name for f in fields(CaseCheck)]
@@ -80,6 +82,8 @@ def check_case(reader: Reader, record: CaseRecord) -> CaseCheck:
         row.annotated_frames = len(sample.masks)
         row.ed, row.es = sample.ed, sample.es
         row.ef_from_masks = truth_mask_ef(sample)
+        if sample.masks or record.split != "test":  # a test split without ground truth is a release choice
+            row.problem = sample_left_out_reason(reader, sample) or ""
     except EchosegError as exc:  # DataError names the file and the problem already
         row.error = str(exc)
     except Exception as exc:  # a batch check reports every failure and goes on
@@ -98,13 +102,20 @@ class DatasetCheck:
     root: str
     format: str
     records: list[CaseRecord]
-    cases: list[CaseCheck]
+    cases: list[CaseCheck]  # checked cases, then those listing skipped (with their problem as error)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # case ids listing skipped
 
     @property
     def failed(self) -> list[CaseCheck]:
-        return [case for case in self.cases if case.error]
+        """Checked cases that failed to load (not those listing skipped: they are problems already)."""
+        return [case for case in self.cases if case.error and case.case_id not in self.skipped]
+
+    @property
+    def left_out(self) -> list[CaseCheck]:
+        """Cases training would leave out: skipped, failed, or with doubtful labels."""
+        return [case for case in self.cases if case.error or case.problem]
 
     def ef_mae(self, a: str, b: str) -> tuple[float | None, int]:
         """Mean absolute difference of two EF columns over the cases that have both, and that count."""
@@ -113,9 +124,12 @@ class DatasetCheck:
         return (float(np.mean(diffs)) if diffs else None), len(diffs)
 
     def summary_lines(self) -> list[str]:
-        records, checked, failed = self.records, self.cases, self.failed
+        records, failed = self.records, self.failed
+        checked = [case for case in self.cases if case.case_id not in self.skipped]
         lines = [f"dataset      {self.root} ({self.format})"]
-        lines.append(f"cases        {len(records)} listed, {len(checked)} checked, {len(failed)} failed")
+        skipped = f"{len(self.skipped)} skipped while listing, " if self.skipped else ""
+        lines.append(f"cases        {len(records) + len(self.skipped)} listed, {skipped}{len(checked)} checked, "
+                     f"{len(failed)} failed")
         splits = Counter(record.split or "none" for record in records)
         lines.append("splits       " + ", ".join(f"{name} {splits[name]}" for name in sorted(splits)))
         views = Counter(record.view or "none" for record in records)
@@ -139,7 +153,12 @@ class DatasetCheck:
             if mae is not None:
                 lines.append(f"MAE          |{a} - {b}| = {mae:.2f} EF points over {count} cases")
         lines.extend(self.notes)
+        lines.append(f"training     {len(self.left_out)} left out (skipped, failed or doubtful labels; "
+                     "`echoseg train` leaves these out)")
+        doubted = {p.case_id for p in self.problems if p.suspect}
         problems = self.problems + [Problem("", case.error, case.case_id) for case in failed]
+        problems += [Problem("", case.problem, case.case_id) for case in checked
+                     if case.problem and case.case_id not in doubted]
         lines.append(f"problems     {len(problems)}")
         for problem in problems:
             who = f"[{problem.case_id}] " if problem.case_id else ""
@@ -179,6 +198,9 @@ def check_dataset(
     selected = records if limit is None else records[: max(limit, 0)]
     cases = [check_case(reader, record) for record in tqdm(selected, desc="checking cases", unit="case",
                                                                  disable=not progress)]
+    skipped = reader.skipped_cases
+    cases += [CaseCheck(case_id=case_id, patient_id="", split=None, view=None, n_frames=None, annotated_frames=None,
+                        error=describe(problem)) for case_id, problem in skipped.items()]
     return DatasetCheck(
         root=str(reader.root),
         format=format_name or reader.format_name,
@@ -186,6 +208,7 @@ def check_dataset(
         cases=cases,
         problems=list(reader.problems),
         notes=reader_notes(reader),
+        skipped=list(skipped),
     )
 
 

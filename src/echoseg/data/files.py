@@ -11,7 +11,9 @@ Axis conventions: nibabel arrays are (x, y[, t]) with pixdim (dx, dy[, dt]); Sim
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,20 @@ class Image:
 # --- videos -----------------------------------------------------------------------------------
 
 
+@functools.cache
+def quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's own messages off the terminal: every failure they would print is
+    reported by us as a DataError naming the file (and their lines would break the progress bar).
+    Runs once, before the first video is opened (FFmpeg reads its log level when it starts)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+# FFmpeg reads every format we take (and is what OpenCV picks first anyway); naming it avoids the
+# fallback readers, which print to stderr on files FFmpeg refused. Builds without it use the default.
+_READ_BACKEND = (cv2.CAP_FFMPEG,) if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG) else ()
+
+
 def read_video_frames(path: str | Path) -> DecodedVideo:
     """Decode a video file (AVI, MP4, ...) with OpenCV into grayscale uint8 (T, H, W).
 
@@ -66,7 +82,8 @@ def read_video_frames(path: str | Path) -> DecodedVideo:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "video file not found")
-    capture = cv2.VideoCapture(str(path))
+    quiet_opencv()
+    capture = cv2.VideoCapture(str(path), *_READ_BACKEND)
     try:
         if not capture.isOpened():
             raise DataError(path, "cannot open the video (unreadable by OpenCV: empty, damaged or not a video file)")

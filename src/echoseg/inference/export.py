@@ -9,6 +9,7 @@ traced batch size and input size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -48,14 +49,40 @@ def export_onnx(model: nn.Module, path: str | Path, size: tuple[int, int], opset
     ASSC pooling bins depend on them). Uses the TorchScript-based exporter (needs only the `onnx`
     package; the torch.export-based one would also need `onnxscript`).
     """
+    require_onnx()
     model = model.cpu().eval()
     x = example_input(model, size)
-    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+    # Written under a temporary name: a failed export leaves no partial .onnx behind.
+    with _failure_names(path, "ONNX export"), atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], opset_version=opset)
     return check_onnx(model, path, x)
+
+
+def require_onnx() -> None:
+    """EchosegError saying what to install when the onnx exporter's or checker's package is missing."""
+    missing = []
+    for name in ("onnx", "onnxruntime"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise EchosegError(f"ONNX export needs {' and '.join(missing)}: pip install 'echoseg[onnx]'")
+
+
+@contextlib.contextmanager
+def _failure_names(path: str | Path, what: str):
+    """Any exporter failure becomes one EchosegError naming the file (the exporters raise many types)."""
+    try:
+        yield
+    except EchosegError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise EchosegError(f"{path}: {what} failed ({type(exc).__name__}: {first})") from exc
 
 
 def check_onnx(model: nn.Module, path: str | Path, x: torch.Tensor) -> float:
@@ -78,8 +105,9 @@ def export_torchscript(model: nn.Module, path: str | Path, size: tuple[int, int]
         # Shape checks in forward become constants of the trace: expected, the export is fixed-size.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(model, (x,), check_trace=False)  # checked below, on another input
-    with atomic_path(path) as tmp:
+        with _failure_names(path, "TorchScript tracing"):
+            traced = torch.jit.trace(model, (x,), check_trace=False)  # checked below, on another input
+    with _failure_names(path, "TorchScript export"), atomic_path(path) as tmp:
         traced.save(str(tmp))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

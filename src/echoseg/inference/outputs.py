@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from echoseg.data.files import quiet_opencv
 from echoseg.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def write_overlay_video(path: Path, bgr: np.ndarray, fps: float | None) -> Path:
     """Encode BGR frames (T, H, W, 3); MP4 (mp4v) for .mp4, MJPG for .avi; falls back to AVI if MP4 fails."""
     fourcc = "mp4v" if path.suffix.lower() == ".mp4" else "MJPG"
     h, w = bgr.shape[1:3]
+    quiet_opencv()
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps or 30.0), (w, h))
         opened = writer.isOpened()

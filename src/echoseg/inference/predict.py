@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from echoseg.errors import DataError, EchosegError
+from echoseg.errors import DataError, EchosegError, Interrupted
 from echoseg.inference import outputs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
 from echoseg.inference.segmenter import Segmenter
@@ -69,6 +69,15 @@ class VideoPrediction:
         return mean_ef(self.beats)
 
 
+class PredictInterrupted(Interrupted):
+    """Ctrl-C during `predict_videos`: the videos finished so far are complete (their done.json written);
+    `report` says what was done. Rerunning the same command resumes."""
+
+    def __init__(self, message: str, report: PredictReport):
+        super().__init__(message)
+        self.report = report
+
+
 @dataclass
 class PredictReport:
     """What one call of `predict_videos` did.
@@ -95,6 +104,9 @@ def compile_model(model: nn.Module) -> nn.Module:
     return model
 
 
+MIN_FRAMES_FOR_PHASES = 3  # a peak needs a frame on either side
+
+
 def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:
     """Areas, disk volumes, ED/ES for every beat (from the area curve) and EF per beat."""
     spacing = video.spacing_mm
@@ -103,6 +115,10 @@ def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:
     volumes = lv_volumes(masks, spacing)
     phases = detect_phases(areas, video.fps)
     beats = beats_from_volumes(phases, volumes)
+    if not beats:
+        n = len(masks)
+        why = f"too few frames ({n})" if n < MIN_FRAMES_FOR_PHASES else f"no complete ED->ES beat in {n} frames"
+        video.notes.append(f"{why}: no ED/ES or EF")
     return VideoPrediction(video, masks, areas, volumes, phases.ed_frames, phases.es_frames, beats)
 
 
@@ -174,6 +190,9 @@ def predict_videos(
     out_dir.mkdir(parents=True, exist_ok=True)
     items = inputs if inputs and isinstance(inputs[0], InputItem) else \
         discover_inputs(inputs, exclude=[out_dir], reserved=OUT_FILES)
+    if not items:
+        raise EchosegError(f"{', '.join(map(str, inputs)) or 'no inputs'}: no video to predict on (looked for "
+                           "video, DICOM, NIfTI and MetaImage files, and EchoNet FileList.csv)")
     mine = [item for i, item in enumerate(items) if i % world_size == rank]
     input_size = segmenter.input_size
 
@@ -195,45 +214,68 @@ def predict_videos(
             todo.append(item)
 
     bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
+    resized = 0
+    interrupted = False
+    decoded = _decode_ahead(todo)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-write") as writer:
         pending: Future | None = None
-        for item, video, error, decode_s, wait_s in _decode_ahead(todo):
-            report.seconds["decode"] += decode_s
-            report.seconds["decode_wait"] += wait_s
-            if error is not None:
-                _record_error(report, item, error)
+        try:
+            for item, video, error, decode_s, wait_s in decoded:
+                report.seconds["decode"] += decode_s
+                report.seconds["decode_wait"] += wait_s
+                if error is not None:
+                    _record_error(report, item, error)
+                    bar.update(1)
+                    continue
+                try:
+                    if video.spacing_mm is None and spacing_mm is not None:
+                        video.spacing_mm = tuple(spacing_mm)
+                    if video.frames.shape[1:] != tuple(input_size):
+                        resized += 1
+                        msg = f"frames {video.frames.shape[2]}x{video.frames.shape[1]} resized to the model's " \
+                              f"{input_size[1]}x{input_size[0]} and predictions resized back"
+                        video.notes.append(msg)
+                        if resized == 1:  # once: one line per video would bury the progress bar
+                            log.warning("%s: %s (said once; every resized video has this note in summary.csv)",
+                                        video.path, msg)
+                    t0 = time.perf_counter()
+                    masks = segmenter.segment(video.frames)
+                    report.seconds["model"] += time.perf_counter() - t0
+                except DataError as exc:
+                    _record_error(report, item, exc)
+                    bar.update(1)
+                    continue
+                if pending is not None:
+                    finished, pending = pending, None
+                    _finish_write(finished, report)
+                # Measurements and files are numpy/OpenCV/zlib work: done while the model runs on the next video.
+                pending = writer.submit(_analyse_and_write, out_dir / item.name, video, masks, overlay, item)
+                report.frames += int(video.frames.shape[0])
                 bar.update(1)
-                continue
-            try:
-                if video.spacing_mm is None and spacing_mm is not None:
-                    video.spacing_mm = tuple(spacing_mm)
-                if video.frames.shape[1:] != tuple(input_size):
-                    msg = f"frames {video.frames.shape[2]}x{video.frames.shape[1]} resized to the model's " \
-                          f"{input_size[1]}x{input_size[0]} and predictions resized back"
-                    log.warning("%s: %s", video.path, msg)
-                    video.notes.append(msg)
-                t0 = time.perf_counter()
-                masks = segmenter.segment(video.frames)
-                report.seconds["model"] += time.perf_counter() - t0
-            except DataError as exc:
-                _record_error(report, item, exc)
-                bar.update(1)
-                continue
-            if pending is not None:
-                _finish_write(pending, report)
-            # Measurements and files are numpy/OpenCV/zlib work: done while the model runs on the next video.
-            pending = writer.submit(_analyse_and_write, out_dir / item.name, video, masks, overlay, item)
-            report.frames += int(video.frames.shape[0])
-            bar.update(1)
-            elapsed = max(time.time() - started, 1e-9)
-            bar.set_postfix(frames_s=f"{report.frames / elapsed:.1f}")
+                elapsed = max(time.time() - started, 1e-9)
+                bar.set_postfix(frames_s=f"{report.frames / elapsed:.1f}")
+        except KeyboardInterrupt:
+            interrupted = True  # Ctrl-C: finish writing the video in hand, then stop
+        finally:
+            decoded.close()
         if pending is not None:
-            _finish_write(pending, report)
+            try:
+                _finish_write(pending, report)
+            except KeyboardInterrupt:
+                interrupted = True
     bar.close()
     report.seconds["total"] = time.time() - started
+    if resized > 1:
+        log.info("%d videos resized to the model's input size", resized)
 
     order = {str(item.path): i for i, item in enumerate(items)}
     report.rows.sort(key=lambda r: order.get(r["input"], len(order)))
+    if interrupted:
+        if world_size == 1:
+            write_summary(out_dir, report.rows, report.errors)
+        raise PredictInterrupted(
+            f"stopped after {report.n_done + report.n_skipped} of {len(mine)} videos; the finished ones are in "
+            f"{out_dir}" + (" (summary.csv lists them)" if world_size == 1 else ""), report)
     if world_size == 1:
         write_summary(out_dir, report.rows, report.errors)
     else:

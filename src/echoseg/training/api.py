@@ -170,9 +170,9 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> 
     path = RunFolder(run_dir).config
     if not path.is_file():
         raise ConfigError(f"{path}: no config.yaml in the run folder; is this a training run?")
-    from echoseg.config import apply_overrides
+    from echoseg.config import apply_overrides, read_yaml
 
-    cfg = from_dict(TrainConfig, apply_overrides(yaml.safe_load(path.read_text()), overrides or []))
+    cfg = from_dict(TrainConfig, apply_overrides(read_yaml(path), overrides or []))
     cfg.validate()
     return cfg
 

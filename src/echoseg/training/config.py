@@ -123,22 +123,83 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def validate(self) -> None:
+        """Every value in its range, or ConfigError naming the key, the value and the range."""
         h, w = self.data.input_size
         if h % 16 or w % 16 or h <= 0 or w <= 0:
-            raise ConfigError(f"data.input_size must be positive multiples of 16, got {self.data.input_size}")
-        if self.data.batch_labeled < 1:
-            raise ConfigError("data.batch_labeled must be >= 1")
+            raise ConfigError(f"data.input_size must be positive multiples of 16, got {list(self.data.input_size)}")
         if self.mean_teacher.enabled and self.data.batch_unlabeled < 1:
             raise ConfigError("data.batch_unlabeled must be >= 1 when mean_teacher.enabled")
+        for key, check, expected in _RANGES:
+            value = self
+            for part in key.split("."):
+                value = getattr(value, part)
+            if not check(value):
+                raise ConfigError(f"{key} must be {expected}, got {value!r}")
         if self.optim.steps <= 0 and self.optim.epochs <= 0:
             raise ConfigError("set optim.epochs or optim.steps to a positive number")
-        if self.runtime.amp_dtype not in ("none", "bf16", "fp16"):
-            raise ConfigError(f"runtime.amp_dtype must be none, bf16 or fp16, got {self.runtime.amp_dtype!r}")
-        if not 0.0 <= self.mean_teacher.ema_decay < 1.0:
-            raise ConfigError("mean_teacher.ema_decay must be in [0, 1)")
+        if self.optim.dice_weight == 0 and self.optim.bce_weight == 0:
+            raise ConfigError("optim.dice_weight and optim.bce_weight are both 0: nothing to learn from")
+        if self.model.window is not None and (self.model.window < 1 or self.model.window % 2 == 0):
+            raise ConfigError(f"model.window must be an odd positive integer (or null), got {self.model.window}")
+        if self.runtime.device != "auto":
+            import torch
+
+            try:
+                torch.device(self.runtime.device)
+            except (RuntimeError, ValueError):
+                raise ConfigError(f"runtime.device {self.runtime.device!r} is not a torch device; use auto, cpu, "
+                                  "cuda, cuda:N or mps") from None
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.optim.steps if self.optim.steps > 0 else self.optim.epochs * steps_per_epoch
+
+
+def _at_least(low):
+    return lambda v: v >= low
+
+
+def _between(low, high):
+    return lambda v: low <= v <= high
+
+
+# (key, check, what the key must be): every number of the config has a range.
+_RANGES = [
+    ("data.batch_labeled", _at_least(1), ">= 1"),
+    ("data.batch_unlabeled", _at_least(0), ">= 0"),
+    ("data.val_fraction", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("data.max_train_cases", _at_least(0), ">= 0 (0 = all)"),
+    ("data.max_val_cases", _at_least(0), ">= 0 (0 = all)"),
+    ("data.max_bad_fraction", _between(0, 1), "in [0, 1]"),
+    ("data.num_workers", _at_least(0), ">= 0"),
+    ("data.prefetch_factor", _at_least(1), ">= 1"),
+    ("augment.hflip", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.vflip", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.transpose", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.rotate_deg", _between(0, 180), "in [0, 180] degrees"),
+    ("mean_teacher.perturb.brightness", _between(0, 1), "in [0, 1]"),
+    ("mean_teacher.perturb.contrast", _between(0, 1), "in [0, 1]"),
+    ("mean_teacher.perturb.speckle_std", _at_least(0), ">= 0"),
+    ("mean_teacher.perturb.gaussian_std", _at_least(0), ">= 0"),
+    ("optim.lr", lambda v: v > 0, "> 0"),
+    ("optim.weight_decay", _at_least(0), ">= 0"),
+    ("optim.poly_power", _at_least(0), ">= 0"),
+    ("optim.epochs", _at_least(0), ">= 0"),
+    ("optim.steps", _at_least(0), ">= 0 (0 = use optim.epochs)"),
+    ("optim.grad_clip", _at_least(0), ">= 0 (0 = off)"),
+    ("optim.dice_weight", _at_least(0), ">= 0"),
+    ("optim.bce_weight", _at_least(0), ">= 0"),
+    ("mean_teacher.ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("mean_teacher.consistency_weight", _at_least(0), ">= 0"),
+    ("mean_teacher.ramp_steps", _at_least(0), ">= 0 (0 = all steps)"),
+    ("mean_teacher.mse_weight", _at_least(0), ">= 0"),
+    ("mean_teacher.kl_weight", _at_least(0), ">= 0"),
+    ("runtime.seed", _at_least(0), ">= 0"),
+    ("runtime.amp_dtype", lambda v: v in ("none", "bf16", "fp16"), "none, bf16 or fp16"),
+    ("runtime.threads", _at_least(0), ">= 0 (0 = automatic)"),
+    ("runtime.val_interval", _at_least(0), ">= 0 (0 = once per epoch)"),
+    ("runtime.checkpoint_interval", _at_least(0), ">= 0 (0 = at every validation)"),
+    ("runtime.log_interval", _at_least(1), ">= 1"),
+]
 
 
 def available_presets() -> list[str]:

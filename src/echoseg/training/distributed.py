@@ -17,6 +17,12 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from echoseg.errors import EchosegError
+
+
+class DeviceError(EchosegError):
+    """A device that is not one, or is not available on this machine."""
+
 
 @dataclass
 class DistContext:
@@ -56,14 +62,27 @@ class DistContext:
 
 
 def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """`auto` = cuda:LOCAL_RANK when CUDA is available, else cpu; explicit names are honoured."""
+    """`auto` = cuda:LOCAL_RANK when CUDA is available, else cpu; explicit names are honoured, and
+    refused with one line (DeviceError) when they are not devices or not available here."""
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda":
-        preference = f"cuda:{local_rank}"
-    device = torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"device {preference!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+            raise DeviceError(f"device {preference}: CUDA is not available ({why}); use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {preference}: only {torch.cuda.device_count()} CUDA device(s) here")
         torch.cuda.set_device(device)
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {preference}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {preference}: echoseg runs on cpu, cuda or mps")
     return device
 
 

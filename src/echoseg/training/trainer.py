@@ -32,7 +32,7 @@ from monai.metrics import compute_dice
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from echoseg.errors import CheckpointError, EchosegError
+from echoseg.errors import CheckpointError, EchosegError, Interrupted
 from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
@@ -68,6 +68,15 @@ VAL_BATCH = 16
 
 class TrainingDiverged(EchosegError):
     """The loss became NaN or infinite; the run stopped without overwriting the last good checkpoint."""
+
+
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C during training; `step` is the step saved in `checkpoint` (RUN/checkpoints/last, or None)."""
+
+    def __init__(self, message: str, step: int, checkpoint: Path | None):
+        super().__init__(message)
+        self.step = step
+        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -267,12 +276,26 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(self._postfix(logs), refresh=False)
                 tick = time.perf_counter()
+        except KeyboardInterrupt:
+            self._interrupted()
         finally:
             if bar is not None:
                 bar.close()
         if self._saved_step != self.step:  # stopped between checkpoints (until_step): keep the progress
             self.save_last()
         return self.result()
+
+    def _interrupted(self) -> None:
+        """Ctrl-C: keep the steps done so far (single process: save `last` now; under torchrun the
+        other ranks may be gone, so the last saved checkpoint stands) and raise TrainingInterrupted."""
+        if self.dist.world_size == 1 and self._saved_step != self.step:
+            self.save_last()
+        folder = self.run.checkpoint("last")
+        if folder is None:
+            raise TrainingInterrupted(f"interrupted at step {self.step} of {self.total_steps}, before any "
+                                      "checkpoint was saved", self.step, None)
+        raise TrainingInterrupted(f"interrupted at step {self.step} of {self.total_steps}; step {self._saved_step} "
+                                  f"is saved in {folder}", self._saved_step, folder)
 
     def _loader(self, start: int, stop: int) -> DataLoader:
         workers = self.config.data.num_workers

@@ -1,0 +1,86 @@
+"""Checked option types and output checks shared by the subcommands (not a subcommand itself).
+
+Every numeric option is checked when it is parsed, so nonsense (`--batch-size 0`, `--threshold 2`,
+`--spacing -1 0`) is refused with one line before any file is read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+from pathlib import Path
+
+from echoseg.errors import EchosegError
+
+
+def _number(text: str, kind: type) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def open_unit_interval(text: str) -> float:
+    """A probability threshold: strictly between 0 and 1."""
+    value = _number(text, float)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """A torch device string (cpu, cuda, cuda:1, mps); whether it is available is checked when it is used."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    return text
+
+
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """Create `path` (and parents) if needed and check that a file can be written in it; else one
+    EchosegError naming the folder and why (a parent that is a file, no permission, read-only disk)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise EchosegError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def writable_file(path: str | Path, option: str = "--out") -> Path:
+    """The folder of output file `path` exists (created if needed) and is writable; else EchosegError."""
+    path = Path(path)
+    if path.is_dir():
+        raise EchosegError(f"{option} {path}: is a folder; give a file name")
+    writable_folder(path.parent, option)
+    return path
