@@ -56,12 +56,15 @@ class Image:
 # --- videos -----------------------------------------------------------------------------------
 
 
+# Keep FFmpeg's own messages ("moov atom not found") off the terminal: every failure it would print we
+# report as a DataError naming the file, and its lines would break the progress bar. FFmpeg reads this
+# once, when OpenCV first opens a video, hence here and not in a function; a user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 @functools.cache
 def quiet_opencv() -> None:
-    """Keep OpenCV's and FFmpeg's own messages off the terminal: every failure they would print is
-    reported by us as a DataError naming the file (and their lines would break the progress bar).
-    Runs once, before the first video is opened (FFmpeg reads its log level when it starts)."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    """OpenCV's own log lines ("[ WARN:0] ... can't open"), for the same reason; once, before the first video."""
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import random
 import shutil
@@ -36,6 +37,8 @@ import torch
 from echoseg.errors import CheckpointError
 from echoseg.io import atomic_path, atomic_write_text
 from echoseg.models.checkpoint import WEIGHTS_NAME
+
+log = logging.getLogger(__name__)
 
 STATE_NAME = "train_state.pt"
 
@@ -74,18 +77,47 @@ class RunFolder:
 
 
 def find_weights(path: str | Path) -> Path:
-    """The weights file meant by `path`: the file itself, or in a folder its model.safetensors, its
-    best/model.safetensors, or (a run folder) checkpoints/best/model.safetensors."""
+    """The weights file meant by `path`: the file itself; in a folder its model.safetensors or
+    best/model.safetensors; in a run folder checkpoints/best/model.safetensors, else (a run without
+    validation cases, or stopped before its first validation) checkpoints/last/ with a warning; in a
+    folder holding one run folder (e.g. `runs/demo`, whose run is `runs/demo/train`) that run's.
+    Anything else raises CheckpointError naming what was looked for, or the runs to choose from."""
     path = Path(path)
-    if path.is_dir():
-        run = RunFolder(path)
-        for candidate in (path / WEIGHTS_NAME, path / "best" / WEIGHTS_NAME, run.best_weights):
-            if candidate is not None and candidate.is_file():
-                return candidate
-        raise CheckpointError(f"{path}: no {WEIGHTS_NAME} in this folder (nor in best/)")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    return path
+    if not path.is_dir():
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        return path
+    for candidate in (path / WEIGHTS_NAME, path / "best" / WEIGHTS_NAME):
+        if candidate.is_file():
+            return candidate
+    run = RunFolder(path)
+    if run.best_weights is not None:
+        return run.best_weights
+    last = run.last_weights or (path / "last" / WEIGHTS_NAME if (path / "last" / WEIGHTS_NAME).is_file() else None)
+    if last is not None:
+        log.warning("%s: no best checkpoint (no validation cases, or stopped before the first validation); "
+                    "using the last one, %s", path, last.parent)
+        return last
+    runs = runs_inside(path)
+    if len(runs) == 1:
+        log.info("%s: using the training run in %s", path, runs[0])
+        return find_weights(runs[0])
+    if runs:
+        raise CheckpointError(f"{path}: holds {len(runs)} training runs; give one of them: "
+                              + ", ".join(str(r) for r in runs[:10]) + (" ..." if len(runs) > 10 else ""))
+    raise CheckpointError(f"{path}: no {WEIGHTS_NAME} here (nor in best/, checkpoints/best/, checkpoints/last/), "
+                          "and no training run in its subfolders")
+
+
+def runs_inside(folder: Path, depth: int = 2) -> list[Path]:
+    """Run folders (config.yaml + a checkpoint) up to `depth` levels below `folder`, sorted."""
+    found = set()
+    for level in range(1, depth + 1):
+        for config in folder.glob("/".join(["*"] * level) + "/config.yaml"):
+            run = RunFolder(config.parent)
+            if run.best_weights is not None or run.last_weights is not None:
+                found.add(config.parent)
+    return sorted(found)
 
 
 @contextlib.contextmanager
