@@ -45,6 +45,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def open_unit_interval(text: str) -> float:
     """A probability threshold: strictly between 0 and 1."""
     value = _number(text, float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.commands._options import non_negative_int, positive_int
 from echoseg.commands.cv import add_protocol_arguments
 
 
@@ -23,14 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--k", default=None,
                         help="comma-separated windows k, e.g. 1,3,5,7: every variant at every k (Table 5) "
                         "with a ms/frame column")
-    parser.add_argument("--folds", type=int, default=0,
+    parser.add_argument("--folds", type=non_negative_int, default=0,
                         help="0 (default): the dataset's own train/val/test split; k >= 2: patient-level k-fold")
-    parser.add_argument("--fold-seed", type=int, default=0,
+    parser.add_argument("--fold-seed", type=non_negative_int, default=0,
                         help="seed of the patient shuffle for --folds (and of the val cases carved from train "
                         "when the dataset has no val split)")
     parser.add_argument("--time-mode", default="channels_last", choices=["fp32", "channels_last", "bf16"],
                         help="inference mode timed for ms/frame (as in `echoseg bench model --modes`)")
-    parser.add_argument("--time-frames", type=int, default=16, help="frames of the random video timed per run")
+    parser.add_argument("--time-frames", type=positive_int, default=16, help="frames of the random video timed per run")
     parser.set_defaults(func=run)
 
 

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 
+from echoseg.commands._options import positive_float, positive_int
 from echoseg.errors import EchosegError
 
 
@@ -20,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks (model: params, FLOPs, CPU speed)")
     sub = parser.add_subparsers(dest="bench_target", metavar="TARGET")
     model = sub.add_parser("model", help="params, forward GFLOPs and whole-video CPU ms/frame of each variant and k")
-    model.add_argument("--size", type=int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
-    model.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
+    model.add_argument("--size", type=positive_int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
+    model.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
     model.add_argument("--variants", default=None,
                        help="comma-separated registered model names (default: the paper's Table 2 variants, "
                        "unet to sscf)")
@@ -32,16 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="comma-separated variants to time (default: all of --variants)")
     model.add_argument("--modes", default="fp32,channels_last,bf16",
                        help="timing modes: fp32 (NCHW), channels_last (fp32 NHWC), bf16 (autocast, NHWC)")
-    model.add_argument("--frames", type=int, default=8, help="frames of the random video timed per model")
-    model.add_argument("--batch-size", type=int, default=4, help="windows per batch in whole-video inference")
-    model.add_argument("--reps", type=int, default=1, help="timed repetitions after one warm-up (best is kept)")
+    model.add_argument("--frames", type=positive_int, default=8, help="frames of the random video timed per model")
+    model.add_argument("--batch-size", type=positive_int, default=4, help="windows per batch in whole-video inference")
+    model.add_argument("--reps", type=positive_int, default=1, help="timed repetitions after one warm-up (best is kept)")
     model.add_argument("--no-assc", action="store_true", help="skip the ASSC formulation table")
     model.add_argument("--no-preset", action="store_true", help="skip the CPU preset frames/s measurement")
     model.add_argument("--no-ratios", action="store_true",
                        help="skip the interleaved k=3 : k=1 time ratios (the paper's Table 5 reports 32 : 12 ms)")
     model.add_argument("--quick", action="store_true",
                        help="smoke run: size 64, width 0.125, k 1,3, 4 frames, small ASSC and preset runs")
-    model.add_argument("--threads", type=int, default=None,
+    model.add_argument("--threads", type=positive_int, default=None,
                        help="torch CPU threads (default: torch's choice). On a shared machine also try "
                             "OMP_WAIT_POLICY=PASSIVE in the environment")
     model.add_argument("--json", default=None, help="also write all results to this JSON file")

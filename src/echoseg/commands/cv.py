@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.commands._options import non_negative_int, positive_int
 from echoseg.data.readers import READERS
 
 
@@ -20,7 +21,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value, e.g. --set optim.steps=300 (repeatable; "
                         "values parsed as YAML)")
-    parser.add_argument("--limit-folds", type=int, default=None, metavar="N",
+    parser.add_argument("--limit-folds", type=positive_int, default=None, metavar="N",
                         help="run only the first N folds (quick checks)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
@@ -32,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train on each fold's train/val cases, evaluate its test cases into OUT/fold<i>/ (report.html, "
         "metrics.json, ...) and write OUT/cv_summary.json and OUT/cv_summary.md (mean ± std across folds).")
     add_protocol_arguments(parser)
-    parser.add_argument("--folds", type=int, default=5, help="number of folds k (default 5: 80/20 as in the paper)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--folds", type=positive_int, default=5, help="number of folds k (default 5: 80/20 as in the paper)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the patient shuffle that makes the folds (training seed: --set runtime.seed=S)")
     parser.set_defaults(func=run)
 

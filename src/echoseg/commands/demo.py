@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from echoseg.commands._options import non_negative_int, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -15,16 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "test videos and write OUT/report.html. Rerunning with the same --out resumes where it stopped.",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    parser.add_argument("--videos", type=int, default=48, help="synthetic videos to generate (70/15/15 split)")
-    parser.add_argument("--frames", type=int, default=64, help="frames per synthetic video")
-    parser.add_argument("--size", type=int, default=112, help="frame size in pixels (EchoNet: 112)")
+    parser.add_argument("--videos", type=positive_int, default=48, help="synthetic videos to generate (70/15/15 split)")
+    parser.add_argument("--frames", type=positive_int, default=64, help="frames per synthetic video")
+    parser.add_argument("--size", type=positive_int, default=112, help="frame size in pixels (EchoNet: 112)")
     parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
                         help="synthetic image difficulty: speckle, contrast, dropout")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic dataset")
     parser.add_argument("--config", default="cpu", help="training preset name (cpu, paper) or YAML file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value, e.g. --set optim.steps=300 (repeatable)")
-    parser.add_argument("--predict", dest="predict_count", type=int, default=2,
+    parser.add_argument("--predict", dest="predict_count", type=non_negative_int, default=2,
                         help="how many test videos to run through `predict`")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     parser.set_defaults(func=run)

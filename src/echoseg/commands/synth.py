@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from echoseg.commands._options import non_negative_int, positive_int
+from echoseg.commands._options import non_negative_float, non_negative_int, positive_int
 from echoseg.data.readers import READERS
 
 FORMATS = sorted(READERS)  # every layout a reader reads has a writer
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: 112, as EchoNet-Dynamic)")
     parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
                         help="image quality: noise, LV/wall contrast, dropout and clutter (default: medium)")
-    parser.add_argument("--splits", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--splits", type=non_negative_float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of videos in the train, val and test splits (default: 0.7 0.15 0.15)")
     parser.add_argument("--avi-suffix", action="store_true",
                         help="echonet: write FileList names with '.avi' as older releases did (default: without)")
