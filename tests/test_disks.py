@@ -87,3 +87,28 @@ def test_tilted_lv_keeps_its_full_long_axis_and_volume(angle):
     assert base == pytest.approx([120.0, 168.0], abs=1.0)
     assert np.linalg.norm(apex - base) == pytest.approx(80.0, abs=1.5)
     assert monoplane_volume(mask) == pytest.approx(2 / 3 * math.pi * 25**2 * 80, rel=0.02)
+
+
+def test_volumes_and_cleaning_do_not_depend_on_where_the_blob_lies():
+    """monoplane_volume and clean_mask work on the blob's bounding box: the same blob anywhere in the
+    frame (touching its border too) gives the same cleaned mask, and at even offsets the same volume
+    (the chord walks round ties to even, as they always did)."""
+    from echoseg.geometry.disks import monoplane_volume
+    from echoseg.geometry.masks import clean_mask
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:40, :30]
+    blob = ((yy - 20) / 17.0) ** 2 + ((xx - 14) / 9.0) ** 2 <= 1
+    blob &= rng.random(blob.shape) > 0.03  # pinholes
+    blob[2:4, 25:28] = True  # an island
+    reference = None
+    for offset in [(0, 0), (6, 8), (72, 82), (30, 0)]:
+        frame = np.zeros((112, 112), bool)
+        frame[offset[0]:offset[0] + 40, offset[1]:offset[1] + 30] = blob
+        cleaned = clean_mask(frame)[offset[0]:offset[0] + 40, offset[1]:offset[1] + 30]
+        volume = monoplane_volume(frame, (0.3, 0.5))
+        if reference is None:
+            reference = (cleaned, volume)
+            assert not cleaned[2:4, 25:28].any() and cleaned[10:30, 8:20].all()  # island gone, holes filled
+        assert np.array_equal(cleaned, reference[0]) and volume == pytest.approx(reference[1], rel=1e-12)
+    assert clean_mask(np.zeros((8, 8), bool)).sum() == 0 and monoplane_volume(np.zeros((8, 8), bool)) == 0.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from echoseg.geometry.masks import clean_mask
+from echoseg.geometry.masks import bounding_box, clean_mask
 
 N_DISKS = 20
 
@@ -48,7 +48,11 @@ def long_axis(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None) -
     bullet-shaped), its midpoint is halfway between the base's two corners, and the apex is the
     cavity point farthest from that midpoint (as in the CAMUS reference).
     """
-    mask = clean_mask(mask)
+    return _axis_ends(clean_mask(mask), spacing_mm)
+
+
+def _axis_ends(mask: np.ndarray, spacing_mm: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """`long_axis` of a mask that is clean already."""
     ys, xs = np.nonzero(mask)
     if len(xs) < 3:
         raise ValueError("mask has fewer than 3 pixels: no long axis")
@@ -123,17 +127,28 @@ def disk_chords(
 
 
 def _run_lengths(mask: np.ndarray, starts: np.ndarray, directions: np.ndarray, ts: np.ndarray,
-                 scale: np.ndarray) -> np.ndarray:
+                 scale: np.ndarray, chunk: int = 64) -> np.ndarray:
     """Distance from each start (physical) along its direction while still inside the mask (0 if it starts outside).
 
-    starts, directions: (R, 2) physical (x, y); ts: (S,) sample distances. Returns (R,).
+    starts, directions: (R, 2) physical (x, y); ts: (S,) sample distances. Returns (R,). The samples
+    are taken `chunk` at a time and a ray stops being sampled once it has left the mask (most leave
+    within a fifth of the walk's length), with the same result as sampling all of them.
     """
-    pts = (starts[:, None, :] + ts[None, :, None] * directions[:, None, :]) / scale  # (R, S, 2) pixels
-    cols = np.rint(pts[..., 0]).astype(int)
-    rows = np.rint(pts[..., 1]).astype(int)
-    in_bounds = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
-    inside = in_bounds & mask[np.clip(rows, 0, mask.shape[0] - 1), np.clip(cols, 0, mask.shape[1] - 1)]
-    first_out = np.where(inside.all(axis=1), len(ts), np.argmin(inside, axis=1))
+    h, w = mask.shape
+    first_out = np.full(len(starts), len(ts))
+    active = np.arange(len(starts))
+    for lo in range(0, len(ts), chunk):
+        t = ts[lo:lo + chunk]
+        pts = (starts[active, None, :] + t[None, :, None] * directions[active, None, :]) / scale  # pixels
+        cols = np.rint(pts[..., 0]).astype(int)
+        rows = np.rint(pts[..., 1]).astype(int)
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        inside[inside] = mask[rows[inside], cols[inside]]
+        left = ~inside.all(axis=1)
+        first_out[active[left]] = lo + np.argmin(inside[left], axis=1)
+        active = active[~left]
+        if not len(active):
+            break
     # The boundary lies halfway between the last inside sample and the first outside one.
     half_step = 0.5 * (ts[1] - ts[0])
     return np.where(first_out == 0, 0.0, ts[np.maximum(first_out - 1, 0)] + half_step)
@@ -148,9 +163,16 @@ def volume_from_diameters(diameters: np.ndarray, length: float) -> float:
 def monoplane_volume(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None, n_disks: int = N_DISKS) -> float:
     """LV volume of one view by the method of disks: ml when spacing (mm) is given, else cubic pixels."""
     mask = clean_mask(mask)
-    if mask.sum() < 3:
+    box = bounding_box(mask)
+    if box is None or mask[box].sum() < 3:
         return 0.0
-    apex, base = long_axis(mask, spacing_mm)
+    # Measured on the blob's box plus a ring of background, where the chord walks stop as they would
+    # in the whole frame (walking a frame ten times the blob's size was most of predict's measurement
+    # time). The box starts at an even row and column: the walks round to the nearest pixel with ties
+    # to even, which an even shift leaves as they were, so the volume is the whole frame's.
+    rows, cols = (slice(max(s.start - 1, 0) // 2 * 2, s.stop + 1) for s in box)
+    mask = mask[rows, cols]
+    apex, base = _axis_ends(mask, spacing_mm)
     geom = disk_chords(mask, apex, base, spacing_mm, n_disks)
     volume = volume_from_diameters(geom.diameters, geom.length)
     return volume / 1000.0 if spacing_mm is not None else volume
