@@ -14,6 +14,7 @@ import sys
 
 from echoseg import __version__
 from echoseg.errors import EchosegError, Interrupted
+from echoseg.inference.threads import configure_openmp
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure_openmp()  # before any command imports torch
     parser = build_parser()
     args = parser.parse_args(argv)
     # The command line as typed, for messages that say how to resume.

@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.distributed import resolve_device
 
     device = resolve_device(args.device or "auto")
+    if device.type == "cpu":
+        import torch
+
+        from echoseg.inference.threads import default_threads
+
+        torch.set_num_threads(default_threads())
     writable_folder(args.out)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size)
     data = Path(args.data)

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-amp", action="store_true", help="on GPU, run in float32 instead of float16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (often faster)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster after)")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads for torch (default: the cores not busy with other programs, at least 1)")
     p.add_argument("--spacing", type=positive_float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
     p.add_argument("--threshold", type=open_unit_interval, default=0.5, help="probability threshold for the mask (default 0.5)")
@@ -67,15 +68,16 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.threads import default_threads
     from echoseg.training.distributed import resolve_device
 
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
     if not 0 <= rank < world_size:
         raise EchosegError(f"--rank {rank} is not in [0, {world_size})")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", 0)))
+    if device.type == "cpu" or args.threads:
+        torch.set_num_threads(args.threads or default_threads())
     writable_folder(args.out)
 
     barrier = None
@@ -93,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
                                channels_last=args.channels_last)
     if args.compile:
         compile_model(segmenter.model)
-    log.info("model %s %s, input %dx%d, device %s, rank %d/%d", segmenter.weights.model, segmenter.weights.model_cfg,
-             *segmenter.input_size, device, rank, world_size)
+    log.info("model %s %s, input %dx%d, device %s%s, rank %d/%d", segmenter.weights.model,
+             segmenter.weights.model_cfg, *segmenter.input_size, device,
+             f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else "", rank, world_size)
     settings = {"inputs": [str(p) for p in args.inputs], "device": str(device),
                 "autocast": str(autocast) if autocast else None, "channels_last": args.channels_last,
                 "compile": args.compile, "batch_size": args.batch_size, "spacing_mm": args.spacing,
-                "overlay": not args.no_overlay, "world_size": world_size}
+                "overlay": not args.no_overlay, "world_size": world_size,
+                "threads": torch.get_num_threads()}
     start_run(args.out, segmenter, settings, overwrite=args.overwrite, write=rank == 0)
     try:
         report = predict_videos(
