@@ -115,7 +115,7 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         calls["predict"] = video.shape
         return shifted_predictor(3)(video)
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, channels_last=False):
         calls["checkpoint"] = (str(path), device, batch_size)
         return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size)
 

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(default_threads())
     writable_folder(args.out)
-    segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size)
+    segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
+                               channels_last=device.type == "cpu")
     data = Path(args.data)
     if not data.exists():
         raise EchosegError(f"{data}: dataset folder not found")
