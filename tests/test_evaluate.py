@@ -137,6 +137,25 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
     assert "ED+ES" in printed and "Dice 0.8000" in printed  # only case "a" is in the test split
 
 
+def test_evaluate_exits_1_when_a_case_failed_as_predict_does(tmp_path, monkeypatch, capsys):
+    import echoseg.data.readers
+    import echoseg.inference.segmenter
+    from echoseg.cli import main
+    from echoseg.models.checkpoint import WeightsInfo
+
+    def fake_load_segmenter(path, device="cpu", batch_size=16, channels_last=False):
+        return FakeSegmenter(shifted_predictor(0), (48, 64), weights=WeightsInfo(path, "fake", {}))
+
+    monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
+    monkeypatch.setattr(echoseg.data.readers, "open_dataset",
+                        lambda root, format: FakeReader([make_sample("a")], broken=["bad"]))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic",
+              "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-progress", "--worst", "1"])
+    assert exit_info.value.code == 1  # the good case is still scored and reported
+    assert "1 case(s) failed" in capsys.readouterr().out and (tmp_path / "eval" / "report.html").is_file()
+
+
 def test_evaluate_end_to_end_on_a_synthetic_dataset(tmp_path):
     """Real generator, reader, model and predictor (skipped until those modules are merged)."""
     synthetic = pytest.importorskip("echoseg.data.synthetic")
