@@ -24,40 +24,25 @@ def _number(text: str, kind: type) -> float | int:
     return value
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _checked(kind: type, ok, expected: str, name: str):
+    """An argparse type: a `kind` number for which `ok(value)` holds, else an error saying `expected`."""
+
+    def parse(text: str):
+        value = _number(text, kind)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def open_unit_interval(text: str) -> float:
-    """A probability threshold: strictly between 0 and 1."""
-    value = _number(text, float)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "a positive integer", "positive_int")
+non_negative_int = _checked(int, lambda v: v >= 0, "0 or more", "non_negative_int")
+positive_float = _checked(float, lambda v: v > 0, "a positive number", "positive_float")
+non_negative_float = _checked(float, lambda v: v >= 0, "0 or more", "non_negative_float")
+# A probability threshold: strictly between 0 and 1.
+open_unit_interval = _checked(float, lambda v: 0.0 < v < 1.0, "between 0 and 1 (exclusive)", "open_unit_interval")
 
 
 def device_name(text: str) -> str:
