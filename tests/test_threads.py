@@ -1,4 +1,4 @@
-"""issue 14: default threads follow the load; the wait policy is set before torch starts, unless the user set one."""
+"""issue 14: the wait policy is set before torch starts (unless the user set one); threads = usable cores."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import sys
 from echoseg.inference.threads import default_threads
 
 
-def test_default_threads_leave_busy_cores_alone():
-    assert default_threads(cores=2, load=0.1) == 2  # quiet 2-core machine: both
-    assert default_threads(cores=2, load=1.2) == 1  # another job on one core
-    assert default_threads(cores=2, load=9.5) == 1  # busy: never fewer than one
-    assert default_threads(cores=16, load=4.0) == 12
-    assert 1 <= default_threads() <= os.cpu_count()
+def test_default_threads_are_the_cores_this_process_may_use():
+    assert default_threads() == len(os.sched_getaffinity(0))
 
 
 def _policy_seen_by_a_command(env_policy: str | None) -> str:

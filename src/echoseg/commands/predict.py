@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "measured, off for GPUs)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster after)")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads for torch (default: the cores not busy with other programs, at least 1)")
+                   help="CPU threads for torch (default: every core this process may use; idle threads sleep, so "
+                   "this is also the fastest setting on a busy machine)")
     p.add_argument("--spacing", type=positive_float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
     p.add_argument("--threshold", type=open_unit_interval, default=0.5, help="probability threshold for the mask (default 0.5)")
