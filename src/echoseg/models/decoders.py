@@ -1,11 +1,15 @@
 """Decoders from the four encoder stages (H/2 .. H/16) back to full resolution.
 
-Both take `features` [(B, c1, H/2, W/2), ..., (B, c4, H/16, W/16)] and return (B, out_channels, H, W).
+Both take `features` [(B, c1, H/2, W/2), ..., (B, c4, H/16, W/16)] and return (B, out_channels, H, W);
+`head_kernel_size` is the size of the 1-channel output conv the network puts after them.
 
-- `LinkNetDecoder`: the released SSCF network's decoder. Each block is 1x1 (C -> C/4), 3x3 stride-2
-  transposed conv, 1x1 (C/4 -> C_skip), and the skip is ADDED. Cheap: most FLOPs stay in the encoders.
+- `LinkNetDecoder`: the released SSCF network's decoder, exactly (`DecoderBlock` x 4, `finalconv2`,
+  and a 3x3 `finalconv3` head). Each block is 1x1 (C -> C/4), 3x3 stride-2 transposed conv,
+  1x1 (C/4 -> C_skip), each with bias, BatchNorm and ReLU; the skip is ADDED. The last block
+  (H/2 -> H, no skip) halves the channels, then a 3x3 conv with bias and ReLU (no BatchNorm).
+  Cheap: most FLOPs stay in the encoders.
 - `UNetDecoder`: the paper text's U-Net decoder. 2x2 stride-2 transposed conv, CONCATENATE the skip,
-  two 3x3 ConvBNReLU.
+  two 3x3 ConvBNReLU; a 1x1 head.
 The stem halves the resolution and has no skip of its own, so both end with one more upsampling
 stage from H/2 to H.
 """
@@ -15,37 +19,41 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from echoseg.models.blocks import ConvBNReLU, TwoConv
+from echoseg.models.blocks import TwoConv
 
 DECODERS = ("linknet", "unet")
 
 
+def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    """conv -> BatchNorm -> ReLU as a Sequential (BatchNorm folding finds the pair)."""
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+
 class LinkNetUpBlock(nn.Module):
-    """(B, cin, h, w) -> (B, cout, 2h, 2w): 1x1 -> transposed 3x3 stride 2 -> 1x1, each with BN+ReLU."""
+    """(B, cin, h, w) -> (B, cout, 2h, 2w): the release's DecoderBlock (convs with bias, then BN + ReLU)."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
         mid = max(1, cin // 4)
-        self.reduce = ConvBNReLU(cin, mid, kernel_size=1)
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1, bias=False),
-            nn.BatchNorm2d(mid),
-            nn.ReLU(inplace=True),
-        )
-        self.expand = ConvBNReLU(mid, cout, kernel_size=1)
+        self.reduce = _conv_bn_relu(nn.Conv2d(cin, mid, 1), mid)
+        self.up = _conv_bn_relu(nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1), mid)
+        self.expand = _conv_bn_relu(nn.Conv2d(mid, cout, 1), cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expand(self.up(self.reduce(x)))
 
 
 class LinkNetDecoder(nn.Module):
+    head_kernel_size = 3  # the release's finalconv3
+
     def __init__(self, encoder_channels: tuple[int, ...]):
         super().__init__()
         c1, c2, c3, c4 = encoder_channels
-        self.blocks = nn.ModuleList([LinkNetUpBlock(c4, c3), LinkNetUpBlock(c3, c2), LinkNetUpBlock(c2, c1),
-                                     LinkNetUpBlock(c1, c1)])
         self.out_channels = max(1, c1 // 2)
-        self.final = ConvBNReLU(c1, self.out_channels)
+        self.blocks = nn.ModuleList([LinkNetUpBlock(c4, c3), LinkNetUpBlock(c3, c2), LinkNetUpBlock(c2, c1),
+                                     LinkNetUpBlock(c1, self.out_channels)])
+        self.final = nn.Sequential(nn.Conv2d(self.out_channels, self.out_channels, 3, padding=1),
+                                   nn.ReLU(inplace=True))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         skips = features[:3][::-1]  # H/8, H/4, H/2
@@ -71,6 +79,8 @@ class UNetUpBlock(nn.Module):
 
 
 class UNetDecoder(nn.Module):
+    head_kernel_size = 1
+
     def __init__(self, encoder_channels: tuple[int, ...]):
         super().__init__()
         c1, c2, c3, c4 = encoder_channels

@@ -12,8 +12,10 @@ Settings (keyword arguments of `create_model`, JSON-serialisable because checkpo
 width (float, 1.0 = 64/128/256/512 channels), window (k, odd 1..11, default 3; `unet` only 1),
 decoder ("linknet" as in the released network | "unet" as in the paper text); for the BSSF
 variants also dilations (default (1,), summed), calibration ("matmul" released | "elementwise"
-literal eq. 3) and calibration_norm (True: unit-scale calibration, see calibration.py). A setting
-that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
+literal eq. 3) and calibration_scale ("centred" default | "sqrt_m" | "raw" released, see
+calibration.py); for `sscf` also release (True: the authors' released network exactly: LinkNet
+decoder, raw calibration scale, unpadded Tq/Tk, dilation 1, matmul kernel; inputs >= 48x48). A
+setting that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
 
 Every built model carries `model_name` and `model_cfg` (its JSON-ready settings), the arguments
@@ -30,15 +32,37 @@ from echoseg.models.registry import register_model
 
 
 def _build(name: str, cfg: dict, **structure) -> TemporalSegNet:
-    model = TemporalSegNet(**cfg, **structure)
+    model = TemporalSegNet(**{k: v for k, v in cfg.items() if k != "release"}, **structure)
     model.model_name = name
     model.model_cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
     return model
 
 
-def _calibration_cfg(dilations, calibration: str, calibration_norm: bool) -> dict:
+# Weights files written before calibration_scale existed store calibration_norm: True meant logits
+# / sqrt(M) and a unit-scale kernel, False the released network's raw scale.
+_LEGACY_NORM = {True: "sqrt_m", False: "raw"}
+
+
+def _calibration_cfg(dilations, calibration: str, calibration_scale: str | None,
+                     calibration_norm: bool | None) -> dict:
+    if calibration_norm is not None:
+        if calibration_scale is not None:
+            raise ValueError("give calibration_scale, not calibration_norm (its older form), not both")
+        calibration_scale = _LEGACY_NORM[bool(calibration_norm)]
     return {"dilations": tuple(int(d) for d in dilations), "calibration": calibration,
-            "calibration_norm": bool(calibration_norm)}
+            "calibration_scale": calibration_scale or "centred"}
+
+
+def _release_cfg(decoder: str | None, dilations, calibration: str, calibration_scale: str | None) -> dict:
+    """The settings of the authors' released network; any other explicit value is an error."""
+    release = {"decoder": "linknet", "dilations": (1,), "calibration": "matmul", "calibration_scale": "raw"}
+    given = {"decoder": decoder, "dilations": tuple(int(d) for d in dilations), "calibration": calibration,
+             "calibration_scale": calibration_scale}
+    clash = {k: v for k, v in given.items() if v is not None and v != release[k]}
+    if clash:
+        raise ValueError(f"release=True reproduces the released network ({release}); it cannot be combined "
+                         f"with {clash}")
+    return {**release, "transform_padding": 0}
 
 
 @register_model("unet")
@@ -65,17 +89,26 @@ def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet
 
 @register_model("baseline_bssf")
 def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
-                  calibration: str = "matmul", calibration_norm: bool = True) -> TemporalSegNet:
+                  calibration: str = "matmul", calibration_scale: str | None = None,
+                  calibration_norm: bool | None = None) -> TemporalSegNet:
     """One shared encoder; stages fused by BSSF (each neighbour calibrated to the centre by ASSC)."""
     cfg = {"width": width, "window": window, "decoder": decoder,
-           **_calibration_cfg(dilations, calibration, calibration_norm)}
+           **_calibration_cfg(dilations, calibration, calibration_scale, calibration_norm)}
     return _build("baseline_bssf", cfg, shared_encoder=True, fusion="bssf")
 
 
 @register_model("sscf")
-def sscf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
-         calibration: str = "matmul", calibration_norm: bool = True) -> TemporalSegNet:
-    """The full SSCF network: TCE (k separate encoders) + BSSF."""
-    cfg = {"width": width, "window": window, "decoder": decoder,
-           **_calibration_cfg(dilations, calibration, calibration_norm)}
+def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dilations=(1,),
+         calibration: str | None = None, calibration_scale: str | None = None, release: bool = False,
+         calibration_norm: bool | None = None) -> TemporalSegNet:
+    """The full SSCF network: TCE (k separate encoders) + BSSF. release=True: the authors' network."""
+    if release:
+        if calibration_norm is not None:
+            calibration_scale = _calibration_cfg((1,), "matmul", calibration_scale, calibration_norm)["calibration_scale"]
+        settings = _release_cfg(decoder, dilations, calibration, calibration_scale)
+        cfg = {"width": width, "window": window, "release": True,
+               **{k: v for k, v in settings.items() if k != "transform_padding"}}
+        return _build("sscf", cfg, shared_encoder=False, fusion="bssf", transform_padding=0)
+    cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
+           **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
     return _build("sscf", cfg, shared_encoder=False, fusion="bssf")
