@@ -84,6 +84,7 @@ def test_release_setting_is_the_released_networks_structure():
         create_model("sscf", release=True, calibration_scale="centred")
     default = create_model("sscf", width=0.25)
     assert all(a.tq.padding == (1, 1) and a.scale == "centred" for f in default.fusions for a in f.calibrators)
+    assert default.head.kernel_size == (1, 1)
 
 
 def test_release_weights_round_trip(tmp_path):

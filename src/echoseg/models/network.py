@@ -45,11 +45,12 @@ class TemporalSegNet(nn.Module):
     otherwise k encoders with separate weights, one per relative frame position (TCE).
     fusion: "concat" or "bssf"; unused when k = 1.
     calibration, calibration_scale, transform_padding, dilations: the ASSC settings (calibration.py).
+    release_decoder: the released network's LinkNet tail (decoders.py).
     """
 
     def __init__(self, *, window: int = 3, width: float = 1.0, shared_encoder: bool = False, fusion: str = "bssf",
                  decoder: str = "linknet", dilations: tuple[int, ...] = (1,), calibration: str = "matmul",
-                 calibration_scale: str = "centred", transform_padding: int = 1):
+                 calibration_scale: str = "centred", transform_padding: int = 1, release_decoder: bool = False):
         super().__init__()
         self.window = check_window(window)
         if fusion not in FUSIONS:
@@ -69,7 +70,7 @@ class TemporalSegNet(nn.Module):
                 BSSF(c, window, tuple(dilations), kernel=calibration, scale=calibration_scale,
                      transform_padding=transform_padding) for c in channels
             )
-        self.decoder = build_decoder(decoder, channels)
+        self.decoder = build_decoder(decoder, channels, release_decoder)
         k = self.decoder.head_kernel_size
         self.head = nn.Conv2d(self.decoder.out_channels, 1, k, padding=k // 2)
 

@@ -14,7 +14,8 @@ decoder ("linknet" as in the released network | "unet" as in the paper text); fo
 variants also dilations (default (1,), summed), calibration ("matmul" released | "elementwise"
 literal eq. 3) and calibration_scale ("centred" default | "sqrt_m" | "raw" released, see
 calibration.py); for `sscf` also release (True: the authors' released network exactly: LinkNet
-decoder, raw calibration scale, unpadded Tq/Tk, dilation 1, matmul kernel; inputs >= 48x48). A
+decoder with the release's tail, raw calibration scale, unpadded Tq/Tk, dilation 1, matmul kernel;
+inputs >= 48x48). A
 setting that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
 
@@ -108,7 +109,7 @@ def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dil
         settings = _release_cfg(decoder, dilations, calibration, calibration_scale)
         cfg = {"width": width, "window": window, "release": True,
                **{k: v for k, v in settings.items() if k != "transform_padding"}}
-        return _build("sscf", cfg, shared_encoder=False, fusion="bssf", transform_padding=0)
+        return _build("sscf", cfg, shared_encoder=False, fusion="bssf", transform_padding=0, release_decoder=True)
     cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
            **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
     return _build("sscf", cfg, shared_encoder=False, fusion="bssf")

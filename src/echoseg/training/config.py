@@ -18,6 +18,7 @@ from typing import Any
 from echoseg.config import ConfigError, load_config
 
 PRESETS_PACKAGE = "echoseg.configs"
+TEACHER_BATCHNORM = ("batch", "ema")
 
 
 @dataclass
@@ -90,6 +91,10 @@ class MeanTeacherConfig:
     enabled: bool = True  # False: supervised only (the paper's `unet` ablation row)
     ema_decay: float = 0.99  # eta of eq. 12
     ema_warmup: bool = True  # decay = min(ema_decay, 1 - 1/(t+1)) early on (Tarvainen & Valpola's code)
+    teacher_batchnorm: str = "batch"  # batch: the teacher makes its targets in train mode (BatchNorm on the
+    # batch's statistics, as in Tarvainen & Valpola's code) and keeps its own running statistics for
+    # evaluation; ema: eval-mode teacher with EMA-averaged running statistics (echoseg before
+    # 2026-11-28; its validation Dice was 0 for much of a CPU-preset run, see training/ema.py)
     consistency_weight: float = 1.0  # multiplies lambda(t)
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
     mse_weight: float = 0.5  # alpha of eq. 10
@@ -134,6 +139,9 @@ class TrainConfig:
             raise ConfigError(f"runtime.amp_dtype must be none, bf16 or fp16, got {self.runtime.amp_dtype!r}")
         if not 0.0 <= self.mean_teacher.ema_decay < 1.0:
             raise ConfigError("mean_teacher.ema_decay must be in [0, 1)")
+        if self.mean_teacher.teacher_batchnorm not in TEACHER_BATCHNORM:
+            raise ConfigError(f"mean_teacher.teacher_batchnorm must be one of {list(TEACHER_BATCHNORM)}, "
+                              f"got {self.mean_teacher.teacher_batchnorm!r}")
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.optim.steps if self.optim.steps > 0 else self.optim.epochs * steps_per_epoch

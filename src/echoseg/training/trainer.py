@@ -422,8 +422,12 @@ class MeanTeacherTrainer(Trainer):
     on unlabelled windows (each seeing its own perturbation of the same window).
 
     The student runs once on the concatenated labelled + unlabelled batch (one forward per step is
-    what DDP expects; BatchNorm sees both). The teacher runs in eval mode: it uses its own EMA'd
-    BatchNorm statistics, so its targets do not depend on the batch composition.
+    what DDP expects; BatchNorm sees both). The teacher (`mean_teacher.teacher_batchnorm`):
+    "batch" (default) makes its targets in train mode, BatchNorm on the teacher batch's statistics,
+    as in Tarvainen & Valpola's code, and its running statistics come from those forward passes, so
+    they describe its own (averaged) weights when it is validated or saved; under DDP they are
+    rank 0's. "ema" makes them in eval mode with EMA-averaged running statistics, which lag the
+    averaged weights (training/ema.py says by how much).
 
     Section 3.4 says the labelled frames "only guide the teacher"; with a teacher that is an EMA
     of the student (eq. 12) that can only mean through the student, so, as in Tarvainen & Valpola,
@@ -435,7 +439,9 @@ class MeanTeacherTrainer(Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         mt = self.config.mean_teacher
-        self.ema = ModelEMA(self.student, decay=mt.ema_decay, warmup=mt.ema_warmup)
+        own_statistics = mt.teacher_batchnorm == "batch"
+        self.ema = ModelEMA(self.student, decay=mt.ema_decay, warmup=mt.ema_warmup, average_buffers=not own_statistics)
+        self.ema.module.train(own_statistics)  # validation switches it to eval and back
         self.ramp_steps = mt.ramp_steps or self.total_steps
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
