@@ -15,12 +15,8 @@ variants also dilations (default (1,), summed), calibration ("matmul" released |
 literal eq. 3) and calibration_scale ("centred" default | "sqrt_m" | "raw" released, see
 calibration.py); for `sscf` also release (True: the authors' released network exactly: LinkNet
 decoder with the release's tail, raw calibration scale, unpadded Tq/Tk, dilation 1, matmul kernel;
-inputs >= 48x48). A
-setting that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
+inputs >= 48x48). A setting that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
-
-Every built model carries `model_name` and `model_cfg` (its JSON-ready settings), the arguments
-`echoseg.checkpoint.save_model` needs to make the weights file self-describing.
 
 `unet` defaults to the U-Net decoder (its name, and the paper's U-Net row); the others default to
 the released network's LinkNet decoder. For a decoder-matched ablation pass `decoder` explicitly.
@@ -31,12 +27,8 @@ from __future__ import annotations
 from echoseg.models.network import TemporalSegNet
 from echoseg.models.registry import register_model
 
-
-def _build(name: str, cfg: dict, **structure) -> TemporalSegNet:
-    model = TemporalSegNet(**{k: v for k, v in cfg.items() if k != "release"}, **structure)
-    model.model_name = name
-    model.model_cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
-    return model
+# The rows of the paper's Table 2, in its order (the ablation protocol and `echoseg bench` use it).
+ABLATION_VARIANTS = ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")
 
 
 # Weights files written before calibration_scale existed store calibration_norm: True meant logits
@@ -54,7 +46,7 @@ def _calibration_cfg(dilations, calibration: str, calibration_scale: str | None,
             "calibration_scale": calibration_scale or "centred"}
 
 
-def _release_cfg(decoder: str | None, dilations, calibration: str, calibration_scale: str | None) -> dict:
+def _release_cfg(decoder: str | None, dilations, calibration: str | None, calibration_scale: str | None) -> dict:
     """The settings of the authors' released network; any other explicit value is an error."""
     release = {"decoder": "linknet", "dilations": (1,), "calibration": "matmul", "calibration_scale": "raw"}
     given = {"decoder": decoder, "dilations": tuple(int(d) for d in dilations), "calibration": calibration,
@@ -63,7 +55,7 @@ def _release_cfg(decoder: str | None, dilations, calibration: str, calibration_s
     if clash:
         raise ValueError(f"release=True reproduces the released network ({release}); it cannot be combined "
                          f"with {clash}")
-    return {**release, "transform_padding": 0}
+    return {**release, "transform_padding": 0, "release_decoder": True}
 
 
 @register_model("unet")
@@ -71,21 +63,19 @@ def unet(*, width: float = 1.0, window: int = 1, decoder: str = "unet") -> Tempo
     """Single-frame network: one encoder, no temporal fusion."""
     if window != 1:
         raise ValueError(f"unet reads a single frame (window=1), got window={window}")
-    return _build("unet", {"width": width, "window": 1, "decoder": decoder}, shared_encoder=True, fusion="concat")
+    return TemporalSegNet(width=width, window=1, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
 @register_model("baseline")
 def baseline(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """One encoder shared by the k frames; stages fused by concatenation + 1x1 conv + BN."""
-    return _build("baseline", {"width": width, "window": window, "decoder": decoder},
-                  shared_encoder=True, fusion="concat")
+    return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
 @register_model("baseline_tce")
 def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """k encoders with separate weights (TCE); stages fused by concatenation + 1x1 conv + BN."""
-    return _build("baseline_tce", {"width": width, "window": window, "decoder": decoder},
-                  shared_encoder=False, fusion="concat")
+    return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=False, fusion="concat")
 
 
 @register_model("baseline_bssf")
@@ -95,7 +85,7 @@ def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linkne
     """One shared encoder; stages fused by BSSF (each neighbour calibrated to the centre by ASSC)."""
     cfg = {"width": width, "window": window, "decoder": decoder,
            **_calibration_cfg(dilations, calibration, calibration_scale, calibration_norm)}
-    return _build("baseline_bssf", cfg, shared_encoder=True, fusion="bssf")
+    return TemporalSegNet(**cfg, shared_encoder=True, fusion="bssf")
 
 
 @register_model("sscf")
@@ -107,9 +97,7 @@ def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dil
         if calibration_norm is not None:
             calibration_scale = _calibration_cfg((1,), "matmul", calibration_scale, calibration_norm)["calibration_scale"]
         settings = _release_cfg(decoder, dilations, calibration, calibration_scale)
-        cfg = {"width": width, "window": window, "release": True,
-               **{k: v for k, v in settings.items() if k != "transform_padding"}}
-        return _build("sscf", cfg, shared_encoder=False, fusion="bssf", transform_padding=0, release_decoder=True)
+        return TemporalSegNet(width=width, window=window, **settings, shared_encoder=False, fusion="bssf")
     cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
            **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
-    return _build("sscf", cfg, shared_encoder=False, fusion="bssf")
+    return TemporalSegNet(**cfg, shared_encoder=False, fusion="bssf")
