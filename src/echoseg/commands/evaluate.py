@@ -81,7 +81,8 @@ def _console_summary(summary: dict) -> str:
     lines = []
     for name, g in summary.get("groups", {}).items():
         lines.append(f"{name:>10}: n={g['n_frames']:<5} Dice {g['dice_mean']['mean']:.4f} ± {g['dice_mean']['std']:.4f} "
-                     f"(pooled {g['dice_pooled']['value']:.4f})  HD {g['hd']['mean']:.2f} {unit}  "
+                     f"(pooled {g['dice_pooled']['value']:.4f})  HD {g['hd']['mean']:.2f} {unit} "
+                     f"({g['counts']['hd_undefined']} missed; penalised {g['hd_penalised']['mean']:.2f})  "
                      f"HD95 {g['hd95']['mean']:.2f} {unit}  AUC {g['auc_mean']['mean']:.4f}")
     mono = summary.get("ef", {}).get("monoplane", {})
     for key in ("pred_vs_true_masks", "pred_vs_reference"):

@@ -206,10 +206,12 @@ def _summary_table(summary: Mapping) -> str:
         c = group["counts"]
         rows.append([GROUP_TITLES.get(key, key), str(group["n_frames"]), _ms(group["dice_mean"]),
                      _fmt(group["dice_pooled"]["value"]), _ms(group["iou_mean"]), _ms(group["hd"], 2),
+                     str(c["hd_undefined"]), _ms(group["hd_penalised"], 2) if "hd_penalised" in group else "–",
                      _ms(group["hd95"], 2), _ms(group["auc_mean"]), _fmt(group["auc_pooled"]["value"]),
                      f"{c['empty_pred']} / {c['empty_truth']}"])
     header = ["frames", "n", "Dice mean ± std", "Dice pooled", "IoU mean ± std", f"HD ({unit})",
-              f"HD95 ({unit})", "AUC mean ± std", "AUC pooled", "empty pred / truth"]
+              "HD missed (one mask empty)", f"HD penalised ({unit})", f"HD95 ({unit})", "AUC mean ± std",
+              "AUC pooled", "empty pred / truth"]
     return _table(header, rows)
 
 

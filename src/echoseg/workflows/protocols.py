@@ -43,14 +43,20 @@ from echoseg.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 # (metric key, column title) of the paper's Table 2, plus EF agreement; Table 5 adds ms/frame.
-TABLE2_COLUMNS = (("dice", "DC"), ("hd", "HD"), ("auc", "AUC"), ("ef_corr", "EF corr"), ("ef_mae", "EF MAE"))
+# HD leaves out frames where exactly one mask is empty: their count ("HD missed") and the HD with them
+# at the image diagonal ("HD pen.") stand beside it, so a model that misses frames cannot look good.
+TABLE2_COLUMNS = (("dice", "DC"), ("hd", "HD"), ("hd_missed", "HD missed"), ("hd_penalised", "HD pen."),
+                  ("auc", "AUC"), ("ef_corr", "EF corr"), ("ef_mae", "EF MAE"))
 TIMING_COLUMN = ("ms_per_frame", "ms/frame")
-DIGITS = {"dice": 3, "hd": 2, "auc": 3, "ef_corr": 3, "ef_mae": 2, "ms_per_frame": 1, "dice_pooled": 3,
+DIGITS = {"dice": 3, "hd": 2, "hd_missed": 1, "hd_penalised": 2, "auc": 3, "ef_corr": 3, "ef_mae": 2, "ms_per_frame": 1, "dice_pooled": 3,
           "hd95": 2}
 DEFINITIONS = {
     "dice": "Dice of ED and ES frames, per-image mean (paper's DC)",
     "hd": "Hausdorff distance (max) of ED and ES frames, per-image mean, in the dataset's distance unit",
     "hd95": "95th-percentile Hausdorff distance of ED and ES frames, per-image mean",
+    "hd_missed": "ED and ES frames where exactly one of prediction and truth is empty (left out of HD and HD95), "
+    "per run",
+    "hd_penalised": "HD with those frames counted at the image diagonal, per-image mean",
     "auc": "pixel ROC AUC of ED and ES frames, per-image mean",
     "dice_pooled": "Dice pooled over all ED and ES pixels (EchoNet's form)",
     "ef_corr": "Pearson r of monoplane EF from predicted masks vs the dataset's reference EF",
