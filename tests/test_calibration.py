@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from echoseg.models.checkpoint import load_model, save_model
 from echoseg.models import create_model
 from echoseg.models.benchmark import attention_saturation
 from echoseg.models.calibration import ASSC
+from echoseg.models.checkpoint import load_model, save_model
 
 
 def paper_eq3_calibration(neighbour, target, tq, tk, g, *, reading="matmul", scale="raw", padding=0, dilation=1):

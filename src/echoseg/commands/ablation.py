@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = _ints(args.seeds, "--seeds")
     if args.folds == 1 or args.folds < 0:
         raise EchosegError(f"--folds must be 0 (the dataset's split) or at least 2, got {args.folds}")
-    config = resolve_config(args.config, args.overrides)
+    config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     timing = Timing(mode=args.time_mode, frames=args.time_frames) if windows else None
     result = run_ablation(config, args.data, args.format, args.out, variants=variants, seeds=seeds,
                           windows=windows, folds=args.folds, fold_seed=args.fold_seed,

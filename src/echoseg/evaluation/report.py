@@ -260,6 +260,12 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
         parts.append('<p class="meta bad">Some cases have a pixel spacing and some do not: the distance '
                      "summaries below mix mm and px. Give every case a spacing (or none) to compare them.</p>")
     parts += ["<h2>Segmentation summary</h2>", _summary_table(summary)]
+    if run.get("mask_rule"):
+        parts.append(f'<p class="note">Mask rule: {html.escape(str(run["mask_rule"]))}.</p>')
+    if "compare" in summary:  # evaluate --compare-postprocess: the same probabilities, the other rule
+        compare = summary["compare"]
+        parts += [f"<h3>With mask rule: {html.escape(compare['mask_rule'])}</h3>",
+                  _summary_table({**compare, "distance_unit": summary.get("distance_unit")})]
     parts.append("<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                                    for k, v in summary.get("definitions", {}).items()) + "</dl>")
     parts += ["<h2>Ejection fraction</h2>", _ef_table(summary.get("ef", {}))]

@@ -348,11 +348,12 @@ def attention_saturation(model: nn.Module, frames: torch.Tensor, train_mode: boo
     calibrators = [list(f.calibrators) for f in getattr(model, "fusions", []) if hasattr(f, "calibrators")]
     if not calibrators:
         return []
-    found: dict[int, float] = {}
-    hooks = [assc.register_forward_hook(
-        lambda mod, inp, out, key=id(assc): found.__setitem__(
-            key, float((mod.attention_logits(inp[0], inp[1]).abs() > SATURATED_LOGIT).float().mean())))
-        for stage in calibrators for assc in stage]
+    found: dict[nn.Module, float] = {}
+
+    def record(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        found[mod] = float((mod.attention_logits(inp[0], inp[1]).abs() > SATURATED_LOGIT).float().mean())
+
+    hooks = [assc.register_forward_hook(record) for stage in calibrators for assc in stage]
     state = {k: v.clone() for k, v in model.state_dict().items()}
     was_training = model.training
     try:
@@ -363,4 +364,4 @@ def attention_saturation(model: nn.Module, frames: torch.Tensor, train_mode: boo
             h.remove()
         model.load_state_dict(state)  # train-mode BatchNorm updated its running statistics
         model.train(was_training)
-    return [[found[id(assc)] for assc in stage] for stage in calibrators]
+    return [[found[assc] for assc in stage] for stage in calibrators]

@@ -112,6 +112,8 @@ class RuntimeConfig:
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     val_interval: int = 0  # steps between validations; 0 = once per epoch
     val_at_start: bool = True  # validate the untrained network (the curve's starting point)
+    val_postprocess: bool = False  # mask rule of validation, hence of model selection: False = threshold 0.5
+    # (the paper's), True = largest component + holes filled; cv, ablation and demo test with the same rule
     checkpoint_interval: int = 0  # steps between `last` checkpoints; 0 = at every validation
     log_interval: int = 10  # steps between metrics.csv rows
 

@@ -33,6 +33,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from echoseg.errors import CheckpointError, EchosegError
+from echoseg.geometry.masks import clean_mask
 from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
@@ -92,8 +93,13 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
 
 @torch.no_grad()
 def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, window: int, device: torch.device,
-                    autocast: contextlib.AbstractContextManager | None = None, channels_last: bool = False) -> float:
-    """Mean per-image Dice (MONAI compute_dice, threshold 0.5; empty prediction on empty mask = 1)."""
+                    autocast: contextlib.AbstractContextManager | None = None, channels_last: bool = False,
+                    postprocess: bool = False) -> float:
+    """Mean per-image Dice (MONAI compute_dice, threshold 0.5; empty prediction on empty mask = 1).
+
+    postprocess: score the masks of `MaskRule(clean=True)` (largest component, holes filled), the
+    rule a run tested with `--postprocess` uses, so the best checkpoint is chosen by what is tested.
+    """
     was_training = model.training
     model.eval()
     scores = []
@@ -105,6 +111,9 @@ def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, wi
             with autocast or contextlib.nullcontext():
                 logits = model(x)
             pred = (logits.float() > 0).float()  # sigmoid(z) > 0.5  <=>  z > 0
+            if postprocess:
+                pred = torch.from_numpy(np.stack([clean_mask(m) for m in pred[:, 0].cpu().numpy()])[:, None]).float()
+                pred = pred.to(device)
             scores.append(compute_dice(pred, y.to(device).float(), include_background=True, ignore_empty=False).cpu())
     finally:
         model.train(was_training)
@@ -287,7 +296,7 @@ class Trainer:
 
     def _score(self, model: nn.Module) -> float:
         return validation_dice(model, self.cache, self.val_windows, self.window, self.device, self.autocast(),
-                               self.config.runtime.channels_last)
+                               self.config.runtime.channels_last, self.config.runtime.val_postprocess)
 
     def validate(self) -> None:
         """Score on the validation windows (rank 0), log, and save `best` if a score improved."""

@@ -53,6 +53,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import predict_videos
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
@@ -90,7 +91,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")
 
-    segmenter = load_segmenter(result.best_checkpoint)
+    segmenter = load_segmenter(result.best_checkpoint, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
     meta, input_size = segmenter.weights, segmenter.input_size
     evaluation = evaluate_model(segmenter, open_dataset(native_root, "synthetic"), split="test", all_frames=True,
                                 progress=settings.progress)

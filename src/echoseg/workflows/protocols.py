@@ -208,6 +208,7 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
@@ -229,7 +230,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
     result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
     weights = result.best_checkpoint or run.last_weights
-    segmenter = load_segmenter(weights)
+    # the rule training selected the checkpoint with (runtime.val_postprocess): one rule, train and test
+    segmenter = load_segmenter(weights, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
     meta, input_size = segmenter.weights, segmenter.input_size
     reader = reader or open_dataset(data_root, data_format)
     log.info("%s: evaluating %d test cases with %s", name, len(fold.test), weights)
@@ -244,7 +246,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
             f"{len(fold.test)} test cases", "data": f"{data_root} ({data_format})",
             "model": f"{meta.model} {meta.model_cfg}, input {input_size[0]}x{input_size[1]}",
             "training": f"{result.steps} steps, seed {config.runtime.seed}, mean teacher "
-            f"{'on' if config.mean_teacher.enabled else 'off'}; weights {weights}"}
+            f"{'on' if config.mean_teacher.enabled else 'off'}; weights {weights}",
+            "mask rule": segmenter.mask_rule.describe()}
     extra = {"Training": [("training curves", run.curves)]} if run.curves.is_file() else None
     write_report(evaluation, folder, title=f"echoseg {name}", info=info, extra_sections=extra)
     seconds = time.perf_counter() - started
@@ -254,7 +257,7 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
               "best_which": result.best_which, "best_val_dice": result.best_dice,
               "evaluated": len(evaluation.cases), "failed_cases": len(evaluation.errors),
               "seconds": seconds, "distance_unit": evaluation.summary.get("distance_unit"),
-              "metrics": clean_json(metrics)}
+              "mask_rule": segmenter.mask_rule.describe(), "metrics": clean_json(metrics)}
     atomic_write_text(folder / FINISHED, json.dumps(record, indent=1) + "\n")
     (folder / "run_error.txt").unlink(missing_ok=True)
     log.info("%s: done in %.0f s: Dice %.4f, HD %.2f, AUC %.4f, EF r %.3f", name, seconds, metrics["dice"],
