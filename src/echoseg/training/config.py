@@ -32,6 +32,10 @@ class DataConfig:
     split_file: str | None = None  # JSON {"train": [case ids], "val": [case ids]}: use exactly these cases
     # (cross-validation folds: `echoseg cv` writes one per fold); None = the source's own splits
     max_train_cases: int = 0  # 0 = all; otherwise the first N train cases (quick runs)
+    label_fraction: float = 1.0  # fraction of the training videos whose traced frames supervise (drawn by
+    # runtime.seed, the same draw for every model); the others give only unlabelled windows (mean teacher)
+    unlabeled: list[str] = field(default_factory=list)  # folders (or files) of untraced videos in any format
+    # `echoseg predict` reads: every frame feeds only the consistency loss (a clinic's archive)
     max_val_cases: int = 0  # 0 = all
     cache_dir: str | None = None  # frame cache folder; None = <run>/cache
     num_workers: int = 2  # DataLoader worker processes (0 = load in the training process)
@@ -131,6 +135,8 @@ class TrainConfig:
         h, w = self.data.input_size
         if h % 16 or w % 16 or h <= 0 or w <= 0:
             raise ConfigError(f"data.input_size must be positive multiples of 16, got {self.data.input_size}")
+        if not 0.0 < self.data.label_fraction <= 1.0:
+            raise ConfigError(f"data.label_fraction must be in (0, 1], got {self.data.label_fraction}")
         if self.data.batch_labeled < 1:
             raise ConfigError("data.batch_labeled must be >= 1")
         if self.mean_teacher.enabled and self.data.batch_unlabeled < 1:

@@ -41,6 +41,7 @@ from echoseg.training.dataset import (
     StreamSpec,
     TwoStreamBatches,
     cv2_serial_for_fork,
+    labeled_subset,
     labeled_windows,
     unlabeled_windows,
     validation_batches,
@@ -152,8 +153,11 @@ class Trainer:
         if rt.compile:
             self.forward_model = torch.compile(self.forward_model)
 
-        # Streams and schedule.
-        self.labeled_windows = labeled_windows(cache, train_videos, config.data.use_all_frame_labels)
+        # Streams and schedule. With data.label_fraction < 1 only some training videos are traced; every
+        # training video, and every video of data.unlabeled (cache split "unlabeled"), is unlabelled.
+        self.labeled_videos = labeled_subset(cache, train_videos, config.data.label_fraction, rt.seed)
+        self.unlabeled_videos = list(train_videos) + cache.indices("unlabeled")
+        self.labeled_windows = labeled_windows(cache, self.labeled_videos, config.data.use_all_frame_labels)
         self.val_windows = labeled_windows(cache, val_videos, config.data.use_all_frame_labels)
         global_labeled = config.data.batch_labeled * self.dist.world_size
         self.steps_per_epoch = steps_per_epoch(len(self.labeled_windows), global_labeled)
@@ -162,7 +166,7 @@ class Trainer:
         self.checkpoint_interval = rt.checkpoint_interval or self.val_interval
         unlabeled = None
         if self.uses_unlabeled:
-            unlabeled = StreamSpec(unlabeled_windows(cache, train_videos), config.data.batch_unlabeled)
+            unlabeled = StreamSpec(unlabeled_windows(cache, self.unlabeled_videos), config.data.batch_unlabeled)
         self.dataset = TwoStreamBatches(
             cache, self.window, StreamSpec(self.labeled_windows, config.data.batch_labeled), unlabeled,
             config.augment, config.mean_teacher.perturb, rt.seed, self.total_steps,

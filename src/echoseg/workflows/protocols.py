@@ -210,6 +210,7 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.evaluation.report import write_report
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
 
@@ -228,7 +229,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     resume = run.can_resume()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
-    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
+    unlabeled = unlabeled_videos(config.data.unlabeled)  # data.unlabeled: untraced videos, consistency only
+    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress,
+                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
     weights = result.best_checkpoint or run.last_weights
     # the rule training selected the checkpoint with (runtime.val_postprocess): one rule, train and test
     segmenter = load_segmenter(weights, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
