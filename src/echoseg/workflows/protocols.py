@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from echoseg.data.readers.base import Reader
 from echoseg.data.schema import CaseRecord
 from echoseg.data.splits import hold_out_patients
@@ -90,6 +92,22 @@ class RunOutcome:
     error: str | None = None
     seconds: float = 0.0
     unit: str | None = None  # distance unit of HD: "mm" with pixel spacing, else "px"
+    # {metric: {test video: value}}: `per_video_metrics`, what paired bootstrap CIs pair on
+    per_video: dict[str, dict[str, float]] | None = None
+
+
+# Per-video values kept in run.json for paired comparisons: (key, FrameRecord field) over ED and ES.
+PER_VIDEO_METRICS = (("dice", "dice"), ("hd_penalised", "hd_penalised"))
+
+
+def per_video_metrics(records) -> dict[str, dict[str, float]]:
+    """{metric: {video: mean over its ED and ES frames}} of an evaluation's FrameRecords."""
+    by_video: dict[str, list] = {}
+    for r in records:
+        if r.phase in ("ED", "ES"):
+            by_video.setdefault(r.case_id, []).append(r)
+    return {key: {video: float(np.mean([getattr(r, field) for r in recs])) for video, recs in by_video.items()}
+            for key, field in PER_VIDEO_METRICS}
 
 
 @dataclass
@@ -220,7 +238,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     split_file = _write_split(folder, fold)
     if is_finished(folder):
         stored = json.loads((folder / FINISHED).read_text())
-        return RunOutcome(name, folder, _restore(stored["metrics"]), skipped=True, unit=stored.get("distance_unit"))
+        return RunOutcome(name, folder, _restore(stored["metrics"]), skipped=True, unit=stored.get("distance_unit"),
+                          per_video=stored.get("per_video"))
     started = time.perf_counter()
     config = copy.deepcopy(config)
     config.data.split_file = str(split_file.resolve())
@@ -260,12 +279,14 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
               "best_which": result.best_which, "best_val_dice": result.best_dice,
               "evaluated": len(evaluation.cases), "failed_cases": len(evaluation.errors),
               "seconds": seconds, "distance_unit": evaluation.summary.get("distance_unit"),
-              "mask_rule": segmenter.mask_rule.describe(), "metrics": clean_json(metrics)}
+              "mask_rule": segmenter.mask_rule.describe(), "metrics": clean_json(metrics),
+              "per_video": clean_json(per_video_metrics(evaluation.records))}
     atomic_write_text(folder / FINISHED, json.dumps(record, indent=1) + "\n")
     (folder / "run_error.txt").unlink(missing_ok=True)
     log.info("%s: done in %.0f s: Dice %.4f, HD %.2f, AUC %.4f, EF r %.3f", name, seconds, metrics["dice"],
              metrics["hd"], metrics["auc"], metrics["ef_corr"])
-    return RunOutcome(name, folder, metrics, seconds=seconds, unit=evaluation.summary.get("distance_unit"))
+    return RunOutcome(name, folder, metrics, seconds=seconds, unit=evaluation.summary.get("distance_unit"),
+                      per_video=per_video_metrics(evaluation.records))
 
 
 def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> float:
