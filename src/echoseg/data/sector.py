@@ -163,7 +163,8 @@ def activity_map(video: np.ndarray, max_frames: int = MAX_DETECTION_FRAMES) -> n
 
     Several frames: the temporal standard deviation over up to `max_frames` evenly spaced frames
     (speckle decorrelates; burned-in graphics do not). One frame, or a video whose frames are all the
-    same (a frozen loop): local speckle texture, the standard deviation in a 5x5 window.
+    same (a frozen loop): local speckle texture (the standard deviation in a 5x5 window) plus a quarter
+    of the local brightness; burned-in graphics are then removed by their thinness alone.
     """
     t = video.shape[0]
     if t >= 3:
@@ -174,7 +175,9 @@ def activity_map(video: np.ndarray, max_frames: int = MAX_DETECTION_FRAMES) -> n
             return std
     frame = video[t // 2].astype(np.float32)
     mean = cv2.blur(frame, (5, 5))
-    return np.sqrt(np.maximum(cv2.blur(frame * frame, (5, 5)) - mean * mean, 0))
+    texture = np.sqrt(np.maximum(cv2.blur(frame * frame, (5, 5)) - mean * mean, 0))
+    # Smooth tissue (a low-speckle or upsampled image) has little texture but is lit: count both.
+    return texture + 0.25 * mean
 
 
 def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<video>",
@@ -213,7 +216,7 @@ def _area(region: Box | None, shape: tuple[int, int]) -> float:
 
 
 def fan_support(video: np.ndarray, region: Box | None = None, settings: DetectionSettings | None = None) -> np.ndarray:
-    """bool (H, W): the convex hull of the largest connected region carrying ultrasound signal.
+    """bool (H, W): the convex hull of the largest regions carrying ultrasound signal.
 
     The activity map is smoothed, thresholded halfway between the background and the typical level
     inside the signal (so the border lands on the fan's edge, not outside it), opened to remove thin
@@ -239,8 +242,20 @@ def fan_support(video: np.ndarray, region: Box | None = None, settings: Detectio
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         raise _NoFan("nothing survives removing thin lines")
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return _convex_fill(labels == biggest)
+    # The sector, possibly split by dark chambers reaching across it: the largest region, joined by each
+    # region at least a twentieth of its size that lies beside it (their hull stays nearly full; burned-in
+    # graphics that survive the opening lie apart and would leave the hull mostly empty).
+    order = 1 + np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1]
+    support = labels == order[0]
+    hull = _convex_fill(support)
+    for label in order[1:]:
+        if stats[label, cv2.CC_STAT_AREA] < stats[order[0], cv2.CC_STAT_AREA] / 20:
+            break
+        joined = support | (labels == label)
+        joined_hull = _convex_fill(joined)
+        if joined.sum() / joined_hull.sum() >= 0.8 * support.sum() / hull.sum():
+            support, hull = joined, joined_hull
+    return hull
 
 
 def opening_width(shape: tuple[int, int], settings: DetectionSettings) -> int:
