@@ -305,7 +305,7 @@ def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3)
     angles = (math.atan(ml), math.atan(mr))
     if not (angles[0] < angles[1]) or ay > sy0 + 0.25 * height:
         raise _NoFan("the side edges do not meet above the signal region")
-    outer, inner = _radii(support, (ax, ay), angles, (sx0, sy0, sx1, sy1))
+    outer, inner = _radii(support, (ax, ay), angles, (sx0, sy0, sx1, sy1), line_width)
     unclipped = FanGeometry((h, w), (ax, ay), angles, (inner, outer), frame_box)
     box = _clip_box(support, unclipped.bbox(), frame_box, line_width)
     return _checked(FanGeometry((h, w), (ax, ay), angles, (inner, outer), box), support)
@@ -327,7 +327,8 @@ def _robust_line(y: np.ndarray, x: np.ndarray) -> tuple[float, float] | None:
     return float(m), float(c)
 
 
-def _radii(support: np.ndarray, apex: tuple[float, float], angles: tuple[float, float], sbox: Box) -> tuple[float, float]:
+def _radii(support: np.ndarray, apex: tuple[float, float], angles: tuple[float, float], sbox: Box,
+           line_width: int) -> tuple[float, float]:
     """(outer, inner) radius: medians over rays of the farthest / nearest signal pixel, skipping rays cut
     by the clipping sides; the inner radius is 0 unless the top of the signal is an arc (curved probe)."""
     ys, xs = np.nonzero(support)
@@ -350,11 +351,11 @@ def _radii(support: np.ndarray, apex: tuple[float, float], angles: tuple[float, 
         usable = far > 0
     outer = float(np.median(far[usable]))
     # An arc at the top (curved probe) is far from the apex; a phased array's tip is only rounded off
-    # by the removal of thin lines, or cut by the image's top edge.
+    # by the removal of thin lines (within a few line widths of the apex), or cut by the image's top edge.
     top_rows = ay + near * np.cos(left + (np.arange(48) + 0.5) / 48 * span)
     inner = float(np.median(near[usable]))
     flat_top = np.ptp(top_rows[usable]) <= max(2.0, 0.01 * (sy1 - sy0))
-    return outer, (0.0 if flat_top or inner < 0.1 * outer else inner)
+    return outer, (0.0 if flat_top or inner < max(0.1 * outer, 4 * line_width) else inner)
 
 
 def _clip_box(support: np.ndarray, fan_box: Box, frame_box: Box, line_width: int) -> Box:
@@ -418,6 +419,14 @@ class FanCrop:
         left = int(round((x0 + x1) / 2 - width / 2))
         return cls(geometry=geometry, window=(left, y0, width, height), size=(int(out_h), int(out_w)))
 
+    @classmethod
+    def native(cls, geometry: FanGeometry, framing: str = "depth") -> FanCrop:
+        """A square window around the sector at the original resolution (scale 1): what a reader gives
+        training, whose transforms then resize it like any square video."""
+        square = cls.around(geometry, (1, 1), framing)
+        side = square.window[3]
+        return cls(geometry=geometry, window=square.window, size=(side, side))
+
     @property
     def scale(self) -> float:
         """Model pixels per original pixel (the same on both axes)."""
@@ -434,7 +443,7 @@ class FanCrop:
         x0, y0, width, height = self.window
         return self.geometry.mask_in_window(x0, y0, height, width, 1.0)
 
-    def _cut(self, frames: np.ndarray) -> np.ndarray:
+    def cut(self, frames: np.ndarray) -> np.ndarray:
         """(T, H, W) -> (T, height, width) window, zero where it leaves the frame."""
         t, h, w = frames.shape
         x0, y0, width, height = self.window
@@ -446,7 +455,7 @@ class FanCrop:
 
     def apply(self, video: np.ndarray) -> np.ndarray:
         """uint8 (T, H, W) original frames -> uint8 (T, size) model input, outside the sector blanked."""
-        window = self._cut(video)
+        window = self.cut(video)
         if self.blank:
             window *= self._window_mask()[None].astype(window.dtype)
         out_h, out_w = self.size
@@ -455,7 +464,7 @@ class FanCrop:
 
     def apply_mask(self, mask: np.ndarray) -> np.ndarray:
         """bool (H, W) original mask -> bool (size), through the same window (area-weighted, > 0.5)."""
-        window = self._cut(mask[None].astype(np.float32))[0]
+        window = self.cut(mask[None].astype(np.float32))[0]
         out_h, out_w = self.size
         interp = cv2.INTER_AREA if out_h < window.shape[0] else cv2.INTER_LINEAR
         return cv2.resize(window, (out_w, out_h), interpolation=interp) > 0.5
@@ -484,3 +493,19 @@ class FanCrop:
     def to_dict(self) -> dict:
         return {"window_xywh": [int(v) for v in self.window], "input_size": list(self.size),
                 "scale": round(self.scale, 6), "fan": self.geometry.to_dict()}
+
+
+def crop_sample(sample, framing: str = "depth", path: str | None = None):
+    """An EchoSample cut to its ultrasound fan at the original resolution (see `FanCrop.native`): video
+    blanked outside the fan, masks and labels cut to the same window, spacing unchanged (no resampling).
+    A sample whose fan fills its frame (EchoNet-Dynamic, CAMUS) comes back as it is. Raises FanNotFound.
+    """
+    from dataclasses import replace
+
+    fan = detect_fan(sample.video, path=path or sample.case_id)
+    if fan.fills_frame():
+        return sample
+    crop = FanCrop.native(fan, framing)
+    labels = {i: crop.cut(label[None])[0] for i, label in sample.labels.items()}
+    return replace(sample, video=crop.apply(sample.video), masks={i: crop.apply_mask(m) for i, m in sample.masks.items()},
+                   labels=labels)
