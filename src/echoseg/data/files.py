@@ -186,7 +186,8 @@ def read_dicom(path: str | Path) -> DicomVideo:
     frames = []
     # pydicom 3.0's frame iterator misreads native (uncompressed) YBR_FULL_422, whose frames are 2 bytes
     # a pixel: decode native data in one go (it is in memory already) and iterate compressed frames.
-    frame_source = iter_pixels(ds) if syntax is not None and syntax.is_compressed else pixel_array(ds)
+    frame_source = (iter_pixels(ds, decoding_plugin=_fastest_decoder(syntax)) if syntax is not None and syntax.is_compressed
+                    else pixel_array(ds))
     if int(ds.get("NumberOfFrames", 1) or 1) == 1 and not (syntax is not None and syntax.is_compressed):
         frame_source = frame_source[None]
     try:
@@ -212,6 +213,17 @@ def read_dicom(path: str | Path) -> DicomVideo:
     regions = _ultrasound_regions(ds)
     return DicomVideo(frames=np.ascontiguousarray(pixels), fps=_dicom_fps(ds), spacing_mm=_dicom_spacing(ds, regions),
                       regions=regions, transfer_syntax=syntax_name, notes=notes)
+
+
+def _fastest_decoder(syntax) -> str:
+    """pydicom's decoding plugin to use: Pillow (libjpeg-turbo) for JPEG baseline, about twice as fast as
+    GDCM there (benchmarks/RESULTS.md); pydicom's own choice ("") for everything else."""
+    from pydicom.pixels.decoders.base import get_decoder
+    from pydicom.uid import JPEGBaseline8Bit
+
+    if syntax == JPEGBaseline8Bit and "pillow" in get_decoder(syntax).available_plugins:
+        return "pillow"
+    return ""
 
 
 def _ultrasound_regions(ds) -> list[UltrasoundRegion]:
