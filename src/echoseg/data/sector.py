@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -65,27 +66,45 @@ class FanGeometry:
     box: Box
     source: str = "pixels"
 
-    def mask(self) -> np.ndarray:
-        """bool (H, W): True inside the sector."""
+    @cached_property
+    def _full_mask(self) -> np.ndarray:
         h, w = self.shape
-        return self.mask_in_window(0, 0, h, w, 1.0)
+        mask = self.mask_in_window(0, 0, h, w, 1.0)
+        mask.setflags(write=False)
+        return mask
+
+    def mask(self) -> np.ndarray:
+        """bool (H, W): True inside the sector (computed once; read-only)."""
+        return self._full_mask
 
     def mask_in_window(self, x0: float, y0: float, out_h: int, out_w: int, scale: float) -> np.ndarray:
         """bool (out_h, out_w): the sector sampled on a grid whose pixel (i, j) centre is the original point
         (x0 + (j + 0.5) / scale - 0.5, y0 + (i + 0.5) / scale - 0.5) (the cv2.resize convention)."""
-        xs = x0 + (np.arange(out_w) + 0.5) / scale - 0.5
-        ys = y0 + (np.arange(out_h) + 0.5) / scale - 0.5
+        xs = (x0 + (np.arange(out_w) + 0.5) / scale - 0.5).astype(np.float32)
+        ys = (y0 + (np.arange(out_h) + 0.5) / scale - 0.5).astype(np.float32)
         bx0, by0, bx1, by1 = self.box
         inside = ((ys >= by0 - 0.5) & (ys < by1 - 0.5))[:, None] & ((xs >= bx0 - 0.5) & (xs < bx1 - 0.5))[None, :]
         if self.apex is None:
             return inside
         ax, ay = self.apex
-        dx, dy = xs[None, :] - ax, ys[:, None] - ay
-        radius = np.hypot(dx, dy)
-        angle = np.arctan2(dx, dy)
-        left, right = self.angles
         inner, outer = self.radii
-        return inside & (angle >= left) & (angle <= right) & (radius <= outer) & (radius >= inner)
+        # Only the rows and columns the sector can reach are computed (a small part of a wide canvas).
+        rows = np.flatnonzero((ys >= ay - outer) & (ys <= ay + outer))
+        cols = np.flatnonzero((xs >= ax - outer) & (xs <= ax + outer))
+        out = np.zeros((out_h, out_w), bool)
+        if rows.size == 0 or cols.size == 0:
+            return out
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        dx, dy = xs[None, c0:c1] - np.float32(ax), ys[r0:r1, None] - np.float32(ay)
+        left, right = self.angles
+        # The wedge as two half-planes (its opening is under 180 degrees): the angle atan2(dx, dy) is at
+        # least `left` where dx cos(left) - dy sin(left) >= 0, at most `right` where dy sin(right) - dx cos(right) >= 0.
+        wedge = ((dx * np.float32(math.cos(left)) - dy * np.float32(math.sin(left)) >= 0)
+                 & (dy * np.float32(math.sin(right)) - dx * np.float32(math.cos(right)) >= 0))
+        radius2 = dx * dx + dy * dy
+        ring = (radius2 <= np.float32(outer * outer)) & (radius2 >= np.float32(inner * inner))
+        out[r0:r1, c0:c1] = wedge & ring
+        return out & inside
 
     def bbox(self) -> Box:
         """(x0, y0, x1, y1) of the sector's pixels (the box itself for an empty sector)."""
@@ -169,9 +188,15 @@ def activity_map(video: np.ndarray, max_frames: int = MAX_DETECTION_FRAMES) -> n
     t = video.shape[0]
     if t >= 3:
         picks = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
-        frames = video[picks].astype(np.float32)
-        std = frames.std(axis=0)
-        if float(std.max()) > 0:
+        total = np.zeros(video.shape[1:], np.float32)
+        squares = np.zeros(video.shape[1:], np.float32)
+        for index in picks:  # frame by frame: no float copy of the whole video
+            frame = video[index].astype(np.float32)
+            total += frame
+            squares += frame * frame
+        mean = total / len(picks)
+        std = np.sqrt(np.maximum(squares / len(picks) - mean * mean, 0))
+        if float(std.max()) > 0.5:
             return std
     frame = video[t // 2].astype(np.float32)
     mean = cv2.blur(frame, (5, 5))
