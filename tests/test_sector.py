@@ -123,3 +123,19 @@ def test_whole_framing_keeps_the_lateral_tips():
     assert whole.invert_probs(everywhere)[0][fan.mask()].mean() > 0.99
     assert depth.invert_probs(everywhere)[0][fan.mask()].mean() < 0.97  # the lateral tips fall outside its window
     assert whole.window[2] > depth.window[2]
+
+
+def test_signal_over_the_whole_frame_without_a_fan_shape_is_already_cropped():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(20, 230, (12, 96, 128)).astype(np.uint8)  # a rectangle of speckle, edge to edge
+    fan = detect_fan(frames)
+    assert fan.fills_frame() and fan.source in ("whole-frame", "pixels")
+
+
+def test_linear_probe_rectangle_on_a_canvas_is_a_box():
+    rng = np.random.default_rng(1)
+    frames = np.zeros((12, 200, 300), np.uint8)
+    frames[:, 30:170, 90:220] = rng.integers(20, 230, (12, 140, 130))
+    frames[:, 10:16, 5:80] = 255  # static text
+    fan = detect_fan(frames)
+    assert fan.apex is None and iou(fan.mask(), frames.std(axis=0) > 0) > 0.95

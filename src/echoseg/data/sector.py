@@ -56,7 +56,8 @@ class FanGeometry:
             negative towards smaller x), left < right.
     radii: (inner, outer) distance in pixels from the apex covered by the image (inner 0 for phased arrays).
     box: (x0, y0, x1, y1) the image area the sector is clipped by.
-    source: how it was found: "pixels", "dicom-region" (region box, no fan found inside), "truth" (known).
+    source: how it was found: "pixels", "dicom-region" (region box, no fan found inside), "whole-frame"
+            (signal across the whole frame without a sector's shape: already cropped), "truth" (known).
     """
 
     shape: tuple[int, int]
@@ -217,6 +218,7 @@ def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<vi
     if video.ndim != 3 or video.shape[0] == 0:
         raise FanNotFound(path, f"expected frames (T, H, W), got shape {video.shape}")
     shape = (int(video.shape[1]), int(video.shape[2]))
+    support = None
     try:
         support = fan_support(video, region, settings)
         if support.sum() < settings.min_area * _area(region, shape):
@@ -226,7 +228,16 @@ def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<vi
     except _NoFan as exc:
         if region is not None:
             return box_geometry(shape, region, "dicom-region")
+        if support is not None and _spans_frame(support):
+            # Signal from edge to edge but no sector shape: an image already cut to its content.
+            return box_geometry(shape, (0, 0, shape[1], shape[0]), "whole-frame")
         raise FanNotFound(path, f"no ultrasound fan found: {exc}; use --no-crop to run on the whole frame") from None
+
+
+def _spans_frame(support: np.ndarray, fraction: float = FILLS_FRAME_FRACTION) -> bool:
+    rows, cols = np.flatnonzero(support.any(axis=1)), np.flatnonzero(support.any(axis=0))
+    h, w = support.shape
+    return rows.size > 0 and rows[-1] - rows[0] + 1 >= fraction * h and cols[-1] - cols[0] + 1 >= fraction * w
 
 
 class _NoFan(Exception):
@@ -308,8 +319,8 @@ def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3)
     cols = np.flatnonzero(support.any(axis=0))
     sx0, sy0, sx1, sy1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
     height = sy1 - sy0
-    if height < 8 or sx1 - sx0 < 8:
-        raise _NoFan(f"signal region only {sx1 - sx0}x{height} px")
+    if height < max(8, 0.2 * h) or sx1 - sx0 < max(8, 0.1 * w):
+        raise _NoFan(f"signal region only {sx1 - sx0}x{height} px of the {w}x{h} frame")
     left = np.argmax(support, axis=1).astype(float)
     right = (w - 1 - np.argmax(support[:, ::-1], axis=1)).astype(float)
     ys = np.arange(h, dtype=float)
@@ -318,6 +329,11 @@ def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3)
     band = present & (ys >= sy0 + 0.04 * height) & (ys <= sy0 + 0.5 * height)
     left_line = _robust_line(ys[band & (left > sx0 + 1)], left[band & (left > sx0 + 1)])
     right_line = _robust_line(ys[band & (right < sx1 - 2)], right[band & (right < sx1 - 2)])
+    # A side running straight down the signal's bounding box (a linear probe's rectangle) is a vertical line.
+    if left_line is None and (left[band] <= sx0 + 1).mean() > 0.9:
+        left_line = (0.0, float(sx0))
+    if right_line is None and (right[band] >= sx1 - 2).mean() > 0.9:
+        right_line = (0.0, float(sx1 - 1))
     frame_box = region if region is not None else (0, 0, w, h)
     if left_line is None or right_line is None:
         raise _NoFan("the signal region has no straight side edges")
