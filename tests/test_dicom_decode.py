@@ -104,3 +104,16 @@ def test_avi_export_and_truth_round_trip(tmp_path, export):
     assert np.abs(video.frames.astype(int) - export.gray)[:, export.fan.mask()].mean() < 4  # MJPG
     assert (root / "exports.csv").read_text().count("\n") == 3
     write_export_avi(tmp_path / "again.avi", export)
+
+
+def test_synth_cli_writes_scanner_exports(tmp_path):
+    from echoseg.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["synth", str(tmp_path / "x"), "--format", "scanner-export", "--videos", "1", "--frames", "16",
+              "--size", "48", "--export-kinds", "avi,explicit-mono"])
+    assert done.value.code == 0
+    rows = (tmp_path / "x" / "exports.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].split(",")[2] == "avi" and rows[2].split(",")[2] == "explicit-mono"
+    truth = read_export_truth(next((tmp_path / "x" / "truth").glob("*.npz")))
+    assert read_video(tmp_path / "x" / rows[2].split(",")[1]).frames.shape == truth["masks"].shape

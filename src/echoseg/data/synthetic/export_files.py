@@ -24,7 +24,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -91,15 +93,28 @@ def write_export_dicom(path: str | Path, export: ScannerExport, syntax: str = "j
         ds.PhotometricInterpretation = "YBR_FULL_422"
         ds.LossyImageCompression = "01"
         ds.file_meta.TransferSyntaxUID = uid.JPEGBaseline8Bit
-    elif syntax == "jpeg2000":
-        ds.compress(uid.JPEG2000, rgb, j2k_psnr=[42.0])
-    elif syntax == "jpeg2000-lossless":
-        ds.compress(uid.JPEG2000Lossless, rgb)
+    elif syntax in ("jpeg2000", "jpeg2000-lossless"):
+        with _quiet("openjpeg"):  # it logs a line per frame at INFO
+            if syntax == "jpeg2000":
+                ds.compress(uid.JPEG2000, rgb, j2k_psnr=[42.0])
+            else:
+                ds.compress(uid.JPEG2000Lossless, rgb)
     with atomic_path(path) as tmp:
         ds.save_as(str(tmp), enforce_file_format=True)
         if syntax == "jpeg-lossless":
             _gdcm_transcode(tmp, "JPEGLosslessProcess14_1")
     return path
+
+
+@contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _dataset(export: ScannerExport, frame_rate_tag: str, regions: bool):
