@@ -113,11 +113,13 @@ def render_export(video: SyntheticVideo, seed: int, *, canvas: tuple[int, int] |
 
 def _export_sector(video: SyntheticVideo, rng: np.random.Generator) -> FanGeometry:
     """A sector inside the generator's fan (apex at the top centre, half-angle 28-36 degrees, below the
-    generator's 38-45), reaching 88-98% of its depth, clipped by the square frame where it leaves it."""
+    generator's 38-45), reaching 97-99% of its depth (so the square frame is framed as the generator and
+    EchoNet frame theirs: the fan reaching down to about the bottom row), clipped by the frame where it
+    leaves it."""
     size = video.sample.video.shape[1]
     depth_px = video.truth.params["depth_mm"] / video.sample.spacing_mm[0]
     half = math.radians(rng.uniform(28.0, 36.0))
-    radius = min(depth_px, size + 0.5) * rng.uniform(0.88, 0.98)
+    radius = min(depth_px, size + 0.5) * rng.uniform(0.97, 0.99)
     return FanGeometry(shape=(size, size), apex=((size - 1) / 2, -0.5), angles=(-half, half), radii=(0.0, radius),
                        box=(0, 0, size, size), source="truth")
 
