@@ -139,3 +139,11 @@ def test_linear_probe_rectangle_on_a_canvas_is_a_box():
     frames[:, 10:16, 5:80] = 255  # static text
     fan = detect_fan(frames)
     assert fan.apex is None and iou(fan.mask(), frames.std(axis=0) > 0) > 0.95
+
+
+def test_frozen_image_with_a_moving_ecg_falls_back_to_texture(exports):
+    export = exports[0]
+    frozen = np.repeat(export.gray[:1], 12, axis=0)
+    frozen[:, -12:-4, :] = export.gray[:12, -12:-4, :]  # the ECG band still sweeps
+    frozen[np.arange(12), -8, np.arange(12) * 20] = 255
+    assert iou(detect_fan(frozen).mask(), export.fan.mask()) >= 0.9

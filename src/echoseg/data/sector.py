@@ -220,11 +220,16 @@ def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<vi
     shape = (int(video.shape[1]), int(video.shape[2]))
     support = None
     try:
-        support = fan_support(video, region, settings)
-        if support.sum() < settings.min_area * _area(region, shape):
-            raise _NoFan("no moving speckle region large enough to be an ultrasound sector "
-                         f"(largest covers {100 * support.mean():.1f}% of the frame)")
-        return fit_fan(support, region, opening_width(shape, settings))
+        try:
+            support = fan_support(video, region, settings)
+            return _fit_support(support, region, shape, settings)
+        except _NoFan:
+            if video.shape[0] < 3:
+                raise
+            # A frozen loop whose graphics move (an ECG sweep over a still image): the still's texture.
+            middle = video.shape[0] // 2
+            support = fan_support(video[middle:middle + 1], region, settings)
+            return _fit_support(support, region, shape, settings)
     except _NoFan as exc:
         if region is not None:
             return box_geometry(shape, region, "dicom-region")
@@ -232,6 +237,14 @@ def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<vi
             # Signal from edge to edge but no sector shape: an image already cut to its content.
             return box_geometry(shape, (0, 0, shape[1], shape[0]), "whole-frame")
         raise FanNotFound(path, f"no ultrasound fan found: {exc}; use --no-crop to run on the whole frame") from None
+
+
+def _fit_support(support: np.ndarray, region: Box | None, shape: tuple[int, int],
+                 settings: DetectionSettings) -> FanGeometry:
+    if support.sum() < settings.min_area * _area(region, shape):
+        raise _NoFan("no moving speckle region large enough to be an ultrasound sector "
+                     f"(largest covers {100 * support.mean():.1f}% of the frame)")
+    return fit_fan(support, region, opening_width(shape, settings))
 
 
 def _spans_frame(support: np.ndarray, fraction: float = FILLS_FRAME_FRACTION) -> bool:
