@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-FORMATS = ("echonet", "camus", "synthetic", "scanner-export")
+from echoseg.data.readers import READERS
+
+# Every layout a reader reads has a writer; scanner exports are inputs for `predict` (AVI/DICOM files).
+FORMATS = [*sorted(READERS), "scanner-export"]
 
 
 def _positive(text: str) -> int:
