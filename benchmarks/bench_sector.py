@@ -8,9 +8,10 @@ and without the fan crop. Results go to benchmarks/RESULTS.md by hand.
 `detect` renders exports of varied layout (canvas 640x480 .. 1024x768, fan 60-85% of the height,
 anywhere left to right, three image difficulties), writes each as an MJPG AVI (pixels only) and as a
 JPEG-baseline DICOM with its ultrasound region, reads them back as predict does, and detects the fan.
-`dice` predicts the AVIs of the same kind of exports three ways: cropped to the detected fan (the
-default), whole frame squashed to the model (--no-crop), and the clean square fan the generator made
-(what the model was trained on); Dice against the truth on every frame, in the pixels of each input.
+`dice` segments the same kind of exports four ways: the clean square fan the generator made (what an
+EchoNet-trained model expects), and the AVI through `predict` cropped to the detected fan (the default),
+cropped with `--framing whole`, and whole frame squashed to the model (`--no-crop`); Dice against the
+truth on every frame in the pixels of each input, mean per video, paired bootstrap 95% CIs.
 """
 
 from __future__ import annotations
@@ -120,42 +121,42 @@ def run_dice(args) -> dict:
     import torch
 
     from echoseg.data.synthetic.export_files import write_export_avi
-    from echoseg.inference.loading import load_for_inference
-    from echoseg.inference.predict import predict_videos, segment_video
+    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.segmenter import load_segmenter
 
     torch.set_num_threads(args.threads)
-    model, meta, input_size = load_for_inference(args.checkpoint, "cpu")
-    rows = []
+    segmenter = load_segmenter(args.checkpoint)
+    rows, cases, timings = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cases = []
         for export in exports(args.videos, args.seed, args.frames, args.size):
             write_export_avi(tmp / "in" / f"{export.case_id}.avi", export)
-            clean = segment_video(model, export.clean_video, input_size=input_size)
-            cases.append((export.case_id, export.masks, _dice_per_frame(clean, export.clean_masks)))
-        timings = {}
-        for crop in (True, False):
-            out = tmp / ("crop" if crop else "whole")
+            clean = segmenter.segment(export.clean_video)  # the square fan, as the model was trained
+            cases.append((export.case_id, export.masks))
+            rows.append({"case": export.case_id, "clean": float(_dice_per_frame(clean, export.clean_masks).mean())})
+        for mode, kwargs in (("crop", {"crop": True}), ("whole_fan", {"crop": True, "framing": "whole"}),
+                             ("no_crop", {"crop": False})):
+            out = tmp / mode
             start = time.perf_counter()
-            predict_videos([tmp / "in"], model, out, input_size=input_size, overlay=False, progress=False, crop=crop)
-            timings["crop" if crop else "whole"] = time.perf_counter() - start
-            for i, (case, truth, _) in enumerate(cases):
+            report = predict_videos([tmp / "in"], segmenter, out, overlay=False, progress=False, **kwargs)
+            timings[mode] = {"seconds": time.perf_counter() - start, "fan_seconds": report.seconds["fan"],
+                             "errors": len(report.errors)}
+            for row, (case, truth) in zip(rows, cases, strict=True):
                 masks_file = out / case / "masks.npz"
-                if not masks_file.is_file():
-                    dice = np.zeros(len(truth))
-                else:
+                if masks_file.is_file():
                     with np.load(masks_file) as npz:
-                        dice = _dice_per_frame(npz["masks"], truth)
-                if crop:
-                    rows.append({"case": case, "clean": float(cases[i][2].mean())})
-                rows[i]["crop" if crop else "whole"] = float(dice.mean())
-    table = {key: np.array([r[key] for r in rows]) for key in ("clean", "crop", "whole")}
+                        row[mode] = float(_dice_per_frame(npz["masks"], truth).mean())
+                else:  # a video predict could not do counts as Dice 0
+                    row[mode] = 0.0
+    modes = ("clean", "crop", "whole_fan", "no_crop")
+    table = {key: np.array([r[key] for r in rows]) for key in modes}
     summary = {key: {"mean": float(v.mean()), "ci95": bootstrap_mean_ci(v)} for key, v in table.items()}
-    for a, b in (("crop", "clean"), ("crop", "whole")):
+    for a, b in (("crop", "clean"), ("whole_fan", "clean"), ("crop", "no_crop")):
         diff = table[a] - table[b]
-        summary[f"{a}-{b}"] = {"mean": float(diff.mean()), "ci95": bootstrap_mean_ci(diff)}
-    return {"dice": summary, "videos": len(rows), "checkpoint": str(args.checkpoint), "model": meta["model"],
-            "input_size": list(input_size), "predict_seconds": timings, "rows": rows}
+        summary[f"{a} - {b}"] = {"mean": float(diff.mean()), "ci95": bootstrap_mean_ci(diff)}
+    return {"dice": summary, "videos": len(rows), "checkpoint": str(args.checkpoint),
+            "model": segmenter.weights.model, "input_size": list(segmenter.input_size), "predict": timings,
+            "rows": rows}
 
 
 def _dice_per_frame(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
