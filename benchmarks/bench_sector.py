@@ -9,9 +9,11 @@ and without the fan crop. Results go to benchmarks/RESULTS.md by hand.
 anywhere left to right, three image difficulties), writes each as an MJPG AVI (pixels only) and as a
 JPEG-baseline DICOM with its ultrasound region, reads them back as predict does, and detects the fan.
 `dice` segments the same kind of exports four ways: the clean square fan the generator made (what an
-EchoNet-trained model expects), and the AVI through `predict` cropped to the detected fan (the default),
-cropped with `--framing whole`, and whole frame squashed to the model (`--no-crop`); Dice against the
-truth on every frame in the pixels of each input, mean per video, paired bootstrap 95% CIs.
+EchoNet-trained model expects, written as an EchoNet-style MJPG AVI like the training videos), and the
+export's AVI through `predict` cropped to the detected fan (the default), cropped with `--framing
+whole`, and whole frame squashed to the model (`--no-crop`). Dice against the truth on every frame in
+the canvas's pixels, and (`*_gen_grid`) the same masks taken back to the generator's grid, where the
+clean fan's Dice is measured; mean per video, paired bootstrap 95% CIs of the differences.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 
@@ -120,7 +123,9 @@ def run_decode(args) -> dict:
 def run_dice(args) -> dict:
     import torch
 
+    from echoseg.data.files import read_video_frames
     from echoseg.data.synthetic.export_files import write_export_avi
+    from echoseg.data.synthetic.writers import write_avi
     from echoseg.inference.predict import predict_videos
     from echoseg.inference.segmenter import load_segmenter
 
@@ -131,9 +136,19 @@ def run_dice(args) -> dict:
         tmp = Path(tmp)
         for export in exports(args.videos, args.seed, args.frames, args.size):
             write_export_avi(tmp / "in" / f"{export.case_id}.avi", export)
-            clean = segmenter.segment(export.clean_video)  # the square fan, as the model was trained
-            cases.append((export.case_id, export.masks))
-            rows.append({"case": export.case_id, "clean": float(_dice_per_frame(clean, export.clean_masks).mean())})
+            # The clean square fan as an EchoNet-style MJPG AVI (the compression the model was trained with).
+            clean_file = tmp / "clean" / f"{export.case_id}.avi"
+            write_avi(clean_file, export.clean_video, export.fps)
+            clean_frames = read_video_frames(clean_file).frames
+            clean = segmenter.segment(clean_frames)
+            # Diagnostic: the same clean frames first upsampled to the size they have on the canvas, as
+            # the export path resamples them (then area-downsampled to the model by the Segmenter).
+            placed = int(round(export.placement["scale"] * clean_frames.shape[1]))
+            upsampled = np.stack([cv2.resize(f, (placed, placed), interpolation=cv2.INTER_LINEAR) for f in clean_frames])
+            resampled = _square_to_grid(segmenter.segment(upsampled), clean_frames.shape[1])
+            cases.append((export.case_id, export))
+            rows.append({"case": export.case_id, "clean": float(_dice_per_frame(clean, export.clean_masks).mean()),
+                         "clean_resampled": float(_dice_per_frame(resampled, export.clean_masks).mean())})
         for mode, kwargs in (("crop", {"crop": True}), ("whole_fan", {"crop": True, "framing": "whole"}),
                              ("no_crop", {"crop": False})):
             out = tmp / mode
@@ -141,22 +156,40 @@ def run_dice(args) -> dict:
             report = predict_videos([tmp / "in"], segmenter, out, overlay=False, progress=False, **kwargs)
             timings[mode] = {"seconds": time.perf_counter() - start, "fan_seconds": report.seconds["fan"],
                              "errors": len(report.errors)}
-            for row, (case, truth) in zip(rows, cases, strict=True):
+            for row, (case, export) in zip(rows, cases, strict=True):
                 masks_file = out / case / "masks.npz"
                 if masks_file.is_file():
                     with np.load(masks_file) as npz:
-                        row[mode] = float(_dice_per_frame(npz["masks"], truth).mean())
+                        masks = npz["masks"]
                 else:  # a video predict could not do counts as Dice 0
-                    row[mode] = 0.0
-    modes = ("clean", "crop", "whole_fan", "no_crop")
+                    masks = np.zeros_like(export.masks)
+                row[mode] = float(_dice_per_frame(masks, export.masks).mean())
+                # The same masks taken back to the generator's grid, to compare with `clean` on one grid.
+                row[f"{mode}_gen_grid"] = float(_dice_per_frame(_to_generator_grid(masks, export),
+                                                                export.clean_masks).mean())
+    modes = ("clean", "clean_resampled", "crop", "whole_fan", "no_crop", "crop_gen_grid", "whole_fan_gen_grid",
+             "no_crop_gen_grid")
     table = {key: np.array([r[key] for r in rows]) for key in modes}
     summary = {key: {"mean": float(v.mean()), "ci95": bootstrap_mean_ci(v)} for key, v in table.items()}
-    for a, b in (("crop", "clean"), ("whole_fan", "clean"), ("crop", "no_crop")):
+    for a, b in (("crop_gen_grid", "clean"), ("crop_gen_grid", "clean_resampled"), ("whole_fan_gen_grid", "clean"),
+                 ("crop", "no_crop"), ("crop", "whole_fan")):
         diff = table[a] - table[b]
         summary[f"{a} - {b}"] = {"mean": float(diff.mean()), "ci95": bootstrap_mean_ci(diff)}
     return {"dice": summary, "videos": len(rows), "checkpoint": str(args.checkpoint),
             "model": segmenter.weights.model, "input_size": list(segmenter.input_size), "predict": timings,
             "rows": rows}
+
+
+def _to_generator_grid(masks: np.ndarray, export) -> np.ndarray:
+    """Canvas masks (T, H, W) -> the generator's (T, S, S) grid through the placed square (area-weighted)."""
+    ox, oy = export.placement["offset_xy"]
+    side = export.clean_video.shape[1]
+    placed = int(round(export.placement["scale"] * side))
+    return _square_to_grid(masks[:, oy:oy + placed, ox:ox + placed], side)
+
+
+def _square_to_grid(masks: np.ndarray, side: int) -> np.ndarray:
+    return np.stack([cv2.resize(m.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA) > 0.5 for m in masks])
 
 
 def _dice_per_frame(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:

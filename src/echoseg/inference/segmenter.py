@@ -118,9 +118,7 @@ class Segmenter:
         probs = np.asarray(self.model_probs(view.frames))
         if probs.shape != view.frames.shape:
             raise ValueError(f"the model returned probabilities {probs.shape} for an input of {view.frames.shape}")
-        if not len(probs):
-            return np.zeros((0, *view.shape), bool)
-        return np.stack([self.mask_rule(view.probs_to_frame(p[None])[0]) for p in probs])
+        return view.masks_from(probs, self.mask_rule)
 
     def segment_with_probs(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(masks bool (T, H, W), probabilities float32 (T, H, W)) at the video's own size."""

@@ -33,6 +33,23 @@ class ModelView:
     fan: FanGeometry | None
     note: str
 
+    def masks_from(self, probs: np.ndarray, rule) -> np.ndarray:
+        """bool (T', H, W) masks on the original frames from model-input probabilities (T', h, w) by `rule`
+        (probabilities (H, W) -> bool mask), one frame at a time. With a crop the rule runs on the part of
+        the frame the window covers (outside it every probability is 0): the same masks, much faster on
+        a wide canvas."""
+        h, w = self.shape
+        masks = np.zeros((len(probs), h, w), bool)
+        if self.crop is None:
+            for t, p in enumerate(probs):
+                masks[t] = rule(resize_probs(p[None], self.shape)[0])
+            return masks
+        x0, y0, width, height = self.crop.window
+        rows, cols = slice(max(y0, 0), min(y0 + height, h)), slice(max(x0, 0), min(x0 + width, w))
+        for t, p in enumerate(probs):
+            masks[t, rows, cols] = rule(self.crop.invert_probs(p[None])[0, rows, cols])
+        return masks
+
     def probs_to_frame(self, probs: np.ndarray) -> np.ndarray:
         """float (T', h, w) model-input probabilities -> float32 (T', H, W) on the original frames."""
         if self.crop is not None:
