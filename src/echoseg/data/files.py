@@ -184,18 +184,16 @@ def read_dicom(path: str | Path) -> DicomVideo:
     colour = int(ds.get("SamplesPerPixel", 1)) > 1
     notes: list[str] = []
     frames = []
-    # pydicom 3.0's frame iterator misreads native (uncompressed) YBR_FULL_422, whose frames are 2 bytes
-    # a pixel: decode native data in one go (it is in memory already) and iterate compressed frames.
-    frame_source = (iter_pixels(ds, decoding_plugin=_fastest_decoder(syntax)) if syntax is not None and syntax.is_compressed
-                    else pixel_array(ds))
-    if int(ds.get("NumberOfFrames", 1) or 1) == 1 and not (syntax is not None and syntax.is_compressed):
-        frame_source = frame_source[None]
     try:
-        for frame in frame_source:
-            if colour:
-                frame = cv2.cvtColor(np.ascontiguousarray(frame if frame.dtype == np.uint8 else
-                                                          to_uint8(frame, path)), cv2.COLOR_RGB2GRAY)
-            frames.append(frame)
+        if _native_ybr422_8bit(ds, syntax):
+            frames = list(_ybr422_luma(ds))
+            colour = True
+        else:
+            for frame in _dicom_frames(ds, syntax, iter_pixels, pixel_array):
+                if colour:
+                    frame = cv2.cvtColor(np.ascontiguousarray(frame if frame.dtype == np.uint8 else
+                                                              to_uint8(frame, path)), cv2.COLOR_RGB2GRAY)
+                frames.append(frame)
     except Exception as exc:  # missing decoder plugin, damaged fragments, bad header values
         raise DataError(path, f"cannot decode DICOM pixel data ({syntax_name}): {exc}; compressed files need a "
                         f"decoder: {DICOM_DECODERS_HINT}") from None
@@ -215,15 +213,51 @@ def read_dicom(path: str | Path) -> DicomVideo:
                       regions=regions, transfer_syntax=syntax_name, notes=notes)
 
 
-def _fastest_decoder(syntax) -> str:
-    """pydicom's decoding plugin to use: Pillow (libjpeg-turbo) for JPEG baseline, about twice as fast as
-    GDCM there (benchmarks/RESULTS.md); pydicom's own choice ("") for everything else."""
-    from pydicom.pixels.decoders.base import get_decoder
-    from pydicom.uid import JPEGBaseline8Bit
+def _dicom_frames(ds, syntax, iter_pixels, pixel_array):
+    """Decoded frames one by one (compressed data) or all at once (native data: already in memory)."""
+    if syntax is not None and syntax.is_compressed:
+        yield from iter_pixels(ds, decoding_plugin=_fastest_decoder(syntax))
+        return
+    pixels = pixel_array(ds)
+    yield from (pixels[None] if int(ds.get("NumberOfFrames", 1) or 1) == 1 else pixels)
 
-    if syntax == JPEGBaseline8Bit and "pillow" in get_decoder(syntax).available_plugins:
-        return "pillow"
-    return ""
+
+def _native_ybr422_8bit(ds, syntax) -> bool:
+    return (syntax is not None and not syntax.is_compressed and int(ds.get("BitsAllocated", 8)) == 8
+            and str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422")
+
+
+def _ybr422_luma(ds):
+    """Native YBR_FULL_422 (each pair of pixels stored Y1 Y2 Cb Cr): the Y bytes are the grey (luma) image.
+    Read directly: exact, and about 40 times faster than pydicom's upsampling and colour conversion (whose
+    3.0 frame iterator also misreads this layout)."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    data = np.frombuffer(ds.PixelData, np.uint8)
+    if cols % 2 or data.size < n * rows * cols * 2:
+        raise ValueError(f"YBR_FULL_422 pixel data of {data.size} bytes does not hold {n} frames of {cols}x{rows}")
+    packed = data[: n * rows * cols * 2].reshape(n, rows, cols // 2, 4)
+    yield from packed[..., :2].reshape(n, rows, cols)
+
+
+# Fastest installed plugin per compressed syntax, measured on ultrasound cines (benchmarks/RESULTS.md):
+# Pillow's libjpeg-turbo for JPEG baseline, GDCM for JPEG 2000; pydicom's own choice otherwise.
+PREFERRED_DECODERS = {"1.2.840.10008.1.2.4.50": "pillow", "1.2.840.10008.1.2.4.90": "gdcm",
+                      "1.2.840.10008.1.2.4.91": "gdcm"}
+
+
+def _fastest_decoder(syntax) -> str:
+    """pydicom's decoding plugin to use for `syntax` ("" = pydicom's own choice)."""
+    from pydicom.pixels.decoders.base import get_decoder
+
+    preferred = PREFERRED_DECODERS.get(str(syntax))
+    if not preferred:
+        return ""
+    try:
+        available = get_decoder(syntax).available_plugins
+    except (NotImplementedError, ValueError, KeyError):  # a syntax pydicom has no decoder for: it says so itself
+        return ""
+    return preferred if preferred in available else ""
 
 
 def _ultrasound_regions(ds) -> list[UltrasoundRegion]:
