@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from echoseg.errors import EchosegError
+from echoseg.inference.segmenter import check_input_size
 from echoseg.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,7 @@ OUTPUT_NAME = "logits"
 
 def example_input(model: nn.Module, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     """A random (1, k, H, W) input in [0, 1], the shape the export is fixed to."""
-    h, w = size
-    if h % 16 or w % 16:
-        raise EchosegError(f"export size {h}x{w}: height and width must be multiples of 16")
+    h, w = check_input_size(size)
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(1, int(getattr(model, "window", 1)), h, w, generator=gen)
 
