@@ -244,7 +244,7 @@ def _fit_support(support: np.ndarray, region: Box | None, shape: tuple[int, int]
     if support.sum() < settings.min_area * _area(region, shape):
         raise _NoFan("no moving speckle region large enough to be an ultrasound sector "
                      f"(largest covers {100 * support.mean():.1f}% of the frame)")
-    return fit_fan(support, region, opening_width(shape, settings))
+    return fit_fan(support, region, opening_width(shape, settings), settings.min_fit_iou)
 
 
 def _spans_frame(support: np.ndarray, fraction: float = FILLS_FRAME_FRACTION) -> bool:
@@ -322,10 +322,12 @@ def _convex_fill(mask: np.ndarray) -> np.ndarray:
     return filled.astype(bool) | mask
 
 
-def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3) -> FanGeometry:
+def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3,
+            min_iou: float = DetectionSettings.min_fit_iou) -> FanGeometry:
     """Fit apex, edge angles, radii and clipping box to a support mask (see module doc). Raises _NoFan.
 
     line_width: the opening's width that made the support (thinner parts of it are gone).
+    min_iou: the fitted sector must overlap the support at least this much, else it is no sector.
     """
     h, w = support.shape
     rows = np.flatnonzero(support.any(axis=1))
@@ -353,7 +355,7 @@ def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3)
     (ml, cl), (mr, cr) = left_line, right_line  # x = m * y + c
     if abs(ml - mr) < math.tan(math.radians(6)):  # parallel sides: a rectangular (linear probe) image
         geometry = box_geometry((h, w), (sx0, sy0, sx1, sy1), "pixels")
-        return _checked(geometry, support)
+        return _checked(geometry, support, min_iou)
     ay = (cr - cl) / (ml - mr)
     ax = ml * ay + cl
     angles = (math.atan(ml), math.atan(mr))
@@ -362,7 +364,7 @@ def fit_fan(support: np.ndarray, region: Box | None = None, line_width: int = 3)
     outer, inner = _radii(support, (ax, ay), angles, (sx0, sy0, sx1, sy1), line_width)
     unclipped = FanGeometry((h, w), (ax, ay), angles, (inner, outer), frame_box)
     box = _clip_box(support, unclipped.bbox(), frame_box, line_width)
-    return _checked(FanGeometry((h, w), (ax, ay), angles, (inner, outer), box), support)
+    return _checked(FanGeometry((h, w), (ax, ay), angles, (inner, outer), box), support, min_iou)
 
 
 def _robust_line(y: np.ndarray, x: np.ndarray) -> tuple[float, float] | None:
@@ -430,7 +432,7 @@ def _clip_box(support: np.ndarray, fan_box: Box, frame_box: Box, line_width: int
     return (sx0 if cut_left else x0, sy0 if cut_top else y0, sx1 if cut_right else x1, sy1 if cut_bottom else y1)
 
 
-def _checked(geometry: FanGeometry, support: np.ndarray, min_iou: float = DetectionSettings.min_fit_iou) -> FanGeometry:
+def _checked(geometry: FanGeometry, support: np.ndarray, min_iou: float) -> FanGeometry:
     overlap = iou(geometry.mask(), support)
     if overlap < min_iou:
         raise _NoFan(f"the signal region is not sector-shaped (best sector overlaps it by {overlap:.2f})")
