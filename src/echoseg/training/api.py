@@ -184,8 +184,10 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
                 raise ConfigError("give data_root and data_format (or samples)")
             from echoseg.data.readers import open_dataset
 
-            source = open_dataset(data_root, data_format)
+            source = open_dataset(data_root, data_format, crop_to_fan=config.data.crop_to_fan)
             source_id = dataset_fingerprint(data_root, data_format)
+            if config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
+                source_id = f"{source_id}-fan"
         if config.data.unlabeled and unlabeled is None:
             raise ConfigError("data.unlabeled is set: pass its videos as `unlabeled` "
                               "(echoseg.inference.sources.unlabeled_videos); the echoseg commands do")
