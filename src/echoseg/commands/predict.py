@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--spacing", type=float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the mask (default 0.5)")
+    p.add_argument("--postprocess", action="store_true",
+                   help="keep the largest connected component of each mask and fill its holes (default: the raw "
+                   "threshold mask; volumes and EF always use the cleaned mask)")
     p.add_argument("--no-crop", action="store_true",
                    help="do not look for the ultrasound fan: resize whole frames to the model. By default scanner "
                    "exports (a fan among text, ECG and scales) are cut to the detected fan, everything outside it "
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     try:
-        mask_rule = MaskRule(args.threshold)
+        mask_rule = MaskRule(args.threshold, clean=args.postprocess)
     except ValueError as exc:
         raise EchosegError(f"--threshold: {exc}") from None
     segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=mask_rule,

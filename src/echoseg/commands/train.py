@@ -37,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
         config = resolve_config(args.config, args.overrides)
-    result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
+    from echoseg.inference.sources import unlabeled_videos
+
+    unlabeled = unlabeled_videos(config.data.unlabeled)
+    result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress,
+                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
     if result.rank != 0:
         return 0
     if result.best_checkpoint is not None and result.best_dice is not None:

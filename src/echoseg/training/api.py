@@ -17,7 +17,7 @@ from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
-from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
+from echoseg.training.cache import ChainedSource, FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
 from echoseg.training.distributed import DistContext, setup
 from echoseg.training.run_folder import RunFolder
@@ -92,10 +92,15 @@ def dataset_fingerprint(data_root: str | Path, data_format: str) -> str:
 
 
 def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cache_dir: Path,
-                  dist: DistContext) -> tuple[FrameCache, list[int], list[int]]:
-    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases."""
+                  dist: DistContext, unlabeled: SampleSource | None = None,
+                  unlabeled_id: str = "") -> tuple[FrameCache, list[int], list[int]]:
+    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases
+    (and of the `unlabeled` source's videos, split "unlabeled")."""
     train_ids, val_ids = split_cases(source.records(), config)
     cases = [(c, "train") for c in train_ids] + [(c, "val") for c in val_ids]
+    if unlabeled is not None:
+        cases += [(r.case_id, "unlabeled") for r in unlabeled.records()]
+        source, source_id = ChainedSource([source, unlabeled]), f"{source_id}+{unlabeled_id}"
     size = tuple(config.data.input_size)
     if dist.is_main:
         cache = build_frame_cache(source, cases, size, cache_dir, source_id)
@@ -139,7 +144,8 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> 
 
 def train(config: TrainConfig | str | Path | None, data_root: str | Path | None = None, data_format: str | None = None,
           out_dir: str | Path = "runs/train", resume: bool = False, *, samples: Iterable[EchoSample] | None = None,
-          model: nn.Module | None = None, progress: bool = False, until_step: int | None = None) -> RunResult:
+          model: nn.Module | None = None, progress: bool = False, until_step: int | None = None,
+          unlabeled: SampleSource | None = None, unlabeled_id: str = "") -> RunResult:
     """Train a model and return where its run folder and best checkpoint are.
 
     config:      a TrainConfig, a preset name ("cpu", "paper") or a YAML path; None with `resume`
@@ -150,6 +156,9 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
                  `create_model(config.model.name, ...)`; its weights are saved under config.model.name.
     resume:      continue from RUN/checkpoints/last (same config; ends as an uninterrupted run would).
     until_step:  stop after this step (checkpoint saved) as if interrupted; resume later.
+    unlabeled:   the videos of `config.data.unlabeled` (masks ignored), with `unlabeled_id` naming their
+                 content for the frame cache: `echoseg.inference.sources.unlabeled_videos(folders)`
+                 reads them (the inference layer reads the files users bring; training cannot import it).
     """
     out_dir = Path(out_dir)
     if config is None:
@@ -179,8 +188,14 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
             source_id = dataset_fingerprint(data_root, data_format)
             if config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
                 source_id = f"{source_id}-fan"
+        if config.data.unlabeled and unlabeled is None:
+            raise ConfigError("data.unlabeled is set: pass its videos as `unlabeled` "
+                              "(echoseg.inference.sources.unlabeled_videos); the echoseg commands do")
+        if unlabeled is not None and not config.mean_teacher.enabled:
+            log.warning("untraced videos are only used by the mean teacher's consistency loss; it is off")
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
-        cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
+        cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist,
+                                                        unlabeled, unlabeled_id)
 
         model_cfg = config.model.create_kwargs()
         if model is None:

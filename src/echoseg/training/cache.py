@@ -68,6 +68,25 @@ class InMemorySource:
         return f"{self.name}:{crc:08x}"
 
 
+class ChainedSource:
+    """Several sources read as one (e.g. a dataset and a folder of untraced videos); case ids must be unique."""
+
+    def __init__(self, sources: Iterable[SampleSource]):
+        self.sources = list(sources)
+        self._owner: dict[str, SampleSource] = {}
+        for source in self.sources:
+            for record in source.records():
+                if record.case_id in self._owner:
+                    raise EchosegError(f"case id {record.case_id!r} is in two of the training sources")
+                self._owner[record.case_id] = source
+
+    def records(self) -> list[CaseRecord]:
+        return [r for s in self.sources for r in s.records()]
+
+    def load(self, case_id: str) -> EchoSample:
+        return self._owner[case_id].load(case_id)
+
+
 @dataclass
 class CacheEntry:
     case_id: str
