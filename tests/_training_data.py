@@ -52,3 +52,20 @@ def tiny_overrides(steps: int = 8, workers: int = 0) -> list[str]:
             f"data.num_workers={workers}", f"optim.steps={steps}", "optim.lr=0.003", "runtime.val_interval=4",
             "runtime.checkpoint_interval=2", "runtime.log_interval=2", "runtime.device=cpu", "runtime.threads=1",
             "model.name=tiny"]
+
+
+class DeepTinyNet(nn.Module):
+    """`depth` conv-BatchNorm-ReLU layers: enough BatchNorm layers for running-statistics errors to compound."""
+
+    def __init__(self, window: int = 3, width: int = 8, depth: int = 6):
+        super().__init__()
+        self.window = window
+        layers: list[nn.Module] = []
+        cin = window
+        for _ in range(depth):
+            layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+            cin = width
+        self.body = nn.Sequential(*layers, nn.Conv2d(width, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)

@@ -115,9 +115,11 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         calls["predict"] = video.shape
         return shifted_predictor(3)(video)
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, mask_rule=None, channels_last=False):
         calls["checkpoint"] = (str(path), device, batch_size)
-        return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size)
+        calls["rule"] = mask_rule
+        return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size,
+                             mask_rule=mask_rule)
 
     def fake_open_dataset(root, format):
         calls["data"] = (str(root), format)
@@ -128,9 +130,11 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
     out = tmp_path / "eval"
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic", "--out", str(out),
-              "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1"])
+              "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1", "--compare-postprocess"])
     assert exit_info.value.code == 0
     assert calls["checkpoint"] == ("run1", torch.device("cpu"), 4) and calls["data"] == (str(tmp_path), "synthetic")
+    assert not calls["rule"].clean  # the paper's raw threshold mask unless --postprocess
+    assert "With mask rule: probability &gt;= 0.5, largest connected component" in (out / "report.html").read_text()
     assert calls["predict"] == (6, 48, 64)
     assert {p.name for p in out.iterdir()} >= {"metrics.json", "per_case.csv", "per_frame.csv", "report.html", "plots"}
     printed = capsys.readouterr().out
@@ -143,7 +147,7 @@ def test_evaluate_exits_1_when_a_case_failed_as_predict_does(tmp_path, monkeypat
     from echoseg.cli import main
     from echoseg.models.checkpoint import WeightsInfo
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, mask_rule=None, channels_last=False):
         return FakeSegmenter(shifted_predictor(0), (48, 64), weights=WeightsInfo(path, "fake", {}))
 
     monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
@@ -176,3 +180,59 @@ def test_evaluate_end_to_end_on_a_synthetic_dataset(tmp_path):
     doc = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert doc["run"]["evaluated"] == 2 and doc["groups"]["all_frames"]["n_frames"] > 4
     assert (tmp_path / "eval" / "report.html").stat().st_size > 10_000
+
+
+def island_predictor(video):
+    """The perfect probabilities plus a 4x4 island far from the LV in every frame."""
+    probs = perfect_predictor(video).copy()
+    probs[:, 1:5, 1:5] = 1.0
+    return probs
+
+
+def test_masks_are_the_raw_threshold_by_default_and_postprocess_is_asked_for():
+    # The paper (section 3.5) scores the raw threshold-0.5 masks; the island costs Dice there.
+    from echoseg.geometry.masks import MaskRule
+
+    reader = FakeReader([make_sample("a")])
+    raw = evaluate_model(FakeSegmenter(island_predictor), reader, progress=False,
+                         compare_rule=MaskRule(clean=True))
+    assert raw.summary["run"]["mask_rule"] == "probability >= 0.5 (no post-processing)"
+    assert raw.summary["groups"]["ED+ES"]["dice_mean"]["mean"] < 0.99
+    compared = raw.summary["compare"]
+    assert "largest connected component" in compared["mask_rule"]
+    assert compared["groups"]["ED+ES"]["dice_mean"]["mean"] == 1.0
+    cleaned = evaluate_model(FakeSegmenter(island_predictor, mask_rule=MaskRule(clean=True)), reader,
+                             progress=False)
+    assert cleaned.summary["groups"]["ED+ES"]["dice_mean"]["mean"] == 1.0
+
+
+def test_validation_dice_uses_the_testing_rule():
+    import torch
+
+    from echoseg.training.trainer import validation_dice
+
+    class IslandModel(torch.nn.Module):  # logits: the truth's rectangle plus an island
+        window = 1
+
+        def forward(self, x):
+            out = torch.full_like(x[:, :1], -5.0)
+            out[:, :, 8:24, 8:24] = 5.0
+            out[:, :, 0:2, 0:2] = 5.0
+            return out
+
+    class Cache:
+        pass
+
+    import echoseg.training.trainer as trainer_module
+
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1
+    batches = [(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), mask)]
+    original = trainer_module.validation_batches
+    trainer_module.validation_batches = lambda *args: iter(batches)
+    try:
+        raw = validation_dice(IslandModel(), Cache(), None, 1, torch.device("cpu"))
+        clean = validation_dice(IslandModel(), Cache(), None, 1, torch.device("cpu"), postprocess=True)
+    finally:
+        trainer_module.validation_batches = original
+    assert raw == pytest.approx(2 * 256 / (256 + 260)) and clean == 1.0

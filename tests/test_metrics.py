@@ -169,3 +169,23 @@ def test_hausdorff_pair_agrees_with_monai_compute_hausdorff_distance():
         assert hd[0] == pytest.approx(float(compute_hausdorff_distance(ta, tb, True, spacing=list(spacing))), rel=1e-5)
         assert hd95[0] == pytest.approx(
             float(compute_hausdorff_distance(ta, tb, True, percentile=95, spacing=list(spacing))), rel=1e-5)
+
+
+def test_missed_frames_are_counted_beside_hd_and_penalised_at_the_diagonal():
+    from echoseg.evaluation.folds import headline_metrics
+
+    truth = np.zeros((3, 20, 30), bool)
+    truth[:, 5:15, 5:15] = True
+    pred = truth.copy()
+    pred[1] = False  # a missed frame: HD undefined
+    pred[2, 5:15, 7:17] = True  # a frame with a finite HD
+    metrics = SegmentationMetrics()
+    records = metrics.update(pred, truth, spacing_mm=(0.5, 2.0), phases=["ED", "ES", "ED"])
+    assert records[0].hd == 0 and records[0].hd_penalised == 0
+    assert np.isnan(records[1].hd) and records[1].hd_penalised == pytest.approx(np.hypot(20 * 0.5, 30 * 2.0))
+    assert records[2].hd_penalised == records[2].hd > 0
+    group = metrics.aggregate()["groups"]["ED+ES"]
+    assert group["counts"]["hd_undefined"] == 1 and group["hd"]["n"] == 2 and group["hd_penalised"]["n"] == 3
+    assert group["hd_penalised"]["mean"] > group["hd"]["mean"]
+    head = headline_metrics({"groups": {"ED+ES": {**group, "auc_pooled": {"value": 1.0}}}})
+    assert head["hd_missed"] == 1 and head["hd_penalised"] == pytest.approx(group["hd_penalised"]["mean"])

@@ -168,7 +168,9 @@ def test_ablation_table_has_every_variant_same_split_and_unet_supervised_only(da
     for variant in ABLATION_VARIANTS:
         assert f"| {variant} |" in printed
     assert "DC" in printed and "HD" in printed and "AUC" in printed and "EF corr" in printed
-    assert sum(line.startswith("| ") for line in printed.splitlines()) == 1 + 5  # header + one row per variant
+    # rows table, metrics table (header + one row per variant each), CIs of the 4 others against baseline
+    assert sum(line.startswith("| ") for line in printed.splitlines()) == (1 + 5) * 2 + 1 + 4
+    assert "| sscf − baseline |" in printed and "95% CI" in printed
     table = (out / "ablation_table.md").read_text()
     assert all(f"| {v} |" in table for v in ABLATION_VARIANTS)
 
@@ -178,6 +180,7 @@ def test_ablation_table_has_every_variant_same_split_and_unet_supervised_only(da
     for v in ("baseline", "baseline_tce", "baseline_bssf", "sscf"):
         assert configs[v]["mean_teacher"]["enabled"] is True and configs[v]["model"]["window"] == 3
         assert configs[v]["model"]["name"] == v
+        assert configs[v]["model"]["settings"]["decoder"] == "unet"  # one decoder for every row
         # Same budget and data for every row: configs differ only in model/mean teacher/split file.
         for section in ("optim", "augment", "runtime"):
             assert configs[v][section] == configs["unet"][section]
@@ -283,3 +286,52 @@ def test_camus_official_split_lists_give_the_one_official_fold(tmp_path):
         assert part and all(records[c].split == split for c in part)  # the lists as written
     patients_2ch_4ch = {records[c].patient_id for c in folds[0].test}
     assert len(folds[0].test) == 2 * len(patients_2ch_4ch)  # both views of a test patient are tested
+
+
+def test_ablation_prints_paired_bootstrap_cis_against_the_baseline(data_root, tmp_path, monkeypatch):
+    """sscf beats baseline by 0.02 Dice on every video (plus noise); supervised rows lose 0.05."""
+    rng = np.random.default_rng(0)
+    videos = [f"v{i}" for i in range(30)]
+    base = {v: 0.85 + 0.05 * rng.standard_normal() for v in videos}
+    seen = {}
+
+    def fake_run(config, fold, data_root, data_format, folder, **kwargs):
+        seen[kwargs["name"]] = (config.model.settings.get("decoder"), config.mean_teacher.enabled,
+                                config.data.label_fraction)
+        gain = 0.02 if config.model.name == "sscf" else 0.0
+        gain -= 0.0 if config.mean_teacher.enabled else 0.05
+        dice = {v: base[v] + gain + 0.002 * rng.standard_normal() for v in videos}
+        return RunOutcome(kwargs["name"], folder, {"dice": float(np.mean(list(dice.values())))}, unit="px",
+                          per_video={"dice": dice, "hd_penalised": {v: 3.0 for v in videos}})
+
+    monkeypatch.setattr(ablation, "run_one", fake_run)
+    config = resolve_config("cpu", TINY)
+    result = run_ablation(config, data_root, "synthetic", tmp_path / "a", variants=["baseline", "sscf"],
+                          seeds=[0, 1], mean_teacher="both", label_fractions=[0.125])
+    assert set(seen.values()) == {("unet", True, 0.125), ("unet", False, 0.125)}
+    cis = {c["label"]: c for c in result.summary["comparisons"]}
+    win = cis["sscf MT labels=0.125 − baseline MT labels=0.125"]["dice"]
+    assert win["n"] == 30 and win["low"] > 0.015 and win["high"] < 0.025 and win["verdict"] == "better"
+    teacher = cis["sscf MT labels=0.125 − sscf supervised labels=0.125"]["dice"]
+    assert teacher["mean"] == pytest.approx(0.05, abs=0.002) and teacher["verdict"] == "better"
+    same_hd = cis["sscf MT labels=0.125 − baseline MT labels=0.125"]["hd_penalised"]
+    assert same_hd["mean"] == 0 and same_hd["verdict"] == "no difference shown"
+    table = (tmp_path / "a" / "ablation_table.md").read_text()
+    assert "| sscf MT labels=0.125 | unet | 3 | on | 0.125 |" in table
+    assert "| sscf supervised labels=0.125 | unet | 3 | off | 0.125 |" in table
+    assert "| sscf MT labels=0.125 − baseline MT labels=0.125 | 30 | +0.0" in result.table
+
+
+def test_ablation_rows_with_mean_teacher_and_label_fractions():
+    rows = ablation_rows(["unet", "baseline", "sscf"], mean_teacher="both", label_fractions=[0.5, 1.0])
+    assert [r.name for r in rows[:5]] == ["unet labels=0.5", "baseline MT labels=0.5", "baseline supervised labels=0.5",
+                                          "sscf MT labels=0.5", "sscf supervised labels=0.5"]
+    assert len(rows) == 10
+    labels = [label for _, _, label in ablation.comparisons(rows[:5])]
+    assert labels == ["unet labels=0.5 − baseline MT labels=0.5", "baseline MT labels=0.5 − baseline supervised "
+                      "labels=0.5", "sscf MT labels=0.5 − baseline MT labels=0.5",
+                      "sscf MT labels=0.5 − sscf MT labels=0.5".replace("MT labels=0.5 − sscf MT",
+                                                                         "MT labels=0.5 − sscf supervised"),
+                      "sscf supervised labels=0.5 − baseline supervised labels=0.5"]
+    with pytest.raises(EchosegError, match="label fractions"):
+        ablation_rows(["sscf"], label_fractions=[0])

@@ -13,8 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ablation", help="train and evaluate every variant (or every k) on the same folds and budget: Table 2 / 5",
         description="Train and evaluate each variant with each seed on the same split and the same config "
         "(only the variant changes; `unet` trains supervised only on single frames, as in the paper's "
-        "Table 2), then print and write the table of mean ± std over seeds (DC, HD, AUC, EF corr, EF MAE) "
-        "to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) with "
+        "Table 2; one decoder for every row, --decoder), then print and write the table of mean ± std over "
+        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95%% confidence "
+        "intervals of each row's difference from the baseline row (per-video pairing on the same test "
+        "videos, seeds pooled) to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) with "
         "CPU ms/frame measured by the model benchmark's code.")
     add_protocol_arguments(parser)
     parser.add_argument("--variants", default=None,
@@ -32,6 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-mode", default="channels_last", choices=["fp32", "channels_last", "bf16"],
                         help="inference mode timed for ms/frame (as in `echoseg bench model --modes`)")
     parser.add_argument("--time-frames", type=positive_int, default=16, help="frames of the random video timed per run")
+    parser.add_argument("--decoder", default="unet", choices=["unet", "linknet", "variant"],
+                        help="decoder of every row, so rows differ only in the ablated part: unet (default, the "
+                        "paper's), linknet (the released network's), or variant (each variant's own default)")
+    parser.add_argument("--mean-teacher", default="config", choices=["config", "both", "on", "off"],
+                        help="config (default): as the config says (unet always supervised, as in the paper); "
+                        "both: every temporal variant with and without the mean teacher; on / off: all with / "
+                        "without")
+    parser.add_argument("--label-fractions", default=None,
+                        help="comma-separated fractions of the training videos whose traced frames are used, e.g. "
+                        "0.125,0.25,1 (the rest are unlabelled; data.label_fraction): every row at every fraction")
     parser.set_defaults(func=run)
 
 
@@ -68,11 +80,20 @@ def run(args: argparse.Namespace) -> int:
     seeds = _ints(args.seeds, "--seeds")
     if args.folds == 1 or args.folds < 0:
         raise EchosegError(f"--folds must be 0 (the dataset's split) or at least 2, got {args.folds}")
-    config = resolve_config(args.config, args.overrides)
+    fractions = None
+    if args.label_fractions:
+        try:
+            fractions = [float(v) for v in args.label_fractions.split(",") if v.strip()]
+        except ValueError:
+            raise EchosegError(f"--label-fractions: expected comma-separated numbers, got {args.label_fractions!r}") \
+                from None
+    config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     timing = Timing(mode=args.time_mode, frames=args.time_frames) if windows else None
     result = run_ablation(config, args.data, args.format, args.out, variants=variants, seeds=seeds,
                           windows=windows, folds=args.folds, fold_seed=args.fold_seed,
-                          limit_folds=args.limit_folds, timing=timing, progress=not args.no_progress)
+                          limit_folds=args.limit_folds, timing=timing, progress=not args.no_progress,
+                          decoder=None if args.decoder == "variant" else args.decoder,
+                          mean_teacher=args.mean_teacher, label_fractions=fractions)
     print(result.table)
     print(f"wrote {result.files['json']} and {result.files['markdown']}")
     for outcome in result.failed:

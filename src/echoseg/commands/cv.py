@@ -23,6 +23,10 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                         "values parsed as YAML)")
     parser.add_argument("--limit-folds", type=positive_int, default=None, metavar="N",
                         help="run only the first N folds (quick checks)")
+    parser.add_argument("--postprocess", action="store_true",
+                        help="score masks after keeping the largest connected component and filling holes, and "
+                        "select each run's best checkpoint by the same rule (default: the raw threshold-0.5 "
+                        "mask, as the paper; same as --set runtime.val_postprocess=true)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
 
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError(f"--folds must be at least 2, got {args.folds}")
     if args.limit_folds is not None and args.limit_folds < 1:
         raise EchosegError(f"--limit-folds must be at least 1, got {args.limit_folds}")
-    config = resolve_config(args.config, args.overrides)
+    config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     result = run_cv(config, args.data, args.format, args.out, folds=args.folds, seed=args.seed,
                     limit_folds=args.limit_folds, progress=not args.no_progress)
     print(result.table)

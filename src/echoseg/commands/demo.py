@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a training config value, e.g. --set optim.steps=300 (repeatable)")
     parser.add_argument("--predict", dest="predict_count", type=non_negative_int, default=2,
                         help="how many test videos to run through `predict`")
+    parser.add_argument("--postprocess", action="store_true",
+                        help="masks after keeping the largest connected component and filling holes, in model "
+                        "selection, evaluation and predict (default: the raw threshold-0.5 mask, as the paper)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     parser.set_defaults(func=run)
 
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = DemoSettings(out=args.out, videos=args.videos, frames=args.frames, size=args.size,
                             difficulty=args.difficulty, seed=args.seed, config=args.config,
-                            overrides=args.overrides, predict_count=args.predict_count,
+                            overrides=args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []),
+                            predict_count=args.predict_count,
                             progress=not args.no_progress)
     result = run_demo(settings)
     h = result.headline

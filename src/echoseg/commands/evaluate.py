@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="score only the ED and ES frames even where masks exist for every frame")
     parser.add_argument("--worst", type=non_negative_int, default=4,
                         help="how many lowest-Dice cases to show with overlays and area curves (default: 4)")
+    parser.add_argument("--postprocess", action="store_true",
+                        help="score masks after keeping the largest connected component and filling holes "
+                        "(default: the raw threshold-0.5 mask, as the paper, section 3.5)")
+    parser.add_argument("--compare-postprocess", action="store_true",
+                        help="also score the other mask rule from the same probabilities and show both")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(func=run)
 
@@ -46,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.distributed import resolve_device
 
@@ -58,14 +64,16 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(default_threads())
     writable_folder(args.out)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
-                               channels_last=device.type == "cpu")
+                               mask_rule=MaskRule(clean=args.postprocess), channels_last=device.type == "cpu")
+    compare_rule = MaskRule(clean=not args.postprocess) if args.compare_postprocess else None
     data = Path(args.data)
     if not data.exists():
         raise EchosegError(f"{data}: dataset folder not found")
     reader = open_dataset(data, args.format)
     split = None if args.split == "all" else args.split
     result = evaluate_model(segmenter, reader, split=split, all_frames=not args.annotated_only,
-                            progress=not args.no_progress, limit=args.limit, keep_worst=args.worst)
+                            progress=not args.no_progress, limit=args.limit, keep_worst=args.worst,
+                            compare_rule=compare_rule)
     model_name = segmenter.weights.model
     info = {"checkpoint": str(args.checkpoint), "model": model_name, "data": f"{data} ({args.format})",
             "input size": "x".join(map(str, segmenter.input_size)), "mask rule": segmenter.mask_rule.describe()}
@@ -73,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
                          info=info, n_cases=args.worst)
     for problem in reader.problems:
         log.warning("%s: %s", problem.path, problem.problem)
+    print(f"mask rule: {segmenter.mask_rule.describe()}")
     print(_console_summary(result.summary))
+    if "compare" in result.summary:
+        print(f"mask rule: {result.summary['compare']['mask_rule']}")
+        print(_console_summary({**result.summary["compare"], "distance_unit": result.summary.get("distance_unit")}))
     print(f"wrote {', '.join(str(p) for p in files.values())}")
     if result.errors:
         # As predict: a batch job goes on past a bad case, and its exit status says that one failed.
@@ -87,7 +99,8 @@ def _console_summary(summary: dict) -> str:
     lines = []
     for name, g in summary.get("groups", {}).items():
         lines.append(f"{name:>10}: n={g['n_frames']:<5} Dice {g['dice_mean']['mean']:.4f} ± {g['dice_mean']['std']:.4f} "
-                     f"(pooled {g['dice_pooled']['value']:.4f})  HD {g['hd']['mean']:.2f} {unit}  "
+                     f"(pooled {g['dice_pooled']['value']:.4f})  HD {g['hd']['mean']:.2f} {unit} "
+                     f"({g['counts']['hd_undefined']} missed; penalised {g['hd_penalised']['mean']:.2f})  "
                      f"HD95 {g['hd95']['mean']:.2f} {unit}  AUC {g['auc_mean']['mean']:.4f}")
     mono = summary.get("ef", {}).get("monoplane", {})
     for key in ("pred_vs_true_masks", "pred_vs_reference"):

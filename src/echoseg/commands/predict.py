@@ -53,7 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "this is also the fastest setting on a busy machine)")
     p.add_argument("--spacing", type=positive_float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
-    p.add_argument("--threshold", type=open_unit_interval, default=0.5, help="probability threshold for the mask (default 0.5)")
+    p.add_argument("--threshold", type=open_unit_interval, default=0.5,
+                   help="probability threshold for the mask (default 0.5)")
+    p.add_argument("--postprocess", action="store_true",
+                   help="keep the largest connected component of each mask and fill its holes (default: the raw "
+                   "threshold mask; volumes and EF always use the cleaned mask)")
+    p.add_argument("--no-crop", action="store_true",
+                   help="do not look for the ultrasound fan: resize whole frames to the model. By default scanner "
+                   "exports (a fan among text, ECG and scales) are cut to the detected fan, everything outside it "
+                   "blanked, resized without stretching, and the masks mapped back to the original frame; inputs "
+                   "whose fan fills the frame (EchoNet, CAMUS) are resized whole as before")
+    p.add_argument("--framing", choices=("depth", "whole"), default="depth",
+                   help="window cut around the fan: depth (as tall as the fan, EchoNet's framing; a wide fan's "
+                   "lateral tips fall outside) or whole (the whole fan) (default: depth)")
     p.add_argument("--no-overlay", action="store_true", help="skip the overlay video and GIF preview (faster)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--rank", type=non_negative_int, default=None,
@@ -94,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     channels_last = args.channels_last if args.channels_last is not None else device.type == "cpu"
-    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=MaskRule(args.threshold),
+    mask_rule = MaskRule(args.threshold, clean=args.postprocess)
+    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=mask_rule,
                                batch_size=args.batch_size, autocast_dtype=autocast,
                                channels_last=channels_last)
     if args.compile:
@@ -105,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
     settings = {"inputs": [str(p) for p in args.inputs], "device": str(device),
                 "autocast": str(autocast) if autocast else None, "channels_last": channels_last,
                 "compile": args.compile, "batch_size": args.batch_size, "spacing_mm": args.spacing,
-                "overlay": not args.no_overlay, "world_size": world_size,
-                "threads": torch.get_num_threads()}
+                "overlay": not args.no_overlay, "world_size": world_size, "crop": not args.no_crop,
+                "framing": args.framing, "threads": torch.get_num_threads()}
     start_run(args.out, segmenter, settings, overwrite=args.overwrite, write=rank == 0)
     try:
         report = predict_videos(
             args.inputs, segmenter, args.out, overwrite=args.overwrite, rank=rank, world_size=world_size,
             spacing_mm=tuple(args.spacing) if args.spacing else None, overlay=not args.no_overlay,
-            progress=not args.no_progress, barrier=barrier,
+            progress=not args.no_progress, barrier=barrier, crop=not args.no_crop, framing=args.framing,
         )
     except Interrupted as exc:
         command = shlex.join(["echoseg", *[a for a in args.argv if a != "--overwrite"]])

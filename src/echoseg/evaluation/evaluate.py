@@ -25,6 +25,7 @@ from echoseg.data.schema import EchoSample
 from echoseg.errors import EchosegError
 from echoseg.evaluation.ef import ef_agreement
 from echoseg.evaluation.metrics import FrameRecord, SegmentationMetrics
+from echoseg.geometry.masks import MaskRule
 from echoseg.geometry.volumes import ViewDisks, biplane_ef, ef_from_masks, view_disks
 from echoseg.inference.segmenter import Segmenter
 
@@ -105,8 +106,12 @@ def _view_key(view: str | None) -> str | None:
 
 
 def evaluate_case(segmenter: Segmenter, sample: EchoSample, metrics: SegmentationMetrics, *,
-                  all_frames: bool) -> tuple[CaseResult, CaseSnapshot | None]:
-    """Segment one video, feed its frames to `metrics`, compute its EF; returns its result and snapshot."""
+                  all_frames: bool, compare: tuple[MaskRule, SegmentationMetrics] | None = None,
+                  ) -> tuple[CaseResult, CaseSnapshot | None]:
+    """Segment one video, feed its frames to `metrics`, compute its EF; returns its result and snapshot.
+
+    compare: (another mask rule, its metrics): the same probabilities scored by that rule too.
+    """
     start = time.perf_counter()
     t = sample.video.shape[0]
     pred, probs = segmenter.segment_with_probs(sample.video)  # the masks `predict` writes
@@ -119,6 +124,12 @@ def evaluate_case(segmenter: Segmenter, sample: EchoSample, metrics: Segmentatio
             spacing_mm=sample.spacing_mm, case_id=sample.case_id, patient_id=sample.patient_id, view=sample.view,
             frames=frames, phases=[_phase(f, sample) for f in frames],
         )
+        if compare is not None:
+            rule, compare_metrics = compare
+            compare_metrics.update(
+                np.stack([rule(probs[f]) for f in frames]), np.stack([sample.masks[f] for f in frames]),
+                spacing_mm=sample.spacing_mm, case_id=sample.case_id, patient_id=sample.patient_id,
+                view=sample.view, frames=frames, phases=[_phase(f, sample) for f in frames])
     pixel_area = 1.0 if sample.spacing_mm is None else float(sample.spacing_mm[0]) * float(sample.spacing_mm[1])
     result = CaseResult(
         case_id=sample.case_id, patient_id=sample.patient_id, view=sample.view or "", split=sample.split,
@@ -203,14 +214,17 @@ def ef_summary(cases: Sequence[CaseResult], biplane: Sequence[dict]) -> dict:
 def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = "test", all_frames: bool = True,
                    progress: bool = True, limit: int | None = None, keep_worst: int = 4,
                    metrics: SegmentationMetrics | None = None,
-                   case_ids: Sequence[str] | None = None) -> EvaluationResult:
+                   case_ids: Sequence[str] | None = None, compare_rule: MaskRule | None = None) -> EvaluationResult:
     """Evaluate `segmenter` (model, input size, mask rule: `load_segmenter`) on `reader`'s cases of
     `split` (None: every case), or on `case_ids` (in that order, whatever their split: a
     cross-validation fold's test cases) when given.
 
     keep_worst: how many lowest-Dice cases keep frames for the report's overlays.
+    compare_rule: another mask rule scored from the same probabilities (segmentation metrics only,
+    without AUC), summarised under summary["compare"] (e.g. with and without post-processing).
     """
     metrics = metrics or SegmentationMetrics()
+    compare_metrics = SegmentationMetrics()
     case_ids = list(case_ids) if case_ids is not None else reader.case_ids(split)
     if limit is not None:
         case_ids = case_ids[:limit]
@@ -228,7 +242,8 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     for order, case_id in enumerate(iterator):
         try:
             sample = reader.load(case_id)
-            case, snap = evaluate_case(segmenter, sample, metrics, all_frames=all_frames)
+            case, snap = evaluate_case(segmenter, sample, metrics, all_frames=all_frames,
+                                       compare=None if compare_rule is None else (compare_rule, compare_metrics))
         except Exception as exc:  # a bad case must not stop the evaluation of the others
             log.error("%s: skipped: %s", case_id, exc)
             log.debug("traceback of %s", case_id, exc_info=True)
@@ -243,6 +258,8 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     biplane = biplane_results(cases)
     summary = metrics.aggregate()
     summary["ef"] = ef_summary(cases, biplane)
+    if compare_rule is not None:
+        summary["compare"] = {"mask_rule": compare_rule.describe(), "groups": compare_metrics.aggregate()["groups"]}
     n_frames = sum(c.n_frames for c in cases)
     summary["run"] = {"split": split, "cases": len(case_ids), "evaluated": len(cases), "failed": len(errors),
                       "frames_predicted": n_frames, "seconds": seconds,

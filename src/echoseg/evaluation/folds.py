@@ -106,15 +106,19 @@ def make_folds(records: Sequence[CaseRecord], k: int = 5, seed: int = 0, *, val_
 def headline_metrics(summary: Mapping, group: str = "ED+ES") -> dict[str, float]:
     """The numbers a fold table needs, flattened from an evaluation summary (`EvaluationResult.summary`).
 
-    dice/iou/hd/hd95/auc are per-image means over `group`'s frames (the paper's form); dice_pooled and
+    dice/iou/hd/hd95/auc are per-image means over `group`'s frames (the paper's form); hd_missed the
+    number of frames left out of hd and hd95 (exactly one mask empty), hd_penalised the HD mean with
+    those frames at the image diagonal; dice_pooled and
     auc_pooled the pooled forms; ef_mae_* the monoplane EF MAE against the reference and the truth masks.
     """
     g = summary.get("groups", {}).get(group)
     nan = float("nan")
-    out = {k: nan for k in ("dice", "dice_pooled", "iou", "hd", "hd95", "auc", "auc_pooled")}
+    out = {k: nan for k in ("dice", "dice_pooled", "iou", "hd", "hd95", "hd_missed", "hd_penalised", "auc",
+                            "auc_pooled")}
     if g:
         out.update(dice=g["dice_mean"]["mean"], dice_pooled=g["dice_pooled"]["value"], iou=g["iou_mean"]["mean"],
-                   hd=g["hd"]["mean"], hd95=g["hd95"]["mean"], auc=g["auc_mean"]["mean"],
+                   hd=g["hd"]["mean"], hd95=g["hd95"]["mean"], hd_missed=float(g["counts"]["hd_undefined"]),
+                   hd_penalised=g.get("hd_penalised", {}).get("mean", nan), auc=g["auc_mean"]["mean"],
                    auc_pooled=g["auc_pooled"]["value"])
     mono = summary.get("ef", {}).get("monoplane", {})
     out["ef_mae_vs_reference"] = mono.get("pred_vs_reference", {}).get("mae", nan)

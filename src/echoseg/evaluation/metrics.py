@@ -9,7 +9,10 @@ Empty masks. MONAI 1.6 returns Dice/IoU NaN for an empty truth (with its default
 HD = inf and HD95 = NaN (with a warning) when either mask is empty. echoseg's rules instead:
 - Dice/IoU use `ignore_empty=False`: both masks empty -> 1 (perfect agreement), exactly one empty -> 0.
 - HD/HD95: both empty -> 0; exactly one empty -> NaN, excluded from the HD summaries and counted
-  (`hd_undefined`). MONAI is not called on such frames, so nothing warns or crashes.
+  (`hd_undefined`, shown as "HD missed" beside HD in every table: an HD mean alone hides a model that
+  misses whole frames). MONAI is not called on such frames, so nothing warns or crashes.
+  `hd_penalised` counts such a frame at the image diagonal (the largest distance two boundaries
+  inside the frame can have) instead of leaving it out.
 - AUC needs both classes in the truth: a frame whose truth is empty (or full) gets AUC NaN, counted.
 Every such frame is counted in the summary (`empty_pred`, `empty_truth`, `both_empty`).
 
@@ -40,6 +43,9 @@ DEFINITIONS = {
     "hd": "Hausdorff distance: max of the two directed boundary-to-boundary distances (MONAI), mean ± std "
     "over frames where both masks are non-empty or both empty (0)",
     "hd95": "95th-percentile Hausdorff distance: max of the two directed 95th percentiles (MONAI), mean ± std",
+    "hd_penalised": "Hausdorff distance with every frame where exactly one mask is empty counted at the image "
+    "diagonal (instead of left out), mean ± std over all frames",
+    "hd_missed": "frames where exactly one of prediction and truth is empty: left out of HD and HD95",
     "auc_mean": "pixel ROC AUC of the probabilities against the truth per frame (MONAI), mean ± std over "
     "frames whose truth has both classes",
     "auc_pooled": "pixel ROC AUC over a uniform random sample of the pixels of all frames of the group pooled",
@@ -63,6 +69,7 @@ class FrameRecord:
     iou: float
     hd: float
     hd95: float
+    hd_penalised: float  # hd, or the image diagonal when exactly one mask is empty
     auc: float
     unit: str
     area_pred: float
@@ -228,6 +235,9 @@ class SegmentationMetrics:
         dice, iou = dice_iou(pred, truth)
         hd, hd95 = hausdorff_pair(pred, truth, spacing_mm, percentile=95)
         unit = "px" if spacing_mm is None else "mm"
+        dy, dx = (1.0, 1.0) if spacing_mm is None else (float(spacing_mm[0]), float(spacing_mm[1]))
+        diagonal = math.hypot(pred.shape[1] * dy, pred.shape[2] * dx)
+        hd_penalised = np.where(np.isnan(hd), diagonal, hd)
         pixel_area = 1.0 if spacing_mm is None else float(spacing_mm[0]) * float(spacing_mm[1])
         inter = (pred & truth).reshape(n, -1).sum(1)
         size_p = pred.reshape(n, -1).sum(1)
@@ -240,7 +250,7 @@ class SegmentationMetrics:
             new.append(FrameRecord(
                 case_id=case_id, patient_id=patient_id or case_id, view=view or "", frame=frames[i],
                 phase=phases[i], dice=float(dice[i]), iou=float(iou[i]), hd=float(hd[i]), hd95=float(hd95[i]),
-                auc=auc, unit=unit, area_pred=float(size_p[i]) * pixel_area, area_true=float(size_t[i]) * pixel_area,
+                hd_penalised=float(hd_penalised[i]), auc=auc, unit=unit, area_pred=float(size_p[i]) * pixel_area, area_true=float(size_t[i]) * pixel_area,
                 intersection=int(inter[i]), size_pred=int(size_p[i]), size_true=int(size_t[i]),
             ))
         self.records.extend(new)
@@ -307,6 +317,8 @@ def summarise_records(records: Sequence[FrameRecord]) -> dict:
         "iou_mean": {**mean_std(r.iou for r in records), "definition": DEFINITIONS["iou_mean"]},
         "hd": {**mean_std(r.hd for r in records), "unit": unit, "definition": DEFINITIONS["hd"]},
         "hd95": {**mean_std(r.hd95 for r in records), "unit": unit, "definition": DEFINITIONS["hd95"]},
+        "hd_penalised": {**mean_std(r.hd_penalised for r in records), "unit": unit,
+                         "definition": DEFINITIONS["hd_penalised"]},
         "auc_mean": {**mean_std(r.auc for r in records), "definition": DEFINITIONS["auc_mean"]},
         "counts": {
             "empty_pred": int(empty_p), "empty_truth": int(empty_t), "both_empty": int(both),
@@ -334,6 +346,8 @@ def summarise_videos(records: Sequence[FrameRecord]) -> list[dict]:
             "dice_mean": mean_std(r.dice for r in recs)["mean"], "dice_pooled": pooled_dice(recs),
             "iou_mean": mean_std(r.iou for r in recs)["mean"],
             "hd_mean": mean_std(r.hd for r in recs)["mean"], "hd95_mean": mean_std(r.hd95 for r in recs)["mean"],
+            "hd_penalised_mean": mean_std(r.hd_penalised for r in recs)["mean"],
+            "hd_missed": int(sum(math.isnan(r.hd) for r in recs)),
             "auc_mean": mean_std(r.auc for r in recs)["mean"],
             "dice_ed": by_phase["ED"].dice if "ED" in by_phase else float("nan"),
             "dice_es": by_phase["ES"].dice if "ES" in by_phase else float("nan"),

@@ -206,10 +206,12 @@ def _summary_table(summary: Mapping) -> str:
         c = group["counts"]
         rows.append([GROUP_TITLES.get(key, key), str(group["n_frames"]), _ms(group["dice_mean"]),
                      _fmt(group["dice_pooled"]["value"]), _ms(group["iou_mean"]), _ms(group["hd"], 2),
+                     str(c["hd_undefined"]), _ms(group["hd_penalised"], 2) if "hd_penalised" in group else "–",
                      _ms(group["hd95"], 2), _ms(group["auc_mean"]), _fmt(group["auc_pooled"]["value"]),
                      f"{c['empty_pred']} / {c['empty_truth']}"])
     header = ["frames", "n", "Dice mean ± std", "Dice pooled", "IoU mean ± std", f"HD ({unit})",
-              f"HD95 ({unit})", "AUC mean ± std", "AUC pooled", "empty pred / truth"]
+              "HD missed (one mask empty)", f"HD penalised ({unit})", f"HD95 ({unit})", "AUC mean ± std",
+              "AUC pooled", "empty pred / truth"]
     return _table(header, rows)
 
 
@@ -258,6 +260,12 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
         parts.append('<p class="meta bad">Some cases have a pixel spacing and some do not: the distance '
                      "summaries below mix mm and px. Give every case a spacing (or none) to compare them.</p>")
     parts += ["<h2>Segmentation summary</h2>", _summary_table(summary)]
+    if run.get("mask_rule"):
+        parts.append(f'<p class="note">Mask rule: {html.escape(str(run["mask_rule"]))}.</p>')
+    if "compare" in summary:  # evaluate --compare-postprocess: the same probabilities, the other rule
+        compare = summary["compare"]
+        parts += [f"<h3>With mask rule: {html.escape(compare['mask_rule'])}</h3>",
+                  _summary_table({**compare, "distance_unit": summary.get("distance_unit")})]
     parts.append("<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                                    for k, v in summary.get("definitions", {}).items()) + "</dl>")
     parts += ["<h2>Ejection fraction</h2>", _ef_table(summary.get("ef", {}))]

@@ -38,16 +38,19 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
 
 @dataclass(frozen=True)
 class MaskRule:
-    """Probabilities float (H, W) -> mask bool (H, W): pixels >= threshold, then (clean) the largest
-    connected component with its holes filled.
+    """Probabilities float (H, W) -> mask bool (H, W): pixels >= threshold, then, with `clean`
+    (`--postprocess`), the largest connected component with its holes filled.
 
-    The LV cavity is one blob, so stray islands and pinholes are noise. One rule object travels with
-    the model (`echoseg.inference.segmenter.Segmenter`), so `evaluate` scores exactly the masks
-    `predict` writes and streaming returns them too.
+    The default is the raw threshold-0.5 mask, the paper's (section 3.5: no post-processing), so
+    reported metrics compare with published ones; `clean` removes stray islands and pinholes (the LV
+    cavity is one blob). One rule object travels with the model (`echoseg.inference.segmenter.Segmenter`),
+    so `evaluate` scores exactly the masks `predict` writes and streaming returns them too; training
+    selects its best checkpoint with the same rule (`runtime.val_postprocess`). Volumes and EF clean
+    their masks themselves (`echoseg.geometry.disks`), whatever the rule.
     """
 
     threshold: float = THRESHOLD
-    clean: bool = True
+    clean: bool = False
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
@@ -62,6 +65,6 @@ class MaskRule:
         return f"probability >= {self.threshold:g}{cleaning}"
 
 
-def mask_from_probs(probs: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
-    """bool (H, W) by the default rule: `MaskRule(threshold)(probs)`."""
-    return MaskRule(threshold)(probs)
+def mask_from_probs(probs: np.ndarray, threshold: float = THRESHOLD, clean: bool = False) -> np.ndarray:
+    """bool (H, W) by `MaskRule(threshold, clean)(probs)` (default: the raw threshold mask)."""
+    return MaskRule(threshold, clean)(probs)

@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from echoseg.data import files
+from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class VideoInput:
 
     frames: uint8 (T, H, W) grayscale. fps: frames per second or None. spacing_mm: (dy, dx) or None.
     notes: things the user should know (colour converted, intensity rescaled...), kept in the summary.
+    region: (x0, y0, x1, y1) the ultrasound image area the file declares (DICOM SequenceOfUltrasoundRegions), or None.
     """
 
     frames: np.ndarray
@@ -47,6 +48,7 @@ class VideoInput:
     spacing_mm: tuple[float, float] | None
     path: Path
     notes: list[str] = field(default_factory=list)
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,76 +236,13 @@ def read_video_file(path: Path) -> VideoInput:
 
 
 def read_dicom(path: Path) -> VideoInput:
-    """Multi-frame (cine) or single-frame DICOM; ultrasound region spacing preferred over PixelSpacing."""
-    try:
-        import pydicom
-    except ImportError:
-        raise DataError(path, "reading DICOM needs pydicom: pip install 'echoseg[dicom]'") from None
-    try:
-        ds = pydicom.dcmread(str(path))
-    except Exception as exc:  # pydicom raises many types for damaged files
-        raise DataError(path, f"unreadable DICOM: {exc}") from None
-    if "PixelData" not in ds:
-        raise DataError(path, "DICOM without pixel data")
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
-        raise DataError(path, f"cannot decode DICOM pixel data (transfer syntax {syntax}): {exc}; compressed "
-                        "files may need pylibjpeg or gdcm") from None
-    notes = []
-    samples = int(getattr(ds, "SamplesPerPixel", 1))
-    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if n_frames == 1:
-        pixels = pixels[None]
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    if samples > 1:
-        # pydicom converts YBR to RGB when it decodes (its default); convert the raw ones we get as YBR.
-        if photometric.startswith("YBR") and not _pydicom_converts_ybr():
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
-        rgb = files.to_uint8(pixels, path, notes)
-        pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
-        notes.append(f"colour ({photometric}) frames converted to grayscale")
-        log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
-    else:
-        pixels = files.to_uint8(pixels, path, notes)
-        if photometric == "MONOCHROME1":
-            pixels = 255 - pixels
-    if pixels.ndim != 3:
-        raise DataError(path, f"unexpected DICOM pixel array shape {pixels.shape}")
-    return VideoInput(np.ascontiguousarray(pixels), _dicom_fps(ds), _dicom_spacing(ds), path, notes)
-
-
-def _pydicom_converts_ybr() -> bool:
-    import pydicom
-
-    return int(pydicom.__version__.split(".")[0]) >= 3
-
-
-def _dicom_spacing(ds) -> tuple[float, float] | None:
-    """(dy, dx) mm from SequenceOfUltrasoundRegions (PhysicalDelta in cm when units code is 3), else PixelSpacing."""
-    for region in getattr(ds, "SequenceOfUltrasoundRegions", []) or []:
-        dx, dy = getattr(region, "PhysicalDeltaX", None), getattr(region, "PhysicalDeltaY", None)
-        units_x, units_y = getattr(region, "PhysicalUnitsXDirection", 3), getattr(region, "PhysicalUnitsYDirection", 3)
-        if dx and dy and int(units_x) == 3 and int(units_y) == 3:  # 3 = cm
-            return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
-    spacing = getattr(ds, "PixelSpacing", None)
-    if spacing is not None and len(spacing) == 2 and float(spacing[0]) > 0:
-        return float(spacing[0]), float(spacing[1])
-    return None
-
-
-def _dicom_fps(ds) -> float | None:
-    frame_time = getattr(ds, "FrameTime", None)  # ms between frames
-    if frame_time:
-        return 1000.0 / float(frame_time)
-    for key in ("CineRate", "RecommendedDisplayFrameRate"):
-        value = getattr(ds, key, None)
-        if value:
-            return float(value)
-    return None
+    """Multi-frame (cine) or single-frame DICOM through the shared decoder (compressed syntaxes, YBR
+    colour, ultrasound-region spacing before PixelSpacing); the 2-D ultrasound region is kept for the
+    sector detection."""
+    decoded = files.read_dicom(path)
+    region = decoded.image_region
+    return VideoInput(decoded.frames, decoded.fps, decoded.spacing_mm, path, decoded.notes,
+                      region=region.box if region is not None else None)
 
 
 def read_nifti(path: Path) -> VideoInput:
@@ -323,3 +262,38 @@ def _image_input(image: files.Image, path: Path, kind: str) -> VideoInput:
     notes: list[str] = []
     frames = files.to_uint8(arr, path, notes)
     return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes)
+
+
+class UnlabeledVideos:
+    """Untraced videos for training (`data.unlabeled`): every file `predict` reads under the given
+    folders or files, as `EchoSample`s without masks (a training `SampleSource`). Case ids are
+    "unlabeled/<name>"; an unreadable file is skipped by the frame cache with its problem listed."""
+
+    def __init__(self, inputs: list[str | Path]):
+        self.items = discover_inputs(list(inputs))
+
+    def records(self) -> list[CaseRecord]:
+        return [CaseRecord(case_id=f"unlabeled/{item.name}", patient_id=f"unlabeled/{item.name}",
+                           split="unlabeled") for item in self.items]
+
+    def load(self, case_id: str) -> EchoSample:
+        item = next(i for i in self.items if f"unlabeled/{i.name}" == case_id)
+        video = read_video(item.path, item.fps_hint)
+        return EchoSample(video=video.frames, masks={}, case_id=case_id, patient_id=case_id,
+                          spacing_mm=video.spacing_mm, fps=video.fps, split="unlabeled")
+
+    def fingerprint(self) -> str:
+        """Changes when a file is added, removed or rewritten (the frame cache key includes it)."""
+        parts = [(str(i.path.resolve()), i.path.stat().st_size, i.path.stat().st_mtime_ns) for i in self.items]
+        return "unlabeled:" + hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def unlabeled_videos(inputs: list[str | Path]) -> UnlabeledVideos | None:
+    """The `data.unlabeled` source for `echoseg.training.train`, or None when `inputs` is empty."""
+    if not inputs:
+        return None
+    source = UnlabeledVideos(inputs)
+    if not source.items:
+        raise DataError(Path(str(inputs[0])), "data.unlabeled: no video files found in "
+                        f"{', '.join(str(p) for p in inputs)}")
+    return source

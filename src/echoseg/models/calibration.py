@@ -20,11 +20,25 @@ default; the tests check it against a float64 per-sample convolution. The dilati
 their convolutions are summed before the single mix. The elementwise kernel does not factor and
 uses the faster of the per-sample forms.
 
-Scaling (`normalize=True`, our default): with G initialised to ones the raw kernel sums 9*C*C
-terms of size ~A, so calibrated features come out about 9*C*C/2 times larger than the centre
-frame's, and Q'K'^T sums 84 products, saturating the sigmoid. We divide the logits by sqrt(M) and
-the kernel by 9*C*C*len(dilations), which keeps calibrated features on the scale of their input.
-`normalize=False` reproduces the released network's raw scale.
+Scaling (`scale`). The released network uses none: with G initialised to ones its kernel sums
+9*C*C terms of size ~A, so calibrated features come out about 9*C*C/2 times larger than the centre
+frame's, and its logits Q'K'^T sum M = 84 products of max-pooled, hence positive, values, which
+saturates the sigmoid. Saturated below means |logit| > ln 99 (A outside [0.01, 0.99], less than 1%
+of the gradient reaches Tq and Tk); numbers at initialisation, sscf width 1.0, train-mode
+BatchNorm, 64x64 / 256x256 inputs (`benchmarks/bench_assc_saturation.py`, stages 1-4):
+- "centred" (default): each channel's summary is centred over its M values before the product,
+  and the product is divided by sqrt(M): the scaled dot product on zero-mean vectors it was made
+  for, i.e. a covariance of the two frames' channel summaries (the paper calls Q'K'^T a
+  "channel-wise feature correlation"). The kernel is divided by 9*C*C*len(dilations), which keeps
+  calibrated features on the scale of their input. Saturated: 0% at every stage, both sizes.
+- "sqrt_m": logits / sqrt(M) without centring (echoseg's default before 2026-11-28), same kernel
+  scale. Max-pooled summaries are positive, so Q'K'^T still grows like M: 91/71/38/9% saturated
+  at 64x64, 99/99/94/73% at 256x256.
+- "raw": the released network (no division, no kernel scale): 75-100% saturated at every stage.
+
+Transform padding (`transform_padding`): Tq and Tk are 3x3 convs; the release pads them by 0, so
+Q and K are 2 pixels smaller than the map (which then must be at least 3x3). Padding 1 (default)
+keeps the map size; the outputs differ by a few percent.
 """
 
 from __future__ import annotations
@@ -38,6 +52,8 @@ import torch.nn.functional as F
 POOL_SIZES = (1, 3, 5, 7)
 KERNELS = ("matmul", "elementwise")
 FORMULATIONS = ("factored", "grouped", "unfold")
+SCALES = ("centred", "sqrt_m", "raw")
+SATURATED_LOGIT = math.log(99.0)  # |logit| above this: sigmoid outside [0.01, 0.99], gradient < 0.01
 
 
 def summarize(x: torch.Tensor, sizes: tuple[int, ...] = POOL_SIZES) -> torch.Tensor:
@@ -72,28 +88,34 @@ class ASSC(nn.Module):
     """Calibrate `neighbour` features (B, C, H, W) to `target` features (B, C, H, W) -> (B, C, H, W).
 
     Parameters: `tq`, `tk` (3x3 convs C -> C, the paper's transform T) and `g` (C, C, 3, 3), the
-    motion warping matrix, initialised to ones. `formulation` selects how the per-sample kernel is
-    applied ("factored" is only valid for the matmul kernel); all formulations compute the same
-    function and share parameters, so it can be switched on a trained model.
+    motion warping matrix, initialised to ones. `scale` and `transform_padding`: see the module
+    docstring ("raw" and 0 are the released network's). `formulation` selects how the per-sample
+    kernel is applied ("factored" is only valid for the matmul kernel); all formulations compute
+    the same function and share parameters, so it can be switched on a trained model.
     """
 
     def __init__(self, channels: int, dilations: tuple[int, ...] = (1,), kernel: str = "matmul",
-                 normalize: bool = True, formulation: str | None = None):
+                 scale: str = "centred", formulation: str | None = None, transform_padding: int = 1):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown calibration kernel {kernel!r}; valid: {list(KERNELS)}")
+        if scale not in SCALES:
+            raise ValueError(f"unknown calibration scale {scale!r}; valid: {list(SCALES)}")
+        if transform_padding not in (0, 1):
+            raise ValueError(f"transform_padding must be 0 (released network) or 1, got {transform_padding!r}")
         dilations = tuple(int(d) for d in dilations)
         if not dilations or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be positive integers, got {dilations}")
         self.channels = channels
         self.dilations = dilations
         self.kernel = kernel
-        self.normalize = normalize
+        self.scale = scale
+        self.transform_padding = transform_padding
         # fastest exact form of each kernel (benchmarks/RESULTS.md)
         self.formulation = formulation or ("factored" if kernel == "matmul" else "grouped")
         self._check_formulation()
-        self.tq = nn.Conv2d(channels, channels, 3, padding=1)
-        self.tk = nn.Conv2d(channels, channels, 3, padding=1)
+        self.tq = nn.Conv2d(channels, channels, 3, padding=transform_padding)
+        self.tk = nn.Conv2d(channels, channels, 3, padding=transform_padding)
         self.g = nn.Parameter(torch.ones(channels, channels, 3, 3))
 
     def _check_formulation(self) -> None:
@@ -103,23 +125,29 @@ class ASSC(nn.Module):
             raise ValueError("the factored formulation exists only for the matmul kernel")
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, dilations={self.dilations}, kernel={self.kernel}, formulation={self.formulation}"
+        return (f"channels={self.channels}, dilations={self.dilations}, kernel={self.kernel}, scale={self.scale}, "
+                f"transform_padding={self.transform_padding}, formulation={self.formulation}")
 
     # -- the parts -------------------------------------------------------------------------------
 
     def attention(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """A = sigmoid(Q' K'^T), (B, C, C); row o weighs the channels of G mixed into output channel o."""
-        return self._attention_from(self.tq(neighbour), target)
+        """A = sigmoid(Q' K'^T / s), (B, C, C); row o weighs the channels of G mixed into output channel o."""
+        return torch.sigmoid(self.attention_logits(neighbour, target))
 
-    def _attention_from(self, q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        qs, ks = summarize(q), summarize(self.tk(target))
-        logits = qs @ ks.transpose(1, 2)
-        if self.normalize:
-            logits = logits / math.sqrt(qs.shape[-1])
-        return torch.sigmoid(logits)
+    def attention_logits(self, neighbour: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The logits (B, C, C) before the sigmoid: Q' K'^T, scaled (and Q', K' centred) by `scale`."""
+        qs, ks = summarize(self.tq(neighbour)), summarize(self.tk(target))
+        if self.scale == "raw":
+            return qs @ ks.transpose(1, 2)
+        if self.scale == "centred":
+            qs = qs - qs.mean(dim=2, keepdim=True)
+            ks = ks - ks.mean(dim=2, keepdim=True)
+        return (qs @ ks.transpose(1, 2)) / math.sqrt(qs.shape[-1])
 
     def _kernel_scale(self) -> float:
-        return 1.0 / (9 * self.channels * self.channels * len(self.dilations)) if self.normalize else 1.0
+        if self.scale == "raw":
+            return 1.0
+        return 1.0 / (9 * self.channels * self.channels * len(self.dilations))
 
     def dynamic_kernels(self, a: torch.Tensor) -> torch.Tensor:
         """Per-sample kernels W (B, C, C, 3, 3) from A (B, C, C), scale included."""

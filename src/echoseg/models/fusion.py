@@ -38,12 +38,13 @@ class BSSF(nn.Module):
     """
 
     def __init__(self, channels: int, window: int, dilations: tuple[int, ...] = (1,), kernel: str = "matmul",
-                 normalize: bool = True):
+                 scale: str = "centred", transform_padding: int = 1):
         super().__init__()
         self.window = window
         self.centre = window // 2
         self.calibrators = nn.ModuleList(
-            ASSC(channels, dilations, kernel=kernel, normalize=normalize) for _ in range(window - 1)
+            ASSC(channels, dilations, kernel=kernel, scale=scale, transform_padding=transform_padding)
+            for _ in range(window - 1)
         )
         self.proj = nn.Conv2d(window * channels, channels, 1, bias=False)
         self.bn = nn.BatchNorm2d(channels)

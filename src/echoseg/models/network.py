@@ -29,10 +29,13 @@ def check_window(window: int) -> int:
     return window
 
 
-def check_spatial(h: int, w: int) -> None:
+def check_spatial(h: int, w: int, minimum: int = STRIDE) -> None:
     if h % STRIDE or w % STRIDE or h == 0 or w == 0:
         raise ValueError(f"frame size {h}x{w} is not supported: height and width must be positive multiples of "
                          f"{STRIDE} (resize first, e.g. with echoseg.data.resize.resize_video)")
+    if h < minimum or w < minimum:
+        raise ValueError(f"frame size {h}x{w} is too small for this network: it needs at least {minimum}x{minimum} "
+                         "(unpadded 3x3 calibration transforms need a 3x3 map at H/16)")
 
 
 class TemporalSegNet(nn.Module):
@@ -41,11 +44,13 @@ class TemporalSegNet(nn.Module):
     shared_encoder: one encoder for all k frames (its features can be reused across windows);
     otherwise k encoders with separate weights, one per relative frame position (TCE).
     fusion: "concat" or "bssf"; unused when k = 1.
+    calibration, calibration_scale, transform_padding, dilations: the ASSC settings (calibration.py).
+    release_decoder: the released network's LinkNet tail (decoders.py).
     """
 
     def __init__(self, *, window: int = 3, width: float = 1.0, shared_encoder: bool = False, fusion: str = "bssf",
                  decoder: str = "linknet", dilations: tuple[int, ...] = (1,), calibration: str = "matmul",
-                 calibration_norm: bool = True):
+                 calibration_scale: str = "centred", transform_padding: int = 1, release_decoder: bool = False):
         super().__init__()
         self.window = check_window(window)
         if fusion not in FUSIONS:
@@ -54,16 +59,20 @@ class TemporalSegNet(nn.Module):
         n_encoders = 1 if self.shared_encoder else window
         self.encoders = nn.ModuleList(ResNetEncoder(width) for _ in range(n_encoders))
         channels = self.encoders[0].out_channels
+        # unpadded Tq/Tk (the release) need a 3x3 map at the deepest stage
+        self.min_input = 3 * STRIDE if fusion == "bssf" and window > 1 and transform_padding == 0 else STRIDE
         if window == 1:
             self.fusions = nn.ModuleList()
         elif fusion == "concat":
             self.fusions = nn.ModuleList(ConcatFusion(c, window) for c in channels)
         else:
             self.fusions = nn.ModuleList(
-                BSSF(c, window, tuple(dilations), kernel=calibration, normalize=calibration_norm) for c in channels
+                BSSF(c, window, tuple(dilations), kernel=calibration, scale=calibration_scale,
+                     transform_padding=transform_padding) for c in channels
             )
-        self.decoder = build_decoder(decoder, channels)
-        self.head = nn.Conv2d(self.decoder.out_channels, 1, 1)
+        self.decoder = build_decoder(decoder, channels, release_decoder)
+        k = self.decoder.head_kernel_size
+        self.head = nn.Conv2d(self.decoder.out_channels, 1, k, padding=k // 2)
 
     @staticmethod
     def normalize_input(frames: torch.Tensor) -> torch.Tensor:
@@ -92,7 +101,7 @@ class TemporalSegNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.window:
             raise ValueError(f"expected input (B, {self.window}, H, W) for a model with window k={self.window}, "
                              f"got shape {tuple(x.shape)}")
-        check_spatial(x.shape[2], x.shape[3])
+        check_spatial(x.shape[2], x.shape[3], self.min_input)
         if self.shared_encoder and self.window > 1:
             # one encoder pass over all B*k frames: a bigger batch is faster than k small ones
             b, k, h, w = x.shape

@@ -12,8 +12,10 @@ Settings (keyword arguments of `create_model`, JSON-serialisable because checkpo
 width (float, 1.0 = 64/128/256/512 channels), window (k, odd 1..11, default 3; `unet` only 1),
 decoder ("linknet" as in the released network | "unet" as in the paper text); for the BSSF
 variants also dilations (default (1,), summed), calibration ("matmul" released | "elementwise"
-literal eq. 3) and calibration_norm (True: unit-scale calibration, see calibration.py). A setting
-that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
+literal eq. 3) and calibration_scale ("centred" default | "sqrt_m" | "raw" released, see
+calibration.py); for `sscf` also release (True: the authors' released network exactly: LinkNet
+decoder with the release's tail, raw calibration scale, unpadded Tq/Tk, dilation 1, matmul kernel;
+inputs >= 48x48). A setting that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
 
 `unet` defaults to the U-Net decoder (its name, and the paper's U-Net row); the others default to
@@ -29,9 +31,31 @@ from echoseg.models.registry import register_model
 ABLATION_VARIANTS = ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")
 
 
-def _calibration_cfg(dilations, calibration: str, calibration_norm: bool) -> dict:
+# Weights files written before calibration_scale existed store calibration_norm: True meant logits
+# / sqrt(M) and a unit-scale kernel, False the released network's raw scale.
+_LEGACY_NORM = {True: "sqrt_m", False: "raw"}
+
+
+def _calibration_cfg(dilations, calibration: str, calibration_scale: str | None,
+                     calibration_norm: bool | None) -> dict:
+    if calibration_norm is not None:
+        if calibration_scale is not None:
+            raise ValueError("give calibration_scale, not calibration_norm (its older form), not both")
+        calibration_scale = _LEGACY_NORM[bool(calibration_norm)]
     return {"dilations": tuple(int(d) for d in dilations), "calibration": calibration,
-            "calibration_norm": bool(calibration_norm)}
+            "calibration_scale": calibration_scale or "centred"}
+
+
+def _release_cfg(decoder: str | None, dilations, calibration: str | None, calibration_scale: str | None) -> dict:
+    """The settings of the authors' released network; any other explicit value is an error."""
+    release = {"decoder": "linknet", "dilations": (1,), "calibration": "matmul", "calibration_scale": "raw"}
+    given = {"decoder": decoder, "dilations": tuple(int(d) for d in dilations), "calibration": calibration,
+             "calibration_scale": calibration_scale}
+    clash = {k: v for k, v in given.items() if v is not None and v != release[k]}
+    if clash:
+        raise ValueError(f"release=True reproduces the released network ({release}); it cannot be combined "
+                         f"with {clash}")
+    return {**release, "transform_padding": 0, "release_decoder": True}
 
 
 @register_model("unet")
@@ -56,17 +80,24 @@ def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet
 
 @register_model("baseline_bssf")
 def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
-                  calibration: str = "matmul", calibration_norm: bool = True) -> TemporalSegNet:
+                  calibration: str = "matmul", calibration_scale: str | None = None,
+                  calibration_norm: bool | None = None) -> TemporalSegNet:
     """One shared encoder; stages fused by BSSF (each neighbour calibrated to the centre by ASSC)."""
     cfg = {"width": width, "window": window, "decoder": decoder,
-           **_calibration_cfg(dilations, calibration, calibration_norm)}
+           **_calibration_cfg(dilations, calibration, calibration_scale, calibration_norm)}
     return TemporalSegNet(**cfg, shared_encoder=True, fusion="bssf")
 
 
 @register_model("sscf")
-def sscf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
-         calibration: str = "matmul", calibration_norm: bool = True) -> TemporalSegNet:
-    """The full SSCF network: TCE (k separate encoders) + BSSF."""
-    cfg = {"width": width, "window": window, "decoder": decoder,
-           **_calibration_cfg(dilations, calibration, calibration_norm)}
+def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dilations=(1,),
+         calibration: str | None = None, calibration_scale: str | None = None, release: bool = False,
+         calibration_norm: bool | None = None) -> TemporalSegNet:
+    """The full SSCF network: TCE (k separate encoders) + BSSF. release=True: the authors' network."""
+    if release:
+        if calibration_norm is not None:
+            calibration_scale = _calibration_cfg((1,), "matmul", calibration_scale, calibration_norm)["calibration_scale"]
+        settings = _release_cfg(decoder, dilations, calibration, calibration_scale)
+        return TemporalSegNet(width=width, window=window, **settings, shared_encoder=False, fusion="bssf")
+    cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
+           **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
     return TemporalSegNet(**cfg, shared_encoder=False, fusion="bssf")

@@ -38,7 +38,7 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_frames, h, w = frames.shape
-    check_spatial(h, w)
+    check_spatial(h, w, getattr(model, "min_input", 16))
     model_device = next(model.parameters()).device
     device = model_device if device is None else torch.device(device)
     if device != model_device:

@@ -19,7 +19,7 @@ from echoseg.data.screening import LeftOut, listing_left_out
 from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
-from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
+from echoseg.training.cache import ChainedSource, FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
 from echoseg.training.data_use import DataUse
 from echoseg.training.distributed import DistContext, setup
@@ -96,25 +96,36 @@ def dataset_fingerprint(data_root: str | Path, data_format: str) -> str:
 
 
 def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cache_dir: Path,
-                  dist: DistContext) -> tuple[FrameCache, list[int], list[int], DataUse]:
-    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases.
+                  dist: DistContext, unlabeled: SampleSource | None = None,
+                  unlabeled_id: str = "") -> tuple[FrameCache, list[int], list[int], DataUse]:
+    """Build (rank 0) or open (other ranks, after rank 0) the frame cache of the train + val cases
+    (and of the `unlabeled` source's videos, split "unlabeled").
 
     Cases the screening rejects (`echoseg.data.screening`) are left out: those found while listing
     before the split's cases are cached, those found while loading by the cache build. Returns the
-    cache, its train and val entries, and what became of every case (DataUse)."""
+    cache, its train and val entries, and what became of every case of the dataset (DataUse)."""
     left_out = listing_left_out(source)
     excluded = {item.case_id for item in left_out}
     records = source.records()
     # The split is made on every listed case, so which cases are bad never moves a good one between train and val.
     train_ids, val_ids = split_cases(records, config)
     cases = [(c, "train") for c in train_ids if c not in excluded] + [(c, "val") for c in val_ids if c not in excluded]
+    extra_ids: set[str] = set()
+    if unlabeled is not None:
+        extra_ids = {r.case_id for r in unlabeled.records()}
+        cases += [(c, "unlabeled") for c in sorted(extra_ids)]
+        source, source_id = ChainedSource([source, unlabeled]), f"{source_id}+{unlabeled_id}"
     size = tuple(config.data.input_size)
     if dist.is_main:
         cache = build_frame_cache(source, cases, size, cache_dir, source_id)
     dist.barrier()
     if not dist.is_main:
         cache = build_frame_cache(source, cases, size, cache_dir, source_id)
-    left_out += [LeftOut(item["case_id"], item["problem"]) for item in cache.skipped]
+    for item in cache.skipped:
+        if item["case_id"] in extra_ids:
+            log.warning("untraced video left out: %s", item["problem"])
+        else:
+            left_out.append(LeftOut(item["case_id"], item["problem"]))
     train, val = cache.indices("train"), cache.indices("val")
     use = DataUse(records, [cache.entries[i].case_id for i in train], [cache.entries[i].case_id for i in val], left_out)
     return cache, train, val, use
@@ -179,7 +190,8 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> 
 
 def train(config: TrainConfig | str | Path | None, data_root: str | Path | None = None, data_format: str | None = None,
           out_dir: str | Path = "runs/train", resume: bool = False, *, samples: Iterable[EchoSample] | None = None,
-          model: nn.Module | None = None, progress: bool = False, until_step: int | None = None) -> RunResult:
+          model: nn.Module | None = None, progress: bool = False, until_step: int | None = None,
+          unlabeled: SampleSource | None = None, unlabeled_id: str = "") -> RunResult:
     """Train a model and return where its run folder and best checkpoint are.
 
     config:      a TrainConfig, a preset name ("cpu", "paper") or a YAML path; None with `resume`
@@ -190,6 +202,9 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
                  `create_model(config.model.name, ...)`; its weights are saved under config.model.name.
     resume:      continue from RUN/checkpoints/last (same config; ends as an uninterrupted run would).
     until_step:  stop after this step (checkpoint saved) as if interrupted; resume later.
+    unlabeled:   the videos of `config.data.unlabeled` (masks ignored), with `unlabeled_id` naming their
+                 content for the frame cache: `echoseg.inference.sources.unlabeled_videos(folders)`
+                 reads them (the inference layer reads the files users bring; training cannot import it).
     """
     out_dir = Path(out_dir)
     if config is None:
@@ -216,15 +231,23 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
 
         if not Path(data_root).is_dir():
             raise DataError(data_root, "dataset folder not found")
-        source = open_dataset(data_root, data_format)
+        source = open_dataset(data_root, data_format, crop_to_fan=config.data.crop_to_fan)
         source_id = dataset_fingerprint(data_root, data_format)
         identity = dataset_identity(data_root, data_format, exclude=[out_dir])
     check_dataset_identity(run, identity, resume)
 
     dist = setup(config.runtime.device)
     try:
+        if samples is None and config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
+            source_id = f"{source_id}-fan"
+        if config.data.unlabeled and unlabeled is None:
+            raise ConfigError("data.unlabeled is set: pass its videos as `unlabeled` "
+                              "(echoseg.inference.sources.unlabeled_videos); the echoseg commands do")
+        if unlabeled is not None and not config.mean_teacher.enabled:
+            log.warning("untraced videos are only used by the mean teacher's consistency loss; it is off")
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
-        cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist)
+        cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist,
+                                                             unlabeled, unlabeled_id)
         if dist.is_main:
             use.report(run.cases)
         use.check(config.data.max_bad_fraction)

@@ -69,6 +69,30 @@ class InMemorySource:
         return f"{self.name}:{crc:08x}"
 
 
+class ChainedSource:
+    """Several sources read as one (e.g. a dataset and a folder of untraced videos); case ids must be unique."""
+
+    def __init__(self, sources: Iterable[SampleSource]):
+        self.sources = list(sources)
+        self._owner: dict[str, SampleSource] = {}
+        for source in self.sources:
+            for record in source.records():
+                if record.case_id in self._owner:
+                    raise EchosegError(f"case id {record.case_id!r} is in two of the training sources")
+                self._owner[record.case_id] = source
+
+    def records(self) -> list[CaseRecord]:
+        return [r for s in self.sources for r in s.records()]
+
+    def load(self, case_id: str) -> EchoSample:
+        return self._owner[case_id].load(case_id)
+
+    @property
+    def problems(self) -> list:
+        """The sources' problems (read by the case screening while the cache is built)."""
+        return [p for s in self.sources for p in getattr(s, "problems", [])]
+
+
 @dataclass
 class CacheEntry:
     case_id: str
@@ -179,7 +203,7 @@ def build_frame_cache(source: SampleSource, cases: list[tuple[str, str]], input_
                 except DataError as exc:
                     skipped.append({"case_id": case_id, "problem": str(exc)})
                     continue
-                doubt = sample_left_out_reason(source, sample)
+                doubt = sample_left_out_reason(source, sample) if split != "unlabeled" else None  # masks unused
                 if doubt is not None:
                     skipped.append({"case_id": case_id, "problem": doubt})
                     continue

@@ -18,6 +18,7 @@ from typing import Any
 from echoseg.config import ConfigError, load_config
 
 PRESETS_PACKAGE = "echoseg.configs"
+TEACHER_BATCHNORM = ("batch", "ema")
 
 
 @dataclass
@@ -31,10 +32,16 @@ class DataConfig:
     split_file: str | None = None  # JSON {"train": [case ids], "val": [case ids]}: use exactly these cases
     # (cross-validation folds: `echoseg cv` writes one per fold); None = the source's own splits
     max_train_cases: int = 0  # 0 = all; otherwise the first N train cases (quick runs)
+    label_fraction: float = 1.0  # fraction of the training videos whose traced frames supervise (drawn by
+    # runtime.seed, the same draw for every model); the others give only unlabelled windows (mean teacher)
+    unlabeled: list[str] = field(default_factory=list)  # folders (or files) of untraced videos in any format
+    # `echoseg predict` reads: every frame feeds only the consistency loss (a clinic's archive)
     max_val_cases: int = 0  # 0 = all
     max_bad_fraction: float = 0.05  # refuse to train when more of the dataset's cases than this are left out
     # for problems (bad labels, missing or broken videos); 1 = train on whatever is usable
     cache_dir: str | None = None  # frame cache folder; None = <run>/cache
+    crop_to_fan: bool = False  # cut each video to its ultrasound fan as `echoseg predict` does (scanner
+    # exports); videos already cropped to their fan (EchoNet-Dynamic, CAMUS) are left as they are
     num_workers: int = 2  # DataLoader worker processes (0 = load in the training process)
     prefetch_factor: int = 4  # batches each worker prepares ahead
 
@@ -92,6 +99,10 @@ class MeanTeacherConfig:
     enabled: bool = True  # False: supervised only (the paper's `unet` ablation row)
     ema_decay: float = 0.99  # eta of eq. 12
     ema_warmup: bool = True  # decay = min(ema_decay, 1 - 1/(t+1)) early on (Tarvainen & Valpola's code)
+    teacher_batchnorm: str = "batch"  # batch: the teacher makes its targets in train mode (BatchNorm on the
+    # batch's statistics, as in Tarvainen & Valpola's code) and keeps its own running statistics for
+    # evaluation; ema: eval-mode teacher with EMA-averaged running statistics (echoseg before
+    # 2026-11-28; its validation Dice was 0 for much of a CPU-preset run, see training/ema.py)
     consistency_weight: float = 1.0  # multiplies lambda(t)
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
     mse_weight: float = 0.5  # alpha of eq. 10
@@ -109,6 +120,8 @@ class RuntimeConfig:
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     val_interval: int = 0  # steps between validations; 0 = once per epoch
     val_at_start: bool = True  # validate the untrained network (the curve's starting point)
+    val_postprocess: bool = False  # mask rule of validation, hence of model selection: False = threshold 0.5
+    # (the paper's), True = largest component + holes filled; cv, ablation and demo test with the same rule
     checkpoint_interval: int = 0  # steps between `last` checkpoints; 0 = at every validation
     log_interval: int = 10  # steps between metrics.csv rows
 
@@ -127,6 +140,8 @@ class TrainConfig:
         h, w = self.data.input_size
         if h % 16 or w % 16 or h <= 0 or w <= 0:
             raise ConfigError(f"data.input_size must be positive multiples of 16, got {list(self.data.input_size)}")
+        if not 0.0 < self.data.label_fraction <= 1.0:
+            raise ConfigError(f"data.label_fraction must be in (0, 1], got {self.data.label_fraction}")
         if self.mean_teacher.enabled and self.data.batch_unlabeled < 1:
             raise ConfigError("data.batch_unlabeled must be >= 1 when mean_teacher.enabled")
         for key, check, expected in _RANGES:
@@ -149,6 +164,9 @@ class TrainConfig:
             except (RuntimeError, ValueError):
                 raise ConfigError(f"runtime.device {self.runtime.device!r} is not a torch device; use auto, cpu, "
                                   "cuda, cuda:N or mps") from None
+        if self.mean_teacher.teacher_batchnorm not in TEACHER_BATCHNORM:
+            raise ConfigError(f"mean_teacher.teacher_batchnorm must be one of {list(TEACHER_BATCHNORM)}, "
+                              f"got {self.mean_teacher.teacher_batchnorm!r}")
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.optim.steps if self.optim.steps > 0 else self.optim.epochs * steps_per_epoch

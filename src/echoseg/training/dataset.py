@@ -39,6 +39,18 @@ def labeled_frames(entry: CacheEntry, use_all_frame_labels: bool) -> list[int]:
     return key_frames if (entry.ed is not None or entry.es is not None) else list(entry.mask_frames)
 
 
+def labeled_subset(cache: FrameCache, videos: list[int], fraction: float, seed: int) -> list[int]:
+    """The videos whose labels are used when only `fraction` of them count as traced: round(fraction * n)
+    of them (at least one), drawn by `seed` from the case ids, so every model trained with the same
+    seed on the same cases sees the same traced videos."""
+    if fraction >= 1.0 or not videos:
+        return list(videos)
+    by_id = sorted(videos, key=lambda i: cache.entries[i].case_id)
+    n = max(1, round(fraction * len(by_id)))
+    chosen = np.random.default_rng([seed, 0x1ABE1]).permutation(len(by_id))[:n]
+    return sorted(by_id[j] for j in chosen)
+
+
 def labeled_windows(cache: FrameCache, videos: list[int], use_all_frame_labels: bool) -> np.ndarray:
     """int64 (n, 2) rows (video index, centre frame) of the labelled windows of `videos`."""
     rows = [(i, f) for i in videos for f in labeled_frames(cache.entries[i], use_all_frame_labels)]

@@ -33,6 +33,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from echoseg.errors import CheckpointError, EchosegError, Interrupted
+from echoseg.geometry.masks import clean_mask
 from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
@@ -40,6 +41,7 @@ from echoseg.training.dataset import (
     StreamSpec,
     TwoStreamBatches,
     cv2_serial_for_fork,
+    labeled_subset,
     labeled_windows,
     unlabeled_windows,
     validation_batches,
@@ -101,8 +103,13 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
 
 @torch.no_grad()
 def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, window: int, device: torch.device,
-                    autocast: contextlib.AbstractContextManager | None = None, channels_last: bool = False) -> float:
-    """Mean per-image Dice (MONAI compute_dice, threshold 0.5; empty prediction on empty mask = 1)."""
+                    autocast: contextlib.AbstractContextManager | None = None, channels_last: bool = False,
+                    postprocess: bool = False) -> float:
+    """Mean per-image Dice (MONAI compute_dice, threshold 0.5; empty prediction on empty mask = 1).
+
+    postprocess: score the masks of `MaskRule(clean=True)` (largest component, holes filled), the
+    rule a run tested with `--postprocess` uses, so the best checkpoint is chosen by what is tested.
+    """
     was_training = model.training
     model.eval()
     scores = []
@@ -114,6 +121,9 @@ def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, wi
             with autocast or contextlib.nullcontext():
                 logits = model(x)
             pred = (logits.float() > 0).float()  # sigmoid(z) > 0.5  <=>  z > 0
+            if postprocess:
+                pred = torch.from_numpy(np.stack([clean_mask(m) for m in pred[:, 0].cpu().numpy()])[:, None]).float()
+                pred = pred.to(device)
             scores.append(compute_dice(pred, y.to(device).float(), include_background=True, ignore_empty=False).cpu())
     finally:
         model.train(was_training)
@@ -152,8 +162,11 @@ class Trainer:
         if rt.compile:
             self.forward_model = torch.compile(self.forward_model)
 
-        # Streams and schedule.
-        self.labeled_windows = labeled_windows(cache, train_videos, config.data.use_all_frame_labels)
+        # Streams and schedule. With data.label_fraction < 1 only some training videos are traced; every
+        # training video, and every video of data.unlabeled (cache split "unlabeled"), is unlabelled.
+        self.labeled_videos = labeled_subset(cache, train_videos, config.data.label_fraction, rt.seed)
+        self.unlabeled_videos = list(train_videos) + cache.indices("unlabeled")
+        self.labeled_windows = labeled_windows(cache, self.labeled_videos, config.data.use_all_frame_labels)
         self.val_windows = labeled_windows(cache, val_videos, config.data.use_all_frame_labels)
         global_labeled = config.data.batch_labeled * self.dist.world_size
         self.steps_per_epoch = steps_per_epoch(len(self.labeled_windows), global_labeled)
@@ -162,7 +175,7 @@ class Trainer:
         self.checkpoint_interval = rt.checkpoint_interval or self.val_interval
         unlabeled = None
         if self.uses_unlabeled:
-            unlabeled = StreamSpec(unlabeled_windows(cache, train_videos), config.data.batch_unlabeled)
+            unlabeled = StreamSpec(unlabeled_windows(cache, self.unlabeled_videos), config.data.batch_unlabeled)
         self.dataset = TwoStreamBatches(
             cache, self.window, StreamSpec(self.labeled_windows, config.data.batch_labeled), unlabeled,
             config.augment, config.mean_teacher.perturb, rt.seed, self.total_steps,
@@ -310,7 +323,7 @@ class Trainer:
 
     def _score(self, model: nn.Module) -> float:
         return validation_dice(model, self.cache, self.val_windows, self.window, self.device, self.autocast(),
-                               self.config.runtime.channels_last)
+                               self.config.runtime.channels_last, self.config.runtime.val_postprocess)
 
     def validate(self) -> None:
         """Score on the validation windows (rank 0), log, and save `best` if a score improved."""
@@ -445,8 +458,12 @@ class MeanTeacherTrainer(Trainer):
     on unlabelled windows (each seeing its own perturbation of the same window).
 
     The student runs once on the concatenated labelled + unlabelled batch (one forward per step is
-    what DDP expects; BatchNorm sees both). The teacher runs in eval mode: it uses its own EMA'd
-    BatchNorm statistics, so its targets do not depend on the batch composition.
+    what DDP expects; BatchNorm sees both). The teacher (`mean_teacher.teacher_batchnorm`):
+    "batch" (default) makes its targets in train mode, BatchNorm on the teacher batch's statistics,
+    as in Tarvainen & Valpola's code, and its running statistics come from those forward passes, so
+    they describe its own (averaged) weights when it is validated or saved; under DDP they are
+    rank 0's. "ema" makes them in eval mode with EMA-averaged running statistics, which lag the
+    averaged weights (training/ema.py says by how much).
 
     Section 3.4 says the labelled frames "only guide the teacher"; with a teacher that is an EMA
     of the student (eq. 12) that can only mean through the student, so, as in Tarvainen & Valpola,
@@ -458,7 +475,9 @@ class MeanTeacherTrainer(Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         mt = self.config.mean_teacher
-        self.ema = ModelEMA(self.student, decay=mt.ema_decay, warmup=mt.ema_warmup)
+        own_statistics = mt.teacher_batchnorm == "batch"
+        self.ema = ModelEMA(self.student, decay=mt.ema_decay, warmup=mt.ema_warmup, average_buffers=not own_statistics)
+        self.ema.module.train(own_statistics)  # validation switches it to eval and back
         self.ramp_steps = mt.ramp_steps or self.total_steps
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

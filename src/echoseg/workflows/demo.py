@@ -53,8 +53,10 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import predict_videos
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
@@ -85,12 +87,14 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     config = resolve_config(settings.config, settings.overrides)
     run_dir = out / "train"
     run = RunFolder(run_dir)
-    result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress)
+    unlabeled = unlabeled_videos(config.data.unlabeled)
+    result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress,
+                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
     if result.best_checkpoint is None:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")
 
-    segmenter = load_segmenter(result.best_checkpoint)
+    segmenter = load_segmenter(result.best_checkpoint, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
     meta, input_size = segmenter.weights, segmenter.input_size
     evaluation = evaluate_model(segmenter, open_dataset(native_root, "synthetic"), split="test", all_frames=True,
                                 progress=settings.progress)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from echoseg.data.readers.base import Reader
 from echoseg.data.schema import CaseRecord
 from echoseg.data.splits import hold_out_patients
@@ -43,14 +45,20 @@ from echoseg.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 # (metric key, column title) of the paper's Table 2, plus EF agreement; Table 5 adds ms/frame.
-TABLE2_COLUMNS = (("dice", "DC"), ("hd", "HD"), ("auc", "AUC"), ("ef_corr", "EF corr"), ("ef_mae", "EF MAE"))
+# HD leaves out frames where exactly one mask is empty: their count ("HD missed") and the HD with them
+# at the image diagonal ("HD pen.") stand beside it, so a model that misses frames cannot look good.
+TABLE2_COLUMNS = (("dice", "DC"), ("hd", "HD"), ("hd_missed", "HD missed"), ("hd_penalised", "HD pen."),
+                  ("auc", "AUC"), ("ef_corr", "EF corr"), ("ef_mae", "EF MAE"))
 TIMING_COLUMN = ("ms_per_frame", "ms/frame")
-DIGITS = {"dice": 3, "hd": 2, "auc": 3, "ef_corr": 3, "ef_mae": 2, "ms_per_frame": 1, "dice_pooled": 3,
+DIGITS = {"dice": 3, "hd": 2, "hd_missed": 1, "hd_penalised": 2, "auc": 3, "ef_corr": 3, "ef_mae": 2, "ms_per_frame": 1, "dice_pooled": 3,
           "hd95": 2}
 DEFINITIONS = {
     "dice": "Dice of ED and ES frames, per-image mean (paper's DC)",
     "hd": "Hausdorff distance (max) of ED and ES frames, per-image mean, in the dataset's distance unit",
     "hd95": "95th-percentile Hausdorff distance of ED and ES frames, per-image mean",
+    "hd_missed": "ED and ES frames where exactly one of prediction and truth is empty (left out of HD and HD95), "
+    "per run",
+    "hd_penalised": "HD with those frames counted at the image diagonal, per-image mean",
     "auc": "pixel ROC AUC of ED and ES frames, per-image mean",
     "dice_pooled": "Dice pooled over all ED and ES pixels (EchoNet's form)",
     "ef_corr": "Pearson r of monoplane EF from predicted masks vs the dataset's reference EF",
@@ -84,6 +92,22 @@ class RunOutcome:
     error: str | None = None
     seconds: float = 0.0
     unit: str | None = None  # distance unit of HD: "mm" with pixel spacing, else "px"
+    # {metric: {test video: value}}: `per_video_metrics`, what paired bootstrap CIs pair on
+    per_video: dict[str, dict[str, float]] | None = None
+
+
+# Per-video values kept in run.json for paired comparisons: (key, FrameRecord field) over ED and ES.
+PER_VIDEO_METRICS = (("dice", "dice"), ("hd_penalised", "hd_penalised"))
+
+
+def per_video_metrics(records) -> dict[str, dict[str, float]]:
+    """{metric: {video: mean over its ED and ES frames}} of an evaluation's FrameRecords."""
+    by_video: dict[str, list] = {}
+    for r in records:
+        if r.phase in ("ED", "ES"):
+            by_video.setdefault(r.case_id, []).append(r)
+    return {key: {video: float(np.mean([getattr(r, field) for r in recs])) for video, recs in by_video.items()}
+            for key, field in PER_VIDEO_METRICS}
 
 
 @dataclass
@@ -202,7 +226,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
+    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
 
@@ -212,7 +238,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     split_file = _write_split(folder, fold)
     if is_finished(folder):
         stored = json.loads((folder / FINISHED).read_text())
-        return RunOutcome(name, folder, _restore(stored["metrics"]), skipped=True, unit=stored.get("distance_unit"))
+        return RunOutcome(name, folder, _restore(stored["metrics"]), skipped=True, unit=stored.get("distance_unit"),
+                          per_video=stored.get("per_video"))
     started = time.perf_counter()
     config = copy.deepcopy(config)
     config.data.split_file = str(split_file.resolve())
@@ -221,9 +248,12 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     resume = run.can_resume()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
-    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
+    unlabeled = unlabeled_videos(config.data.unlabeled)  # data.unlabeled: untraced videos, consistency only
+    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress,
+                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
     weights = result.best_checkpoint or run.last_weights
-    segmenter = load_segmenter(weights)
+    # the rule training selected the checkpoint with (runtime.val_postprocess): one rule, train and test
+    segmenter = load_segmenter(weights, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
     meta, input_size = segmenter.weights, segmenter.input_size
     reader = reader or open_dataset(data_root, data_format)
     log.info("%s: evaluating %d test cases with %s", name, len(fold.test), weights)
@@ -238,7 +268,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
             f"{len(fold.test)} test cases", "data": f"{data_root} ({data_format})",
             "model": f"{meta.model} {meta.model_cfg}, input {input_size[0]}x{input_size[1]}",
             "training": f"{result.steps} steps, seed {config.runtime.seed}, mean teacher "
-            f"{'on' if config.mean_teacher.enabled else 'off'}; weights {weights}"}
+            f"{'on' if config.mean_teacher.enabled else 'off'}; weights {weights}",
+            "mask rule": segmenter.mask_rule.describe()}
     extra = {"Training": [("training curves", run.curves)]} if run.curves.is_file() else None
     write_report(evaluation, folder, title=f"echoseg {name}", info=info, extra_sections=extra)
     seconds = time.perf_counter() - started
@@ -248,12 +279,14 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
               "best_which": result.best_which, "best_val_dice": result.best_dice,
               "evaluated": len(evaluation.cases), "failed_cases": len(evaluation.errors),
               "seconds": seconds, "distance_unit": evaluation.summary.get("distance_unit"),
-              "metrics": clean_json(metrics)}
+              "mask_rule": segmenter.mask_rule.describe(), "metrics": clean_json(metrics),
+              "per_video": clean_json(per_video_metrics(evaluation.records))}
     atomic_write_text(folder / FINISHED, json.dumps(record, indent=1) + "\n")
     (folder / "run_error.txt").unlink(missing_ok=True)
     log.info("%s: done in %.0f s: Dice %.4f, HD %.2f, AUC %.4f, EF r %.3f", name, seconds, metrics["dice"],
              metrics["hd"], metrics["auc"], metrics["ef_corr"])
-    return RunOutcome(name, folder, metrics, seconds=seconds, unit=evaluation.summary.get("distance_unit"))
+    return RunOutcome(name, folder, metrics, seconds=seconds, unit=evaluation.summary.get("distance_unit"),
+                      per_video=per_video_metrics(evaluation.records))
 
 
 def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> float:

@@ -1,0 +1,45 @@
+"""Paired bootstrap CIs: pairing by video, seeds pooled, coverage of a known difference."""
+
+import numpy as np
+import pytest
+
+from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, verdict
+
+
+def test_differences_pair_videos_and_pool_the_shared_seeds():
+    a = {0: {"v1": 0.9, "v2": 0.8, "v3": 0.7}, 1: {"v1": 0.7, "v2": 0.6}, 2: {"v1": 1.0}}
+    b = {0: {"v1": 0.8, "v2": 0.8, "v4": 0.1}, 1: {"v1": 0.5, "v2": float("nan")}}
+    d = paired_differences(a, b)
+    # seed 2 is only in a, v3/v4 only on one side, the NaN pair is left out
+    assert d == pytest.approx({"v1": (0.1 + 0.2) / 2, "v2": 0.0})
+
+
+def test_a_constant_difference_has_a_zero_width_interval_and_is_a_win():
+    ci = bootstrap_ci({f"v{i}": 0.02 for i in range(40)})
+    assert ci["mean"] == ci["low"] == ci["high"] == pytest.approx(0.02) and ci["n"] == 40
+    assert verdict(ci) == "better" and verdict(ci, higher_is_better=False) == "worse"
+
+
+def test_interval_width_matches_the_normal_approximation_and_is_seeded():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.0, 0.05, 400)
+    ci = bootstrap_ci(d, seed=1)
+    half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+    assert ci["low"] < d.mean() < ci["high"]
+    assert (ci["high"] - ci["low"]) / 2 == pytest.approx(half, rel=0.1)
+    assert bootstrap_ci(d, seed=1) == ci  # deterministic
+    assert verdict(bootstrap_ci(d - d.mean())) == "no difference shown"
+
+
+def test_coverage_of_a_known_mean_difference():
+    # 95% intervals from 200 independent samples of 40 videos should cover the true mean ~95% of the time.
+    rng = np.random.default_rng(0)
+    covered = 0
+    for trial in range(200):
+        ci = bootstrap_ci(rng.normal(0.01, 0.03, 40), n_resamples=2000, seed=trial)
+        covered += ci["low"] <= 0.01 <= ci["high"]
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_too_few_videos():
+    assert np.isnan(bootstrap_ci({"v": 0.1})["low"]) and verdict(bootstrap_ci({})) == "too few videos"
