@@ -187,23 +187,23 @@ def test_ctrl_c_in_train_says_where_it_stopped_and_how_to_resume(tmp_path, capsy
 def test_ctrl_c_in_predict_says_where_it_stopped_and_how_to_resume(tmp_path, capsys, checkpoint, videos, monkeypatch):
     from echoseg.inference.segmenter import Segmenter
 
-    real = Segmenter.segment
+    real = Segmenter.segment_view
     calls = []
 
-    def interrupted_on_second(self, frames):
+    def interrupted_on_second(self, view):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, frames)
+        return real(self, view)
 
-    monkeypatch.setattr(Segmenter, "segment", interrupted_on_second)
+    monkeypatch.setattr(Segmenter, "segment_view", interrupted_on_second)
     out = tmp_path / "o"
     argv = ["predict", videos, "--checkpoint", checkpoint, "--out", out, "--no-progress", "--no-overlay"]
     code, _, err = _run(argv, capsys)
     assert code == 130
     line = _one_line_error(err, "interrupted", "1 of 2", str(out), "echoseg predict")
     assert (out / "v0" / "done.json").is_file()
-    monkeypatch.setattr(Segmenter, "segment", real)
+    monkeypatch.setattr(Segmenter, "segment_view", real)
     code, stdout, err = _run(argv, capsys)
     assert code == 0, err
     assert str(out) in stdout  # says where the outputs went
