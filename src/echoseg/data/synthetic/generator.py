@@ -73,7 +73,7 @@ def _draw_ef(rng: np.random.Generator) -> float:
     return float(rng.uniform(20, 45))
 
 
-def _draw_ef_echonet(rng: np.random.Generator) -> float:
+def draw_echonet_ef(rng: np.random.Generator) -> float:
     """EF drawn like EchoNet-Dynamic's FileList (mean 55.7, SD 12.4, 12.6% below 40): 12.6% reduced
     (uniform 15-40), the rest normal around 59.5 (SD 7, 40-80)."""
     if rng.random() < 0.126:
@@ -81,7 +81,7 @@ def _draw_ef_echonet(rng: np.random.Generator) -> float:
     return float(np.clip(rng.normal(59.5, 7.0), 40, 80))
 
 
-def _draw_rate(rng: np.random.Generator) -> tuple[float, float]:
+def draw_echonet_rate(rng: np.random.Generator) -> tuple[float, float]:
     """(heart rate bpm, frame rate) like EchoNet-Dynamic: mostly 50 fps, some 51-55, a few faster
     (FileList mean 51.1, SD 6.2); heart rate about 72 +- 13 bpm."""
     u = rng.random()
@@ -120,10 +120,10 @@ def generate_video(seed: int, *, frames: int | None = None, size: int = 112, dif
     if spacing_mm is not None and (len(spacing_mm) != 2 or min(spacing_mm) <= 0):
         raise ValueError(f"spacing_mm must be two positive numbers (dy, dx), got {spacing_mm!r}")
     sector = make_sector(rng, size, spacing_mm, preset)
-    ef_target = _draw_ef_echonet(rng) if realistic else _draw_ef(rng)
+    ef_target = draw_echonet_ef(rng) if realistic else _draw_ef(rng)
     shape = draw_shape(rng, sector.depth_mm, ef_target, preset.placement)
     calibrate_shortening(shape, ef_target, long_ratio=rng.uniform(0.35, 0.8))
-    heart_rate, fps = _draw_rate(rng) if realistic else (None, None)
+    heart_rate, fps = draw_echonet_rate(rng) if realistic else (None, None)
     timing = draw_timing(rng, frames, heart_rate, fps)
     shift, turn = draw_drift(rng, timing.q, sector.depth_mm / 150)
     if view == "A2C":

@@ -119,20 +119,22 @@ def _blob(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
 # uniformly from its range. Real apical views: the septum, the fibrous annuli, the valves and the
 # pericardium are the brightest structures; the free walls are mid-grey; the blood is dark.
 REALISTIC_LEVELS_DB = {
-    "blood": (-34.0, -18.0),
-    "tissue": (-12.0, -5.0),  # outside the heart (fat, liver, lung, chest wall)
-    "septum": (4.0, 8.0),  # thick, scattered from both sides
+    "blood": (-36.0, -20.0),
+    "tissue": (-10.0, -3.0),  # outside the heart (fat, liver, lung, chest wall)
+    "septum": (5.0, 9.0),  # thick, scattered from both sides
     "rv_wall": (-3.0, 1.0),
     "atrial_wall": (-6.0, -2.0),
-    "pericardium": (18.0, 24.0),
-    "annulus": (17.0, 23.0),  # fibrous mitral and tricuspid rings
+    "pericardium": (21.0, 27.0),
+    "annulus": (20.0, 26.0),  # fibrous mitral and tricuspid rings
     "valve": (4.0, 9.0),
     "papillary": (-6.0, 0.0),
-    "trabecular": (-36.0, -20.0),  # the spongy endocardial layer beside the cavity, relative to the wall
+    "chordae": (-16.0, -8.0),  # strings from the papillary muscle to the mitral leaflet tips
+    "blood_clutter": (3.0, 9.0),  # amplitude (dB) of slow-flow clutter / spontaneous contrast in the blood
+    "trabecular": (-40.0, -24.0),  # the spongy endocardial layer beside the cavity, relative to the wall
     "near_field": (0.0, 6.0),  # chest-wall clutter and reverberation at the top of the fan
     "specular": (-6.0, 2.0),  # reflection from a blood-myocardium interface met head-on by the beam
 }
-PERICARDIUM_FADE_DB = (3.0, -6.0, -14.0)  # basal, mid and apical thirds of the pericardium line
+PERICARDIUM_FADE_DB = (6.0, -6.0, -14.0)  # basal, mid and apical thirds of the pericardium line
 SEPTUM_FROM = 0.35  # the bright septum starts this fraction of the contour samples away from the apex
 SPECULAR_SLOPE_REF = 15.0  # dB per pixel: the 5x5 Sobel estimate at a sharp 40 dB interface
 
@@ -195,15 +197,19 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
             cv2.circle(img, (int(leaflet[0, 0]), int(leaflet[0, 1])), annulus_radius, level["annulus"], -1, cv2.LINE_8,
                        SHIFT)
         centre = (int(px["papillary"][i, 0]), int(px["papillary"][i, 1]))
+        chordae = [np.array([px["papillary"][i], tip], np.int32) for tip in px["mitral"][i, :, 1]]
+        cv2.polylines(img, chordae, False, level["chordae"], line, cv2.LINE_8, SHIFT)
         cv2.circle(img, centre, papillary_radius, level["papillary"], -1, cv2.LINE_8, SHIFT)
 
     # Specular reflection from the macroscopic interfaces (before texture and the endocardial layer).
     specular = _specular(scene, sector)
     # Patchy endocardial layer: where the static patchiness is high the wall next to the blood is dark.
-    patches = np.clip(0.6 + 0.8 * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
+    patches = np.clip(0.6 + 1.2 * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
     scene += band * (level["trabecular"] * patches)[None]
-    # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver).
+    # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
     outside = (scene == np.float32(level["tissue"])).astype(np.float32)
+    blood = (scene == np.float32(level["blood"])).astype(np.float32)
+    scene += level["blood_clutter"] * blood * smooth_field(rng, (h, w), sigma=w / 40)[None]
     scene += preset.texture_db * smooth_field(rng, (h, w), sigma=w / 14)[None]
     scene += 2.0 * preset.texture_db * outside * smooth_field(rng, (h, w), sigma=w / 25)[None]
     radius_mm = _radius_mm(sector)
