@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-FORMATS = ("echonet", "camus", "synthetic")
+from echoseg.data.readers import READERS
+
+FORMATS = sorted(READERS)  # every layout a reader reads has a writer
 # The generator's appearance presets (echoseg.data.synthetic.DIFFICULTIES; listed here so that building
 # the parser does not import OpenCV).
 APPEARANCES = ("easy", "medium", "hard", "realistic")

@@ -5,6 +5,10 @@ Model contract (every registered model):
 - forward(x: float (B, k, H, W) with values in [0, 1]) -> logits (B, 1, H, W) for the centre frame;
   any further intensity normalisation happens inside the model;
 - H and W must be multiples of 16 (a clear ValueError otherwise).
+
+The registry is a leaf: it imports no model module. Modules that define models register them when
+imported, and the `echoseg.models` package imports them all, so importing anything from
+`echoseg.models` (this module included) makes every model available.
 """
 
 from __future__ import annotations
@@ -27,19 +31,12 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def available_models() -> list[str]:
-    _import_variants()
     return sorted(_MODELS)
 
 
 def create_model(name: str, **cfg) -> nn.Module:
     """Build model `name` with keyword settings `cfg` (e.g. width=0.5, window=3, decoder="linknet")."""
-    _import_variants()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {sorted(_MODELS)}")
     return _MODELS[name](**cfg)
 
-
-def _import_variants() -> None:
-    # The variants module registers itself on import; importing here keeps `create_model` usable
-    # without the caller knowing which module defines which model.
-    import echoseg.models.variants  # noqa: F401
