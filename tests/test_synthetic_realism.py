@@ -12,7 +12,7 @@ import pytest
 from echoseg.data.synthetic import DIFFICULTIES, generate_video, iter_dataset, write_echonet
 from echoseg.data.synthetic.generator import draw_echonet_ef, draw_echonet_rate
 from echoseg.data.synthetic.realism import Comparison, compare, dataset_statistics, reference_statistics
-from echoseg.evaluation.disks import ejection_fraction, monoplane_volume
+from echoseg.geometry.disks import ejection_fraction, monoplane_volume
 
 
 @pytest.fixture(scope="module")
