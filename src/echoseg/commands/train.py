@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from echoseg.data.readers import READERS
 
@@ -22,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(repeatable; values parsed as YAML)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from checkpoints/last (same config; same final weights)")
+    parser.add_argument("--init", metavar="WEIGHTS",
+                        help="start from these weights instead of random ones (fine-tuning): a weights file or a "
+                        "run folder (its best weights); the network must be the same as the config's (model name "
+                        "and settings), else the run stops with the difference. Recorded as model.init")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     parser.set_defaults(func=run)
 
@@ -31,12 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.api import load_run_config, train
     from echoseg.training.config import resolve_config
 
+    overrides = list(args.overrides)
+    if args.init is not None:
+        from pathlib import Path
+
+        overrides.append(f"model.init={json.dumps(str(Path(args.init).resolve()))}")
     if args.config is None and args.resume:
-        config = load_run_config(args.out, args.overrides)
+        config = load_run_config(args.out, overrides)
     elif args.config is None:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
-        config = resolve_config(args.config, args.overrides)
+        config = resolve_config(args.config, overrides)
     result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
     if result.rank != 0:
         return 0

@@ -38,14 +38,38 @@ class DataConfig:
 
 
 @dataclass
+class AppearanceConfig:
+    """Intensity augmentation of each training window (labelled, and unlabelled before the mean
+    teacher's perturbations): what differs between scanners, settings and patients, so that a
+    network trained on one source (e.g. synthetic video) meets another (real video) less surprised.
+    One draw per window, the same for its k frames except the speckle noise (speckle decorrelates
+    between frames). Off by default (the paper has none); the shipped presets turn it on."""
+
+    enabled: bool = False
+    prob: float = 0.8  # chance that a window is augmented at all
+    gain: float = 0.25  # overall gain x * U(1-g, 1+g)
+    contrast: float = 0.25  # contrast around the window's mean brightness, U(1-c, 1+c)
+    gamma: float = 0.35  # display gamma x ** exp(U(-g, g))
+    blur_prob: float = 0.3  # chance of a Gaussian blur (lateral resolution, zoomed exports)
+    blur_sigma: float = 1.0  # its sigma ~ U(0.3, blur_sigma) px at the training input size
+    speckle: float = 0.2  # multiplicative speckle noise x * (1 + U(0, s) * N(0, 1)), per frame
+    dropout_prob: float = 0.3  # chance of a dropout patch: a smooth dim region (wall dropout, shadow)
+    dropout_depth: float = 0.7  # up to this fraction of the signal removed at the patch centre
+
+
+@dataclass
 class AugmentConfig:
-    """One spatial transform per window, applied identically to its k frames and its mask."""
+    """One spatial transform per window, applied identically to its k frames and its mask, then an
+    appearance (intensity) augmentation."""
 
     enabled: bool = True
     hflip: float = 0.5  # probability of a horizontal flip
     vflip: float = 0.5  # probability of a vertical flip
     transpose: float = 0.5  # probability of a diagonal flip (square inputs only)
     rotate_deg: float = 15.0  # rotation drawn uniformly from [-rotate_deg, rotate_deg]
+    zoom: float = 0.0  # scale drawn from [1 - zoom, 1 + zoom] (depth / zoom settings); 0 = off
+    shift: float = 0.0  # translation drawn from [-shift, shift] x the input size, per axis; 0 = off
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
 
 @dataclass
@@ -65,6 +89,8 @@ class ModelConfig:
     name: str = "sscf"  # registry name: unet | baseline | baseline_tce | baseline_bssf | sscf
     window: int | None = None  # k; None = the model's default (passed to create_model when set)
     settings: dict[str, Any] = field(default_factory=dict)  # other create_model settings (width, decoder, ...)
+    init: str | None = None  # weights file or run folder to start from (fine-tuning); None = seeded random
+    # weights. The network must be the same (name and settings); `echoseg train --init` sets it.
 
     def create_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.settings)
@@ -134,6 +160,15 @@ class TrainConfig:
             raise ConfigError(f"runtime.amp_dtype must be none, bf16 or fp16, got {self.runtime.amp_dtype!r}")
         if not 0.0 <= self.mean_teacher.ema_decay < 1.0:
             raise ConfigError("mean_teacher.ema_decay must be in [0, 1)")
+        if not 0.0 <= self.augment.zoom < 1.0 or not 0.0 <= self.augment.shift < 0.5:
+            raise ConfigError(f"augment.zoom must be in [0, 1) and augment.shift in [0, 0.5), got "
+                              f"{self.augment.zoom} and {self.augment.shift}")
+        look = self.augment.appearance
+        if not (0 <= look.gain < 1 and 0 <= look.contrast < 1 and 0 <= look.dropout_depth <= 1
+                and min(look.prob, look.blur_prob, look.dropout_prob, look.gamma, look.speckle) >= 0
+                and look.blur_sigma >= 0.3):
+            raise ConfigError("augment.appearance: gain and contrast must be in [0, 1), dropout_depth in [0, 1], "
+                              "blur_sigma >= 0.3 and the probabilities, gamma and speckle non-negative")
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.optim.steps if self.optim.steps > 0 else self.optim.epochs * steps_per_epoch
