@@ -39,11 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "64 for easy/medium/hard)")
     parser.add_argument("--size", type=_positive, default=112, help="frame height and width in pixels, at least 32 "
                         "(default: 112, as EchoNet-Dynamic)")
-    parser.add_argument("--difficulty", choices=APPEARANCES, default="medium",
+    parser.add_argument("--difficulty", choices=APPEARANCES, default="realistic",
                         help="appearance preset: realistic (matched to measured statistics of real EchoNet-Dynamic "
                         "video, with per-video domain randomisation and EchoNet-like lengths of 100-250 frames) or "
                         "the classic easy/medium/hard (bright walls; noise, contrast, dropout and clutter grow) "
-                        "(default: medium)")
+                        "(default: realistic)")
     parser.add_argument("--splits", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of videos in the train, val and test splits (default: 0.7 0.15 0.15)")
     parser.add_argument("--avi-suffix", action="store_true",
