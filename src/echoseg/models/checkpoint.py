@@ -96,20 +96,24 @@ def read_metadata(path: str | Path) -> WeightsInfo:
     return info
 
 
+def _read_weights(path: str | Path) -> tuple[Path, WeightsInfo, dict[str, torch.Tensor]]:
+    """(path, metadata with the file's sha256, tensors) of an echoseg weights file, read once."""
+    path, data = _read_bytes(path)
+    info = _parse_info(path, data)
+    info.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        return path, info, load_safetensors(data)
+    except (SafetensorError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, WeightsInfo]:
     """Rebuild the network from an echoseg weights file, reading the file once. Eval mode.
 
     Errors name the file and what does not match: an unknown model name or setting, or weights whose
     shapes differ from the model its settings build (all CheckpointError).
     """
-    path, data = _read_bytes(path)
-    info = _parse_info(path, data)
-    info.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        state = load_safetensors(data)
-    except (SafetensorError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
-    del data
+    path, info, state = _read_weights(path)
     try:
         model = create_model(info.model, **info.model_cfg)
     except TypeError as exc:  # create_model(**cfg) with a setting the model factory does not take
@@ -139,13 +143,7 @@ def load_initial_weights(model: nn.Module, path: str | Path, model_name: str, mo
     and nothing else. Otherwise one CheckpointError line names both networks and the first tensors
     that differ, so a user sees which setting to change.
     """
-    path, data = _read_bytes(path)
-    info = _parse_info(path, data)
-    info.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        state = load_safetensors(data)
-    except (SafetensorError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
+    path, info, state = _read_weights(path)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in state.items()}
     if ours != theirs:

@@ -100,13 +100,19 @@ def echogenicity(frames: HeartFrames, shape: HeartShape, sector: Sector, preset:
         radius = rng.uniform(0.12, 0.25) * shape.length / sector.spacing[1]
         scene -= rng.uniform(*preset.dropout_db) * _blob((h, w), centre, radius)[None]
     amplitude = np.power(np.float32(10.0), scene / np.float32(20.0))
-    # Near-field clutter: haze over the apex, the commonest reason apical boundaries are hard to see.
+    _apical_haze(amplitude, frames, shape, sector, preset, rng)
+    return amplitude
+
+
+def _apical_haze(amplitude: np.ndarray, frames: HeartFrames, shape: HeartShape, sector: Sector,
+                 preset: ImagingPreset, rng: np.random.Generator) -> None:
+    """Near-field clutter added in place (with the preset's probability): haze over the apex, the
+    commonest reason apical boundaries are hard to see."""
     if rng.random() < preset.haze_prob:
         centre = sector.to_px(frames.apex[0] + frames.axis[0] * 0.15 * shape.length)
         radius = rng.uniform(0.15, 0.3) * shape.length / sector.spacing[1]
         haze = 10 ** ((preset.haze_db + rng.uniform(-3, 3)) / 20)
-        amplitude += np.float32(haze) * _blob((h, w), centre, radius)[None]
-    return amplitude
+        amplitude += np.float32(haze) * _blob(sector.shape, centre, radius)[None]
 
 
 def _blob(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
@@ -228,11 +234,7 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
         loss_db += rng.uniform(*preset.dropout_db) * _blob((h, w), centre, radius)
     amplitude = np.power(np.float32(10.0), (scene - loss_db[None]) / np.float32(20.0))
     amplitude += np.float32(10 ** (level["specular"] / 20)) * specular * np.power(10.0, -loss_db / 20)[None]
-    if rng.random() < preset.haze_prob:
-        centre = sector.to_px(frames.apex[0] + frames.axis[0] * 0.15 * shape.length)
-        radius = rng.uniform(0.15, 0.3) * shape.length / sector.spacing[1]
-        haze = 10 ** ((preset.haze_db + rng.uniform(-3, 3)) / 20)
-        amplitude += np.float32(haze) * _blob((h, w), centre, radius)[None]
+    _apical_haze(amplitude, frames, shape, sector, preset, rng)
     return amplitude
 
 
