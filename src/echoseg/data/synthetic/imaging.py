@@ -83,7 +83,7 @@ PRESETS = {
                                decorrelation=(0.85, 0.95), style="realistic", depth_mm=(140.0, 175.0),
                                half_angle_deg=(38.0, 46.0), tilt_deg=4.0, psf_depth=(1.2, 1.8), psf_beam=(0.8, 1.4),
                                gain_db=(-3.0, 3.0), depth_gain_db=(-6.0, 2.0), tgc_ripple_db=2.5,
-                               edge_loss_db=(2.0, 8.0), dynamic_range_db=(48.0, 60.0), top_db=(23.0, 31.0),
+                               edge_loss_db=(2.0, 8.0), dynamic_range_db=(48.0, 60.0), top_db=(22.0, 30.0),
                                gamma=(1.2, 1.6), placement=Placement(apex_x=(-0.05, 0.08), apex_depth=(0.24, 0.31),
                                                                      length=(0.5, 0.6), axis_deg=(4.0, 16.0),
                                                                      width=(0.26, 0.32)),

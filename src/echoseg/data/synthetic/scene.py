@@ -136,11 +136,12 @@ REALISTIC_LEVELS_DB = {
     "papillary": (-6.0, 0.0),
     "chordae": (-16.0, -8.0),  # strings from the papillary muscle to the mitral leaflet tips
     "blood_clutter": (3.0, 9.0),  # amplitude (dB) of slow-flow clutter / spontaneous contrast in the blood
-    "trabecular": (-40.0, -24.0),  # the spongy endocardial layer beside the cavity, relative to the wall
+    "wall_loss": (-30.0, -18.0),  # signal lost by the LV wall where the patchiness field is 1
     "near_field": (0.0, 6.0),  # chest-wall clutter and reverberation at the top of the fan
     "specular": (-6.0, 2.0),  # reflection from a blood-myocardium interface met head-on by the beam
 }
 PERICARDIUM_FADE_DB = (6.0, -6.0, -14.0)  # basal, mid and apical thirds of the pericardium line
+WALL_LOSS_PATCHES = (0.4, 1.0)  # patchiness = clip(a + b * smooth unit field, 0, 1) over the frame
 SEPTUM_FROM = 0.35  # the bright septum starts this fraction of the contour samples away from the apex
 SPECULAR_SLOPE_REF = 15.0  # dB per pixel: the 5x5 Sobel estimate at a sharp 40 dB interface
 
@@ -149,9 +150,9 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
                            rng: np.random.Generator) -> np.ndarray:
     """Linear scatter amplitude float32 (T, H, W) of the realistic preset.
 
-    Diffuse scattering per structure (levels above), a thin darker endocardial layer whose depth varies
-    along the wall (a static patchiness field: where it is deep the border is no brighter than the blood),
-    wall dropout where the beam runs along the wall, and specular reflection: the derivative of the
+    Diffuse scattering per structure (levels above), patchy signal loss of the whole LV wall (a static
+    patchiness field: where it is high the border is no brighter than the blood; visible edges stay at
+    the true border), wall dropout where the beam runs along the wall, and specular reflection: the derivative of the
     scene along the beam, so interfaces the beam meets head-on (apex cap, annulus plane, closed
     leaflets, pericardium) are bright and those it grazes (the free walls) are not.
     """
@@ -160,8 +161,7 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
     line = max(1, round(w / 112))
     level = {name: float(rng.uniform(*bounds)) for name, bounds in REALISTIC_LEVELS_DB.items()}
     scene = np.full((t, h, w), level["tissue"], np.float32)
-    band = np.zeros((t, h, w), np.float32)  # the endocardial layer, 1 where it lies
-    band_width = int(rng.integers(6, 11)) * line  # drawn centred on the border: about half lies in the wall
+    band = np.zeros((t, h, w), np.float32)  # the LV wall, 1 where it lies
     right = frames.rv is not None
     n = N_SIDE
     septal_start = int(round(SEPTUM_FROM * n))
@@ -193,9 +193,8 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
         cavities = (px["rv"][i], px["ra"][i], px["la"][i], lv) if right else (px["la"][i], lv)
         for cavity in cavities:
             cv2.fillPoly(img, [cavity], level["blood"], cv2.LINE_8, SHIFT)
-        # Endocardial layer: lateral and septal borders (not across the annulus), outside the cavity only.
-        walls = [lv[:n], np.concatenate([lv[n:], lv[:1]])]
-        cv2.polylines(band[i], walls, False, 1.0, band_width, cv2.LINE_8, SHIFT)
+        # The LV wall (epicardium minus cavity), where patchy signal loss takes the border away.
+        cv2.fillPoly(band[i], [px["epi"][i]], 1.0, cv2.LINE_8, SHIFT)
         cv2.fillPoly(band[i], [lv], 0.0, cv2.LINE_8, SHIFT)
         leaflets = [*px["mitral"][i], *px["tricuspid"][i]] if right else list(px["mitral"][i])
         cv2.polylines(img, leaflets, False, level["valve"], line, cv2.LINE_8, SHIFT)
@@ -207,11 +206,13 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
         cv2.polylines(img, chordae, False, level["chordae"], line, cv2.LINE_8, SHIFT)
         cv2.circle(img, centre, papillary_radius, level["papillary"], -1, cv2.LINE_8, SHIFT)
 
-    # Specular reflection from the macroscopic interfaces (before texture and the endocardial layer).
+    # Specular reflection from the macroscopic interfaces (before texture and the wall's signal loss).
     specular = _specular(scene, sector)
-    # Patchy endocardial layer: where the static patchiness is high the wall next to the blood is dark.
-    patches = np.clip(0.6 + 1.2 * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
-    scene += band * (level["trabecular"] * patches)[None]
+    # Patchy wall dropout: where the static patchiness is high the whole wall thickness loses its signal, so
+    # the border is no brighter than the blood for a stretch; elsewhere the wall meets the cavity at the true
+    # border (no visible edge is ever displaced from the truth, only missing).
+    patches = np.clip(WALL_LOSS_PATCHES[0] + WALL_LOSS_PATCHES[1] * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
+    scene += band * (level["wall_loss"] * patches)[None]
     # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
     outside = (scene == np.float32(level["tissue"])).astype(np.float32)
     blood = (scene == np.float32(level["blood"])).astype(np.float32)
