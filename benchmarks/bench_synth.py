@@ -14,7 +14,7 @@ import time
 import cv2
 import torch
 
-from echoseg.data.synthetic import generate_dataset, write_camus, write_echonet, write_synthetic
+from echoseg.data.synthetic import DIFFICULTIES, generate_dataset, write_camus, write_echonet, write_synthetic
 
 WRITERS = {"echonet": write_echonet, "camus": write_camus, "synthetic": write_synthetic}
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100, help="videos to generate")
     parser.add_argument("--frames", type=int, default=64, help="frames per video")
     parser.add_argument("--size", type=int, default=112, help="frame size in pixels")
-    parser.add_argument("--difficulty", default="medium", choices=("easy", "medium", "hard"), help="image quality preset")
+    parser.add_argument("--difficulty", default="medium", choices=DIFFICULTIES, help="appearance preset")
     parser.add_argument("--write", choices=sorted(WRITERS), help="also time writing this layout")
     parser.add_argument("--threads", type=int, default=2, help="OpenCV threads (the target machine has 2 cores)")
     args = parser.parse_args()

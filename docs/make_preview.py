@@ -1,9 +1,11 @@
-"""Render docs/synthetic_preview.png: what the synthetic echo videos look like.
+"""Render the previews of the synthetic echo videos in docs/.
 
-Left: ED and ES frames of three videos (easy, medium, hard), LV truth outlined in green
-on the right copy. Right: one ED frame of a 224 px video (medium), enlarged, without outline. Run:
+docs/synthetic_preview.png: the realistic preset (the default of `echoseg synth` and the demo). Left: ED
+and ES frames of three videos, LV truth outlined in green on the right copy. Right: one ED frame of a
+224 px video, enlarged, without outline.
+docs/synthetic_preview_classic.png: the same for one easy, one medium and one hard video. Run:
 
-    PYTHONPATH=src python docs/make_preview.py [--out docs/synthetic_preview.png] [--seed 0]
+    PYTHONPATH=src python docs/make_preview.py [--out docs] [--seed 0]
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ def _tile(frame: np.ndarray, mask: np.ndarray | None, label: str) -> np.ndarray:
     return tile
 
 
-def render(seed: int, size: int = 112) -> np.ndarray:
+PREVIEWS = {"synthetic_preview.png": ["realistic"] * 3, "synthetic_preview_classic.png": ["easy", "medium", "hard"]}
+
+
+def render(seed: int, presets: list[str], size: int = 112) -> np.ndarray:
     rows = []
-    cases = [(seed + i, difficulty) for i, difficulty in enumerate(["easy", "medium", "hard"])]
+    cases = [(seed + i, difficulty) for i, difficulty in enumerate(presets)]
     for case_seed, difficulty in cases:
         v = generate_video(case_seed, size=size, difficulty=difficulty)
         s = v.sample
@@ -45,7 +50,8 @@ def render(seed: int, size: int = 112) -> np.ndarray:
         ]
         rows.append(np.concatenate(tiles, axis=1))
     grid = np.concatenate(rows, axis=0)
-    full = generate_video(seed + 10, size=size * 4 // 2, difficulty="medium").sample
+    big_preset = "realistic" if "realistic" in presets else "medium"
+    full = generate_video(seed + 10, size=size * 4 // 2, difficulty=big_preset).sample
     big = cv2.cvtColor(cv2.resize(full.video[full.ed], (grid.shape[0], grid.shape[0]),
                                   interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2BGR)
     return np.concatenate([grid, np.zeros((grid.shape[0], 4, 3), np.uint8), big], axis=1)
@@ -53,14 +59,15 @@ def render(seed: int, size: int = 112) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/synthetic_preview.png"), help="PNG file to write")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder to write the PNG files in")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first video shown")
     args = parser.parse_args()
-    ok, png = cv2.imencode(".png", render(args.seed), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    atomic_write_bytes(args.out, png.tobytes())
-    print(f"wrote {args.out} ({len(png) // 1024} KB)")
+    for name, presets in PREVIEWS.items():
+        ok, png = cv2.imencode(".png", render(args.seed, presets), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:
+            raise RuntimeError("PNG encoding failed")
+        atomic_write_bytes(args.out / name, png.tobytes())
+        print(f"wrote {args.out / name} ({len(png) // 1024} KB)")
 
 
 if __name__ == "__main__":

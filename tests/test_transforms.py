@@ -82,3 +82,73 @@ def test_perturb_views_differ_stay_in_range_and_keep_content():
     assert not np.allclose(student, teacher)
     assert np.corrcoef(student.ravel(), window.ravel())[0, 1] > 0.8
     assert np.array_equal(Perturb(PerturbConfig(enabled=False))(window, rng), window)
+
+
+def test_zoom_and_shift_move_frames_and_mask_together():
+    augment = SpatialAugment(AugmentConfig(rotate_deg=0.0, hflip=0, vflip=0, transpose=0, zoom=0.3, shift=0.2))
+    moved = []
+    for seed in range(20):
+        frames, mask = marker_window(y=16, x=20)
+        params = augment.draw(np.random.default_rng(seed), square=True, size=(33, 33))
+        assert 0.7 <= params.scale <= 1.3 and max(abs(v) for v in params.shift) <= 0.2 * 33
+        out_frames, out_mask = apply_spatial(frames, mask, params)
+        assert np.abs(centroid(out_frames[0]) - centroid(out_mask)).max() < 1.0
+        moved.append(np.abs(centroid(out_mask) - (16, 20)).max())
+    assert max(moved) > 3
+
+
+def test_zoom_and_shift_off_leave_the_random_stream_as_before():
+    # Configs without zoom/shift draw exactly the values they drew before these options existed.
+    rng, reference = np.random.default_rng(7), np.random.default_rng(7)
+    SpatialAugment(AugmentConfig()).draw(rng, square=True, size=(32, 32))
+    reference.random(4)
+    assert rng.random() == reference.random()
+
+
+def echo_window(k=3, size=48, seed=0):
+    """A fan-like window: black outside a disc, speckle-like grey inside."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    fan = (rows - size / 2) ** 2 + (cols - size / 2) ** 2 < (0.45 * size) ** 2
+    return (np.clip(rng.gamma(3.0, 30.0, (k, size, size)), 0, 255) * fan).astype(np.uint8)
+
+
+def test_appearance_off_is_identity_and_draws_nothing():
+    from echoseg.training.config import AppearanceConfig
+    from echoseg.training.transforms import AppearanceAugment
+
+    window = echo_window()
+    rng, reference = np.random.default_rng(3), np.random.default_rng(3)
+    assert AppearanceAugment(AppearanceConfig(enabled=False))(window, rng) is window
+    assert rng.random() == reference.random()
+
+
+def test_appearance_changes_intensity_not_geometry():
+    from echoseg.training.config import AppearanceConfig
+    from echoseg.training.transforms import AppearanceAugment
+
+    window = echo_window()
+    gain_only = AppearanceConfig(enabled=True, prob=1.0, gain=0.5, contrast=0, gamma=0, blur_prob=0, speckle=0,
+                                 dropout_prob=0)
+    ratios = []
+    for seed in range(10):
+        out = AppearanceAugment(gain_only)(window, np.random.default_rng(seed))
+        assert out.dtype == np.uint8 and out.shape == window.shape
+        assert np.array_equal(out > 0, window > 0) or (out > 0).sum() <= (window > 0).sum()  # black stays black
+        ratios.append(out[window > 0].mean() / window[window > 0].mean())
+    assert min(ratios) < 0.85 and max(ratios) > 1.1
+    everything = AppearanceConfig(enabled=True, prob=1.0, blur_prob=1.0, dropout_prob=1.0)
+    a = AppearanceAugment(everything)(window, np.random.default_rng(1))
+    b = AppearanceAugment(everything)(window, np.random.default_rng(1))
+    assert np.array_equal(a, b) and not np.array_equal(a, window)
+    # Speckle noise differs between the frames of a window; the other changes are shared.
+    assert not np.array_equal(a[0].astype(int) - window[0], a[1].astype(int) - window[1])
+
+
+def test_presets_turn_appearance_augmentation_on():
+    from echoseg.training.config import TrainConfig, resolve_config
+
+    assert not TrainConfig().augment.appearance.enabled  # the dataclass default follows the paper
+    for preset in ("cpu", "paper"):
+        augment = resolve_config(preset).augment
+        assert augment.appearance.enabled and augment.zoom > 0 and augment.shift > 0

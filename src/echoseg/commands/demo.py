@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from echoseg.commands._options import non_negative_int, positive_int
+from echoseg.commands.synth import APPEARANCES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,10 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument("--videos", type=positive_int, default=48, help="synthetic videos to generate (70/15/15 split)")
-    parser.add_argument("--frames", type=positive_int, default=64, help="frames per synthetic video")
+    parser.add_argument("--frames", type=positive_int, default=None,
+                        help="frames per synthetic video (default: drawn in 100-250 per video for realistic, as "
+                        "EchoNet-Dynamic's; 64 for easy/medium/hard)")
     parser.add_argument("--size", type=positive_int, default=112, help="frame size in pixels (EchoNet: 112)")
-    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
-                        help="synthetic image difficulty: speckle, contrast, dropout")
+    parser.add_argument("--difficulty", choices=APPEARANCES, default="realistic",
+                        help="synthetic appearance preset: realistic (matched to real EchoNet-Dynamic statistics) "
+                        "or the classic easy/medium/hard (default: realistic)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic dataset")
     parser.add_argument("--config", default="cpu", help="training preset name (cpu, paper) or YAML file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

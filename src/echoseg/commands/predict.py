@@ -35,8 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files (AVI/MP4), DICOM cine, NIfTI or MetaImage files, folders (searched "
                    "recursively) or an EchoNet FileList.csv")
-    p.add_argument("--checkpoint", required=True,
-                   help="echoseg weights file (model.safetensors) or a training run folder")
+    p.add_argument("--checkpoint", default=None,
+                   help="echoseg weights file (model.safetensors) or a training run folder (default: the built-in "
+                   "SSCF, CPU preset, 64x64 input, trained on synthetic data only; for research: it has never seen a "
+                   "real echo, so check its masks, or fine-tune it with `echoseg train --init`)")
     p.add_argument("--out", required=True, help="output folder (one subfolder per video, summary.csv, errors.csv)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that already have finished outputs")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError, Interrupted
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import compile_model, predict_videos, start_run
-    from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
     from echoseg.inference.threads import default_threads
     from echoseg.training.distributed import resolve_device
 
@@ -107,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     channels_last = args.channels_last if args.channels_last is not None else device.type == "cpu"
     mask_rule = MaskRule(args.threshold, clean=args.postprocess)
-    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=mask_rule,
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        checkpoint = pretrained_path()
+        log.warning("no --checkpoint: using the built-in model %s (%s)", checkpoint.name, PRETRAINED_NOTE)
+    segmenter = load_segmenter(checkpoint, device=device, mask_rule=mask_rule,
                                batch_size=args.batch_size, autocast_dtype=autocast,
                                channels_last=channels_last)
     if args.compile:

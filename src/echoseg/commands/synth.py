@@ -11,6 +11,9 @@ from echoseg.data.readers import READERS
 
 # Every layout a reader reads has a writer; scanner exports are inputs for `predict` (AVI/DICOM files).
 FORMATS = [*sorted(READERS), "scanner-export"]
+# The generator's appearance presets (echoseg.data.synthetic.DIFFICULTIES; listed here so that building
+# the parser does not import OpenCV).
+APPEARANCES = ("easy", "medium", "hard", "realistic")
 
 
 # What the writers of each layout create at the top of OUT: --overwrite deletes these (of every layout,
@@ -64,11 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "exports.csv) (default: echonet)")
     parser.add_argument("--videos", type=positive_int, default=100, help="number of videos (default: 100)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed; the same seed gives the same files (default: 0)")
-    parser.add_argument("--frames", type=positive_int, default=64, help="frames per video, at least 16 (default: 64)")
+    parser.add_argument("--frames", type=positive_int, default=None,
+                        help="frames per video, at least 16 (default: drawn in 100-250 per video for realistic, "
+                        "64 for easy/medium/hard)")
     parser.add_argument("--size", type=positive_int, default=112, help="frame height and width in pixels, at least 32 "
                         "(default: 112, as EchoNet-Dynamic)")
-    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
-                        help="image quality: noise, LV/wall contrast, dropout and clutter (default: medium)")
+    parser.add_argument("--difficulty", choices=APPEARANCES, default="realistic",
+                        help="appearance preset: realistic (matched to measured statistics of real EchoNet-Dynamic "
+                        "video, with per-video domain randomisation and EchoNet-like lengths of 100-250 frames) or "
+                        "the classic easy/medium/hard (bright walls; noise, contrast, dropout and clutter grow) "
+                        "(default: realistic)")
     parser.add_argument("--splits", type=non_negative_float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of videos in the train, val and test splits (default: 0.7 0.15 0.15)")
     parser.add_argument("--avi-suffix", action="store_true",
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.data.synthetic import iter_dataset, write_camus, write_echonet, write_synthetic
     from echoseg.errors import EchosegError
 
-    if args.frames < 16 or args.size < 32:
+    if (args.frames is not None and args.frames < 16) or args.size < 32:
         raise EchosegError(f"need --frames >= 16 and --size >= 32, got {args.frames} and {args.size}")
     if min(args.splits) < 0 or sum(args.splits) <= 0:
         raise EchosegError(f"--splits must be non-negative and not all zero, got {args.splits}")
@@ -112,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         write_camus(args.out, progress, reverse_every=args.camus_reverse_every, two_chamber=args.camus_two_chamber)
     else:
         write_synthetic(args.out, progress)
-    print(f"wrote {args.videos} {args.difficulty} videos ({args.frames} frames, {args.size}x{args.size}) "
+    length = f"{args.frames} frames" if args.frames else "frames drawn per video"
+    print(f"wrote {args.videos} {args.difficulty} videos ({length}, {args.size}x{args.size}) "
           f"in {args.format} layout to {args.out}")
     return 0
 
@@ -128,6 +137,7 @@ def _write_exports(args: argparse.Namespace, videos) -> int:
         raise EchosegError(f"--export-kinds: unknown kind(s) {unknown or kinds}; choose from avi, {', '.join(SYNTAXES)}")
     exports = (render_export(video, args.seed * 100_003 + i) for i, video in enumerate(videos))
     write_export_dataset(args.out, exports, kinds=kinds)
+    length = f"{args.frames} frames" if args.frames else "frames drawn per video"
     print(f"wrote {args.videos} scanner exports ({', '.join(kinds)}) of {args.difficulty} videos "
-          f"({args.frames} frames) with their truth to {args.out}")
+          f"({length}) with their truth to {args.out}")
     return 0

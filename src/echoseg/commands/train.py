@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 
 from echoseg.data.readers import READERS
@@ -26,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-bad-cases", action="store_true",
                         help="train on the usable cases even when more than data.max_bad_fraction (default 5%%) of "
                         "the dataset is left out for problems (each is listed either way, and in RUN/cases.csv)")
+    parser.add_argument("--init", metavar="WEIGHTS",
+                        help="start from these weights instead of random ones (fine-tuning): a weights file or a "
+                        "run folder (its best weights); the network must be the same as the config's (model name "
+                        "and settings), else the run stops with the difference. Recorded as model.init")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     parser.set_defaults(func=run)
 
@@ -38,14 +43,19 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.config import resolve_config
     from echoseg.training.trainer import TrainingInterrupted
 
+    overrides = list(args.overrides)
+    if args.init is not None:
+        from pathlib import Path
+
+        overrides.append(f"model.init={json.dumps(str(Path(args.init).resolve()))}")
     if args.allow_bad_cases:
-        args.overrides = [*args.overrides, "data.max_bad_fraction=1"]
+        overrides.append("data.max_bad_fraction=1")
     if args.config is None and args.resume:
-        config = load_run_config(args.out, args.overrides)
+        config = load_run_config(args.out, overrides)
     elif args.config is None:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
-        config = resolve_config(args.config, args.overrides)
+        config = resolve_config(args.config, overrides)
     writable_folder(args.out)
     from echoseg.inference.sources import unlabeled_videos
 

@@ -138,6 +138,8 @@ class Segmenter:
         if self.weights is not None:
             info.update(checkpoint=str(self.weights.path), checkpoint_sha=self.weights.sha256,
                         model=self.weights.model, model_cfg=self.weights.model_cfg)
+            if self.weights.extra.get("note"):  # e.g. the shipped model: "trained on synthetic data only; ..."
+                info["note"] = self.weights.extra["note"]
         return info
 
 
@@ -163,3 +165,19 @@ def load_segmenter(checkpoint: str | Path, *, device: str | torch.device = "cpu"
         raise CheckpointError(f"{path}: input_size in its metadata: {exc}") from None
     return Segmenter(fold_batchnorm(model), size, mask_rule=mask_rule, weights=info, batch_size=batch_size,
                      device=device, autocast_dtype=autocast_dtype, channels_last=channels_last)
+
+
+# The model `echoseg predict` uses when no checkpoint is given: package data made by
+# `echoseg.workflows.pretrain` (benchmarks/make_pretrained.py). Every output that uses it says so.
+PRETRAINED_FILE = ("pretrained", "sscf_cpu_synthetic.safetensors")
+PRETRAINED_NOTE = "trained on synthetic data only; for research"
+
+
+def pretrained_path(must_exist: bool = True) -> Path:
+    """The shipped synthetic-pretrained weights file (SSCF, CPU preset). CheckpointError when this
+    install has none (`must_exist`), e.g. a source tree where the recipe has not been run."""
+    path = Path(__file__).resolve().parent.parent.joinpath(*PRETRAINED_FILE)
+    if must_exist and not path.is_file():
+        raise CheckpointError(f"{path}: this echoseg install ships no pretrained model; give a checkpoint "
+                              "(a weights file or a training run folder)")
+    return path

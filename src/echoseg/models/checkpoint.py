@@ -96,20 +96,24 @@ def read_metadata(path: str | Path) -> WeightsInfo:
     return info
 
 
+def _read_weights(path: str | Path) -> tuple[Path, WeightsInfo, dict[str, torch.Tensor]]:
+    """(path, metadata with the file's sha256, tensors) of an echoseg weights file, read once."""
+    path, data = _read_bytes(path)
+    info = _parse_info(path, data)
+    info.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        return path, info, load_safetensors(data)
+    except (SafetensorError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, WeightsInfo]:
     """Rebuild the network from an echoseg weights file, reading the file once. Eval mode.
 
     Errors name the file and what does not match: an unknown model name or setting, or weights whose
     shapes differ from the model its settings build (all CheckpointError).
     """
-    path, data = _read_bytes(path)
-    info = _parse_info(path, data)
-    info.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        state = load_safetensors(data)
-    except (SafetensorError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
-    del data
+    path, info, state = _read_weights(path)
     try:
         model = create_model(info.model, **info.model_cfg)
     except TypeError as exc:  # create_model(**cfg) with a setting the model factory does not take
@@ -129,3 +133,28 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
         )
     model.to(map_location).eval()
     return model, info
+
+
+def load_initial_weights(model: nn.Module, path: str | Path, model_name: str, model_cfg: dict[str, Any]) -> WeightsInfo:
+    """Copy the weights of an echoseg weights file into `model` (built as `model_name` with `model_cfg`)
+    to start a training run from them (fine-tuning). Returns what the file says about itself.
+
+    The networks must be the same: every tensor of `model` present in the file with the same shape
+    and nothing else. Otherwise one CheckpointError line names both networks and the first tensors
+    that differ, so a user sees which setting to change.
+    """
+    path, info, state = _read_weights(path)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if ours != theirs:
+        missing = sorted(ours.keys() - theirs.keys())
+        extra = sorted(theirs.keys() - ours.keys())
+        resized = sorted(k for k in ours.keys() & theirs.keys() if ours[k] != theirs[k])
+        detail = "; ".join(part for part in (
+            f"{len(resized)} tensors of another shape, e.g. {resized[0]} {theirs[resized[0]]} vs {ours[resized[0]]}"
+            if resized else "", f"{len(missing)} missing, e.g. {missing[0]}" if missing else "",
+            f"{len(extra)} unexpected, e.g. {extra[0]}" if extra else "") if part)
+        raise CheckpointError(f"{path}: cannot start from these weights: they are {info.model} {info.model_cfg}, "
+                              f"the config builds {model_name} {model_cfg} ({detail}); use the same model settings")
+    model.load_state_dict(state, strict=True)
+    return info

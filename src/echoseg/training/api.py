@@ -19,11 +19,12 @@ from echoseg.data.screening import LeftOut, listing_left_out
 from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
+from echoseg.models.checkpoint import load_initial_weights, read_metadata
 from echoseg.training.cache import ChainedSource, FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
 from echoseg.training.data_use import DataUse
 from echoseg.training.distributed import DistContext, setup
-from echoseg.training.run_folder import RunFolder
+from echoseg.training.run_folder import RunFolder, find_weights
 from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,24 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> 
     return cfg
 
 
+def initialise(model: nn.Module, config: TrainConfig, load: bool = True) -> dict[str, Any]:
+    """Load `config.model.init` (a weights file or a run folder: its best weights) into `model`
+    (only read its metadata with `load=False`). Returns {"path", "sha256", "model", "input_size",
+    "note"}, recorded in the run's weights files (provenance)."""
+    path = find_weights(config.model.init)
+    if load:
+        info = load_initial_weights(model, path, config.model.name, config.model.create_kwargs())
+    else:
+        info = read_metadata(path)
+    size = info.extra.get("input_size")
+    if size and list(size) != list(config.data.input_size):
+        log.warning("%s was trained at %s; this run trains at %s (convolutional weights transfer across sizes)",
+                    path, list(size), list(config.data.input_size))
+    log.info("starting from the weights in %s (sha256 %s)", path, info.sha256[:12])
+    return {"path": str(path.resolve()), "sha256": info.sha256, "model": info.model, "input_size": size,
+            "note": info.extra.get("note")}
+
+
 def train(config: TrainConfig | str | Path | None, data_root: str | Path | None = None, data_format: str | None = None,
           out_dir: str | Path = "runs/train", resume: bool = False, *, samples: Iterable[EchoSample] | None = None,
           model: nn.Module | None = None, progress: bool = False, until_step: int | None = None,
@@ -205,6 +224,9 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     unlabeled:   the videos of `config.data.unlabeled` (masks ignored), with `unlabeled_id` naming their
                  content for the frame cache: `echoseg.inference.sources.unlabeled_videos(folders)`
                  reads them (the inference layer reads the files users bring; training cannot import it).
+    config.model.init: start from these weights (a weights file or run folder) instead of random ones;
+                 the network must be the same, else CheckpointError. A resumed run continues from its
+                 own checkpoint instead.
     """
     out_dir = Path(out_dir)
     if config is None:
@@ -219,6 +241,23 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         check_resume_config(yaml.safe_load(run.config.read_text()), to_dict(config), out_dir)
     elif not resume and run.can_resume():
         raise EchosegError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
+
+    # The network first: a bad model setting or --init weights of another network stop the run before the
+    # frame cache is built.
+    model_cfg = config.model.create_kwargs()
+    if model is None:
+        from echoseg.models.registry import create_model
+
+        # The initial weights come from torch's global generator: seed it, so that they depend on
+        # runtime.seed only, not on what ran before in this process (several runs, tests).
+        torch.manual_seed(config.runtime.seed)
+        try:
+            model = create_model(config.model.name, **model_cfg)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
+    init_from = None
+    if config.model.init:  # a resumed run continues from its own checkpoint, not from these weights
+        init_from = initialise(model, config, load=not (resume and run.can_resume()))
 
     if samples is not None:
         source: SampleSource = InMemorySource(samples)
@@ -257,22 +296,11 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
             if not (resume and run.dataset.is_file()):
                 atomic_write_text(run.dataset, json.dumps(identity, indent=2) + "\n")
 
-        model_cfg = config.model.create_kwargs()
-        if model is None:
-            from echoseg.models.registry import create_model
-
-            # The initial weights come from torch's global generator: seed it, so that they depend on
-            # runtime.seed only, not on what ran before in this process (several runs, tests).
-            torch.manual_seed(config.runtime.seed)
-            try:
-                model = create_model(config.model.name, **model_cfg)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
         if not val_videos:
             log.warning("no validation cases: no `best` checkpoint will be chosen; use checkpoints/last")
         trainer_cls = MeanTeacherTrainer if config.mean_teacher.enabled else Trainer
         trainer = trainer_cls(config, model, cache, train_videos, val_videos, out_dir, model_name=config.model.name,
-                              model_cfg=model_cfg, dist=dist, progress=progress)
+                              model_cfg=model_cfg, dist=dist, progress=progress, init_from=init_from)
         if dist.is_main:
             atomic_write_text(run.config, dump_yaml(config))
         if resume and not trainer.load_last():

@@ -47,14 +47,38 @@ class DataConfig:
 
 
 @dataclass
+class AppearanceConfig:
+    """Intensity augmentation of each training window (labelled, and unlabelled before the mean
+    teacher's perturbations): what differs between scanners, settings and patients, so that a
+    network trained on one source (e.g. synthetic video) meets another (real video) less surprised.
+    One draw per window, the same for its k frames except the speckle noise (speckle decorrelates
+    between frames). Off by default (the paper has none); the shipped presets turn it on."""
+
+    enabled: bool = False
+    prob: float = 0.8  # chance that a window is augmented at all
+    gain: float = 0.25  # overall gain x * U(1-g, 1+g)
+    contrast: float = 0.25  # contrast around the window's mean brightness, U(1-c, 1+c)
+    gamma: float = 0.35  # display gamma x ** exp(U(-g, g))
+    blur_prob: float = 0.3  # chance of a Gaussian blur (lateral resolution, zoomed exports)
+    blur_sigma: float = 1.0  # its sigma ~ U(0.3, blur_sigma) px at the training input size
+    speckle: float = 0.2  # multiplicative speckle noise x * (1 + U(0, s) * N(0, 1)), per frame
+    dropout_prob: float = 0.3  # chance of a dropout patch: a smooth dim region (wall dropout, shadow)
+    dropout_depth: float = 0.7  # up to this fraction of the signal removed at the patch centre
+
+
+@dataclass
 class AugmentConfig:
-    """One spatial transform per window, applied identically to its k frames and its mask."""
+    """One spatial transform per window, applied identically to its k frames and its mask, then an
+    appearance (intensity) augmentation."""
 
     enabled: bool = True
     hflip: float = 0.5  # probability of a horizontal flip
     vflip: float = 0.5  # probability of a vertical flip
     transpose: float = 0.5  # probability of a diagonal flip (square inputs only)
     rotate_deg: float = 15.0  # rotation drawn uniformly from [-rotate_deg, rotate_deg]
+    zoom: float = 0.0  # scale drawn from [1 - zoom, 1 + zoom] (depth / zoom settings); 0 = off
+    shift: float = 0.0  # translation drawn from [-shift, shift] x the input size, per axis; 0 = off
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
 
 @dataclass
@@ -74,6 +98,8 @@ class ModelConfig:
     name: str = "sscf"  # registry name: unet | baseline | baseline_tce | baseline_bssf | sscf
     window: int | None = None  # k; None = the model's default (passed to create_model when set)
     settings: dict[str, Any] = field(default_factory=dict)  # other create_model settings (width, decoder, ...)
+    init: str | None = None  # weights file or run folder to start from (fine-tuning); None = seeded random
+    # weights. The network must be the same (name and settings); `echoseg train --init` sets it.
 
     def create_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.settings)
@@ -194,6 +220,17 @@ _RANGES = [
     ("augment.vflip", _between(0, 1), "a probability in [0, 1]"),
     ("augment.transpose", _between(0, 1), "a probability in [0, 1]"),
     ("augment.rotate_deg", _between(0, 180), "in [0, 180] degrees"),
+    ("augment.zoom", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("augment.shift", lambda v: 0 <= v < 0.5, "in [0, 0.5) of the input"),
+    ("augment.appearance.prob", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.appearance.gain", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("augment.appearance.contrast", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("augment.appearance.gamma", _at_least(0), ">= 0"),
+    ("augment.appearance.blur_prob", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.appearance.blur_sigma", _at_least(0.3), ">= 0.3 px"),
+    ("augment.appearance.speckle", _at_least(0), ">= 0"),
+    ("augment.appearance.dropout_prob", _between(0, 1), "a probability in [0, 1]"),
+    ("augment.appearance.dropout_depth", _between(0, 1), "in [0, 1]"),
     ("mean_teacher.perturb.brightness", _between(0, 1), "in [0, 1]"),
     ("mean_teacher.perturb.contrast", _between(0, 1), "in [0, 1]"),
     ("mean_teacher.perturb.speckle_std", _at_least(0), ">= 0"),

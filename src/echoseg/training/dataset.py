@@ -24,8 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from echoseg.training.cache import CacheEntry, FrameCache
-from echoseg.training.config import AugmentConfig, PerturbConfig
-from echoseg.training.transforms import Perturb, SpatialAugment
+from echoseg.training.config import AppearanceConfig, AugmentConfig, PerturbConfig
+from echoseg.training.transforms import AppearanceAugment, Perturb, SpatialAugment
 
 LABELED, UNLABELED = 0, 1  # stream ids, part of every RNG seed
 
@@ -103,6 +103,7 @@ class TwoStreamBatches(Dataset):
         self.labeled = labeled
         self.unlabeled = unlabeled
         self.spatial = SpatialAugment(augment)
+        self.appearance = AppearanceAugment(augment.appearance if augment.enabled else AppearanceConfig())
         self.perturb = Perturb(perturb)
         self.seed = seed
         self.total_steps = total_steps
@@ -126,7 +127,7 @@ class TwoStreamBatches(Dataset):
             video, centre = self.labeled.windows[item]
             rng = np.random.default_rng([self.seed, int(step), LABELED, int(slot)])
             x, m = self.spatial(self.cache.window(video, centre, self.k), self.cache.mask(video, centre), rng)
-            frames.append(x)
+            frames.append(self.appearance(x, rng))
             masks.append(m[None])
         out["labeled"] = torch.from_numpy(np.stack(frames))
         out["mask"] = torch.from_numpy(np.stack(masks))
@@ -138,7 +139,7 @@ class TwoStreamBatches(Dataset):
                 video, centre = self.unlabeled.windows[item]
                 rng = np.random.default_rng([self.seed, int(step), UNLABELED, int(slot)])
                 x, _ = self.spatial(self.cache.window(video, centre, self.k), None, rng)
-                x = x.astype(np.float32) * np.float32(1 / 255)
+                x = self.appearance(x, rng).astype(np.float32) * np.float32(1 / 255)
                 student.append(self.perturb(x, rng))
                 teacher.append(self.perturb(x, rng))
             out["student"] = torch.from_numpy(np.stack(student))

@@ -138,8 +138,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, model: nn.Module, cache: FrameCache, train_videos: list[int],
                  val_videos: list[int], run_dir: str | Path, *, model_name: str | None = None,
                  model_cfg: dict[str, Any] | None = None, dist: DistContext | None = None,
-                 progress: bool = False):
+                 progress: bool = False, init_from: dict[str, Any] | None = None):
         self.config = config
+        self.init_from = init_from  # where the initial weights came from (config.model.init), recorded
         self.cache = cache
         self.run_dir = Path(run_dir)
         self.run = RunFolder(run_dir)
@@ -349,8 +350,10 @@ class Trainer:
 
     def _save_weights(self, folder: Path, extra: dict[str, Any]) -> None:
         for name, model in self.models_to_save().items():
-            save_model(folder / f"{name}.safetensors", model, self.model_name, self.model_cfg,
-                       {**extra, "which": name, "input_size": list(self.cache.input_size), "step": self.step})
+            info = {**extra, "which": name, "input_size": list(self.cache.input_size), "step": self.step}
+            if self.init_from is not None:
+                info["init_from"] = self.init_from
+            save_model(folder / f"{name}.safetensors", model, self.model_name, self.model_cfg, info)
 
     def save_best(self, which: str, scores: dict[str, float]) -> None:
         with atomic_dir(self.checkpoints / "best") as tmp:

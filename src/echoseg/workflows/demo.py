@@ -1,7 +1,7 @@
 """The main job end to end on built-in synthetic data: synthesize, train, evaluate, predict, report.
 
 `echoseg demo --out runs/demo` (and `make demo`) runs it on a laptop CPU in minutes:
-1. synthesize an EchoNet-Dynamic-style dataset (medium difficulty), written twice: in EchoNet layout
+1. synthesize an EchoNet-Dynamic-style dataset (the realistic preset), written twice: in EchoNet layout
    (only ED and ES traced, as in the real data: what training sees) and in the native synthetic
    layout (masks on every frame: what all-frame evaluation needs);
 2. train the full `sscf` network with mean teacher on the CPU preset from the EchoNet files;
@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 class DemoSettings:
     out: Path
     videos: int = 48
-    frames: int = 64
+    frames: int | None = None  # None: drawn per video (realistic: 100-250, as EchoNet-Dynamic; classic: 64)
     size: int = 112
-    difficulty: str = "medium"
+    difficulty: str = "realistic"
     seed: int = 0
     config: str = "cpu"
     overrides: list[str] = field(default_factory=list)
@@ -76,7 +76,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     echonet_root, native_root = out / "data" / "echonet", out / "data" / "synthetic"
     _check_same_settings(out, settings)
     if not (echonet_root / "FileList.csv").is_file() or not (native_root / "cases.csv").is_file():
-        log.info("demo: synthesizing %d videos (%d frames, %dx%d, %s)", settings.videos, settings.frames,
+        log.info("demo: synthesizing %d videos (%s frames, %dx%d, %s)", settings.videos, settings.frames or "drawn",
                  settings.size, settings.size, settings.difficulty)
         videos = generate_dataset(settings.videos, settings.seed, frames=settings.frames, size=settings.size,
                                   difficulty=settings.difficulty)
@@ -112,7 +112,8 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
     headline = _headline(evaluation.summary, result)
     info = {
-        "data": f"{settings.videos} synthetic videos ({settings.difficulty}), {settings.frames} frames at "
+        "data": f"{settings.videos} synthetic videos ({settings.difficulty}), "
+                f"{settings.frames or 'drawn per video (100-250)'} frames at "
                 f"{settings.size}x{settings.size}; training sees only the ED/ES tracings (EchoNet layout)",
         "model": f"{meta.model} {meta.model_cfg} input {input_size[0]}x{input_size[1]}, "
                  f"best by validation Dice: {result.best_which} at step {result.best_step}",

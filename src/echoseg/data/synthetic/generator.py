@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from echoseg.data.schema import SPLITS, EchoSample
@@ -23,12 +24,14 @@ from echoseg.data.synthetic.geometry import (
     heart_frames,
     two_chamber_shape,
 )
-from echoseg.data.synthetic.imaging import DIFFICULTIES, PRESETS, form_image, make_sector
+from echoseg.data.synthetic.imaging import DIFFICULTIES, PRESETS, colour_marks, form_image, make_sector
 from echoseg.data.synthetic.motion import draw_drift, draw_timing
-from echoseg.data.synthetic.scene import LV_CAVITY, echogenicity, truth_labels
+from echoseg.data.synthetic.scene import LV_CAVITY, echogenicity, realistic_echogenicity, truth_labels
 
 MIN_FRAMES, MIN_SIZE = 16, 32
 VIEWS = ("A4C", "A2C")
+DEFAULT_FRAMES = 64  # video length of the classic presets when none is given
+REALISTIC_FRAMES = (100, 250)  # realistic preset: drawn per video, as EchoNet-Dynamic's (p10 120, p90 231)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class SyntheticTruth:
     diameters: np.ndarray | None = None
     lengths: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+    overlay: tuple[np.ndarray, np.ndarray] | None = None  # coloured marks: (mask (H, W) bool, BGR (H, W, 3))
 
 
 @dataclass
@@ -69,10 +73,30 @@ def _draw_ef(rng: np.random.Generator) -> float:
     return float(rng.uniform(20, 45))
 
 
-def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: str = "medium",
+def draw_echonet_ef(rng: np.random.Generator) -> float:
+    """EF drawn like EchoNet-Dynamic's FileList (mean 55.7, SD 12.4, 12.6% below 40): 12.6% reduced
+    (uniform 15-40), the rest normal around 59.5 (SD 7, 40-80)."""
+    if rng.random() < 0.126:
+        return float(rng.uniform(15, 40))
+    return float(np.clip(rng.normal(59.5, 7.0), 40, 80))
+
+
+def draw_echonet_rate(rng: np.random.Generator) -> tuple[float, float]:
+    """(heart rate bpm, frame rate) like EchoNet-Dynamic: mostly 50 fps, some 51-55, a few faster
+    (FileList mean 51.1, SD 6.2); heart rate about 72 +- 13 bpm."""
+    u = rng.random()
+    fps = 50.0 if u < 0.78 else float(rng.integers(51, 56)) if u < 0.92 else float(rng.integers(56, 71))
+    return float(np.clip(rng.normal(72.0, 13.0), 45.0, 125.0)), fps
+
+
+def generate_video(seed: int, *, frames: int | None = None, size: int = 112, difficulty: str = "medium",
                    case_id: str | None = None, spacing_mm: tuple[float, float] | None = None,
                    view: str = "A4C") -> SyntheticVideo:
     """One synthetic apical video of `frames` frames of `size` x `size` pixels.
+
+    difficulty: an appearance preset, "easy", "medium", "hard" (classic) or "realistic" (matched to the
+    measured statistics of real EchoNet-Dynamic video). frames: None = 64 for the classic presets, drawn
+    in 100-250 per video for "realistic".
 
     view: "A4C" (four-chamber, the default) or "A2C", the two-chamber view of the same heart (same
     seed: same ventricle length, timing, ED/ES frames and fan; its own width profile; no right heart),
@@ -86,17 +110,21 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
         raise ValueError(f"difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    rng = np.random.default_rng(seed)
+    preset = PRESETS[difficulty]
+    realistic = preset.style == "realistic"
+    if frames is None:
+        frames = int(rng.integers(REALISTIC_FRAMES[0], REALISTIC_FRAMES[1] + 1)) if realistic else DEFAULT_FRAMES
     if frames < MIN_FRAMES or size < MIN_SIZE:
         raise ValueError(f"need frames >= {MIN_FRAMES} and size >= {MIN_SIZE}, got frames={frames}, size={size}")
     if spacing_mm is not None and (len(spacing_mm) != 2 or min(spacing_mm) <= 0):
         raise ValueError(f"spacing_mm must be two positive numbers (dy, dx), got {spacing_mm!r}")
-    rng = np.random.default_rng(seed)
-    preset = PRESETS[difficulty]
-    sector = make_sector(rng, size, spacing_mm)
-    ef_target = _draw_ef(rng)
-    shape = draw_shape(rng, sector.depth_mm, ef_target)
+    sector = make_sector(rng, size, spacing_mm, preset)
+    ef_target = draw_echonet_ef(rng) if realistic else _draw_ef(rng)
+    shape = draw_shape(rng, sector.depth_mm, ef_target, preset.placement)
     calibrate_shortening(shape, ef_target, long_ratio=rng.uniform(0.35, 0.8))
-    timing = draw_timing(rng, frames)
+    heart_rate, fps = draw_echonet_rate(rng) if realistic else (None, None)
+    timing = draw_timing(rng, frames, heart_rate, fps)
     shift, turn = draw_drift(rng, timing.q, sector.depth_mm / 150)
     if view == "A2C":
         # Its own generator, so the four-chamber video of this seed stays what it was.
@@ -104,7 +132,13 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
     contours = heart_frames(shape, timing.q, timing.valve_open, shift, turn)
 
     labels = truth_labels(contours, sector)
-    video = form_image(echogenicity(contours, shape, sector, preset, rng), sector, preset, rng)
+    scene = realistic_echogenicity if realistic else echogenicity
+    video = form_image(scene(contours, shape, sector, preset, rng), sector, preset, rng)
+    overlay = None
+    if preset.colour_marks:
+        overlay = colour_marks(sector, rng)
+        mask, bgr = overlay
+        video[:, mask] = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[mask]
     volumes = disk_volumes(shape, timing.q)
     diameters, lengths = disk_geometry(shape, timing.q)
     ed = timing.ed_frames[0]
@@ -120,7 +154,7 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
     truth = SyntheticTruth(
         ed_frames=list(timing.ed_frames), es_frames=list(timing.es_frames), ef=float(ef), volumes=volumes,
         apex=sector.to_px(contours.apex), base_mid=sector.to_px(contours.base_mid), labels=labels,
-        diameters=diameters, lengths=lengths,
+        diameters=diameters, lengths=lengths, overlay=overlay,
         params={
             "seed": int(seed), "difficulty": difficulty, "frames": frames, "size": size, "view": view,
             "spacing_mm": list(spacing_mm) if spacing_mm is not None else None, "ef_target": ef_target, "heart_rate": timing.heart_rate,
@@ -156,7 +190,7 @@ def assign_splits(n_videos: int, seed: int, fractions: Sequence[float] = (0.7, 0
     return [names[i] for i in np.random.default_rng([seed, 1]).permutation(n_videos)]
 
 
-def iter_dataset(n_videos: int, seed: int, *, frames: int = 64, size: int = 112, difficulty: str = "medium",
+def iter_dataset(n_videos: int, seed: int, *, frames: int | None = None, size: int = 112, difficulty: str = "medium",
                  split_fractions: Sequence[float] = (0.7, 0.15, 0.15),
                  spacing_mm: tuple[float, float] | None = None) -> Iterator[SyntheticVideo]:
     """Yield the videos of `generate_dataset` one at a time (writers stream them to disk)."""
@@ -169,7 +203,7 @@ def iter_dataset(n_videos: int, seed: int, *, frames: int = 64, size: int = 112,
         yield video
 
 
-def generate_dataset(n_videos: int, seed: int, *, frames: int = 64, size: int = 112, difficulty: str = "medium",
+def generate_dataset(n_videos: int, seed: int, *, frames: int | None = None, size: int = 112, difficulty: str = "medium",
                      split_fractions: Sequence[float] = (0.7, 0.15, 0.15),
                      spacing_mm: tuple[float, float] | None = None) -> list[SyntheticVideo]:
     """`n_videos` videos, deterministic by `seed`, each with its split and patient id set."""

@@ -70,19 +70,38 @@ class HeartShape:
     chambers: int = 4  # 4: apical four-chamber (RV and RA drawn); 2: two-chamber (LV and LA only)
 
 
-def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float) -> HeartShape:
+@dataclass(frozen=True)
+class Placement:
+    """Where the LV sits in the fan, as fractions of the imaging depth (ranges of uniform draws).
+
+    apex_x: apex offset to the right of the fan's centre line; apex_depth: apex depth; length: LV
+    cavity length at end-diastole (before dilation); axis_deg: long-axis tilt (base to the right);
+    width: mid-cavity half width relative to the length. The classic defaults put a small LV high in
+    the fan; the realistic preset's match EchoNet-Dynamic's traced LVs (centroid near mid-height).
+    """
+
+    apex_x: tuple[float, float] = (-0.01, 0.06)
+    apex_depth: tuple[float, float] = (0.13, 0.19)
+    length: tuple[float, float] = (0.42, 0.5)
+    axis_deg: tuple[float, float] = (4.0, 18.0)
+    width: tuple[float, float] = (0.25, 0.31)
+
+
+def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float,
+               placement: Placement | None = None) -> HeartShape:
     """Draw one heart scaled to a fan of `depth_mm`; dilated, rounder ventricles when the EF is low."""
+    placement = placement or Placement()
     dilation = 1.0 + 0.25 * float(np.clip((50.0 - ef_target) / 30.0, 0.0, 1.0)) * rng.uniform(0.5, 1.0)
-    length = depth_mm * rng.uniform(0.42, 0.5) * min(dilation, 1.12)
-    half_width = length * rng.uniform(0.25, 0.31) * dilation / min(dilation, 1.12)
-    apex = np.array([depth_mm * rng.uniform(-0.01, 0.06), depth_mm * rng.uniform(0.13, 0.19)])
+    length = depth_mm * rng.uniform(*placement.length) * min(dilation, 1.12)
+    half_width = length * rng.uniform(*placement.width) * dilation / min(dilation, 1.12)
+    apex = np.array([depth_mm * rng.uniform(*placement.apex_x), depth_mm * rng.uniform(*placement.apex_depth)])
     hypo = rng.random() < 0.3
     harmonics = np.stack([rng.normal(0, [0.04, 0.025, 0.015]), rng.uniform(0, 2 * math.pi, 3)], axis=-1)
     harmonics = np.stack([harmonics, np.stack([rng.normal(0, [0.04, 0.025, 0.015]),
                                                rng.uniform(0, 2 * math.pi, 3)], axis=-1)])
     return HeartShape(
         apex=apex,
-        axis_angle=math.radians(rng.uniform(4, 18)),
+        axis_angle=math.radians(rng.uniform(*placement.axis_deg)),
         length=length,
         half_width=half_width,
         septal_ratio=rng.uniform(0.82, 1.0),

@@ -17,12 +17,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DIFFICULTIES = ("easy", "medium", "hard")
+from echoseg.data.synthetic.geometry import Placement
+
+DIFFICULTIES = ("easy", "medium", "hard", "realistic")
+Range = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class ImagingPreset:
-    """Acquisition quality. dB values are relative to myocardium (0 dB)."""
+    """Acquisition quality and the ranges each video's acquisition is drawn from. dB values are relative
+    to myocardium (0 dB). Ranges are (low, high) of a uniform draw per video.
+
+    `style` "classic" (easy, medium, hard: bright uniform walls, the presets the tests were written
+    for) or "realistic" (matched to measured statistics of real EchoNet-Dynamic video: mid-grey
+    textured myocardium, an interrupted endocardial border, specular septum/annulus/valves, coloured
+    overlay marks, EchoNet-like video length, frame rate, EF and LV placement; see docs/synthetic.md).
+    """
 
     blood_db: float  # blood pool echogenicity: lower means darker cavities, higher contrast
     tissue_db: float  # tissue outside the heart
@@ -35,6 +45,25 @@ class ImagingPreset:
     haze_db: float
     texture_db: float  # spatial echogenicity variation
     decorrelation: tuple[float, float]  # range of the frame-to-frame speckle correlation
+    style: str = "classic"
+    # Fan and beam (domain randomisation). Classic defaults are the values the first presets used.
+    depth_mm: Range = (145.0, 180.0)  # imaging depth; the frame's pixel pitch follows (zoom)
+    half_angle_deg: Range = (38.0, 45.0)  # half the sector angle
+    tilt_deg: float = 0.0  # fan steering drawn in [-tilt, tilt] degrees (0: symmetric fan, no draw)
+    psf_depth: Range = (0.6, 0.9)  # axial PSF sigma, in beam-grid samples per 145 depth samples
+    psf_beam: Range = (0.9, 1.4)  # lateral PSF sigma, in beams per 112 beams
+    # Gain chain: global gain, residual depth slope after TGC, a wavy TGC profile, weaker fan edges,
+    # then log compression into `dynamic_range_db` whose top is `top_db` above myocardium, and gamma.
+    gain_db: Range = (-4.0, 4.0)
+    depth_gain_db: Range = (-6.0, 2.0)
+    tgc_ripple_db: float = 1.5
+    edge_loss_db: Range = (2.0, 6.0)
+    dynamic_range_db: Range = (52.0, 62.0)
+    top_db: Range = (9.0, 14.0)
+    gamma: Range = (1.2, 1.6)
+    noise_jitter_db: float = 3.0
+    placement: Placement = Placement()
+    colour_marks: bool = False  # coloured overlay marks (orientation dot, ECG remnant), as scanners burn in
 
 
 PRESETS = {
@@ -47,6 +76,18 @@ PRESETS = {
     "hard": ImagingPreset(blood_db=-34, tissue_db=-19, speckle=1.0, noise_db=-38, dropout_prob=0.8,
                           dropout_db=(10, 20), shadow_prob=0.4, haze_prob=0.6, haze_db=-20, texture_db=3.5,
                           decorrelation=(0.45, 0.75)),
+    # Matched to real EchoNet-Dynamic A4C video (benchmarks/RESULTS.md, docs/synthetic.md): the scene's
+    # own levels are in scene.REALISTIC_LEVELS_DB; blood_db and tissue_db are not used by this style.
+    "realistic": ImagingPreset(blood_db=-42, tissue_db=-6, speckle=1.0, noise_db=-45, dropout_prob=1.0,
+                               dropout_db=(6, 16), shadow_prob=0.15, haze_prob=0.7, haze_db=-24, texture_db=2.5,
+                               decorrelation=(0.85, 0.95), style="realistic", depth_mm=(140.0, 175.0),
+                               half_angle_deg=(38.0, 46.0), tilt_deg=4.0, psf_depth=(1.2, 1.8), psf_beam=(0.8, 1.4),
+                               gain_db=(-3.0, 3.0), depth_gain_db=(-6.0, 2.0), tgc_ripple_db=2.5,
+                               edge_loss_db=(2.0, 8.0), dynamic_range_db=(48.0, 60.0), top_db=(22.0, 30.0),
+                               gamma=(1.2, 1.6), placement=Placement(apex_x=(-0.05, 0.08), apex_depth=(0.24, 0.31),
+                                                                     length=(0.5, 0.6), axis_deg=(4.0, 16.0),
+                                                                     width=(0.26, 0.32)),
+                               colour_marks=True),
 }
 
 
@@ -70,6 +111,7 @@ class Sector:
     polar_from_cart: tuple[np.ndarray, np.ndarray]  # maps (n_depth, n_beams) into pixel coordinates
     cart_from_polar: tuple[np.ndarray, np.ndarray]  # maps (H, W) into beam-grid coordinates
     depth_of_row: np.ndarray  # (n_depth,) mm
+    tilt: float = 0.0  # steering of the fan's centre line, radians (positive: towards the image right)
 
     def to_px(self, points_mm: np.ndarray) -> np.ndarray:
         """(..., 2) points (x, y) in mm from the transducer -> pixel coordinates (x = column, y = row)."""
@@ -77,11 +119,14 @@ class Sector:
         return points_mm / np.array([dx, dy]) + self.origin_px
 
 
-def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, float] | None) -> Sector:
-    """Draw a fan: depth 145-180 mm and spacing to fit it unless `spacing_mm` (dy, dx) is given."""
+def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, float] | None,
+                preset: ImagingPreset | None = None) -> Sector:
+    """Draw a fan: depth from the preset's range (classic: 145-180 mm) and a spacing to fit it unless
+    `spacing_mm` (dy, dx) is given; half angle and (realistic) steering tilt from the preset."""
+    preset = preset or PRESETS["medium"]
     gap_mm = rng.uniform(1.0, 4.0)
     if spacing_mm is None:
-        depth = rng.uniform(145.0, 180.0)
+        depth = rng.uniform(*preset.depth_mm)
         pitch = (depth + gap_mm) * rng.uniform(0.97, 1.04) / size
         spacing = (pitch, pitch)
     else:
@@ -89,15 +134,16 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
         depth = min(size * spacing[0], size * spacing[1]) * rng.uniform(0.96, 1.0) - gap_mm
     dy, dx = spacing
     origin = np.array([(size - 1) / 2 + rng.uniform(-1.0, 1.0) * size / 112, -gap_mm / dy])
-    half_angle = math.radians(rng.uniform(38.0, 45.0))
+    half_angle = math.radians(rng.uniform(*preset.half_angle_deg))
+    tilt = math.radians(rng.uniform(-preset.tilt_deg, preset.tilt_deg)) if preset.tilt_deg > 0 else 0.0
     n_depth, n_beams = int(round(1.3 * size)), int(round(1.0 * size))
 
-    # Pixel grid -> (depth, angle).
+    # Pixel grid -> (depth, angle); angles are measured from the fan's own centre line (tilted).
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
     x_mm = (cols - origin[0]) * dx
     y_mm = (rows - origin[1]) * dy
     radius = np.hypot(x_mm, y_mm)
-    angle = np.arctan2(x_mm, y_mm)
+    angle = np.arctan2(x_mm, y_mm) - tilt
     depth_index = radius / depth * (n_depth - 1)
     beam_index = (angle + half_angle) / (2 * half_angle) * (n_beams - 1)
     inside = (radius <= depth) & (np.abs(angle) <= half_angle)
@@ -105,7 +151,7 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
 
     # Beam grid -> pixel coordinates.
     r = np.linspace(0, depth, n_depth)[:, None]
-    a = np.linspace(-half_angle, half_angle, n_beams)[None, :]
+    a = np.linspace(-half_angle, half_angle, n_beams)[None, :] + tilt
     map_col = r * np.sin(a) / dx + origin[0]
     map_row = r * np.cos(a) / dy + origin[1]
     return Sector(
@@ -113,7 +159,7 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
         n_depth=n_depth, n_beams=n_beams, inside=inside, edge_fade=(soft * inside).astype(np.float32),
         polar_from_cart=(map_col.astype(np.float32), map_row.astype(np.float32)),
         cart_from_polar=(beam_index.astype(np.float32), depth_index.astype(np.float32)),
-        depth_of_row=r[:, 0],
+        depth_of_row=r[:, 0], tilt=tilt,
     )
 
 
@@ -160,7 +206,7 @@ def form_image(amplitude: np.ndarray, sector: Sector, preset: ImagingPreset, rng
     keep, renew = np.float32(rho), np.float32(math.sqrt(1 - rho * rho))
     for t in range(1, frames):
         scatter[t] = keep * scatter[t - 1] + renew * fresh[t]
-    sigma_depth, sigma_beam = rng.uniform(0.6, 0.9) * nd / 145, rng.uniform(0.9, 1.4) * nb / 112
+    sigma_depth, sigma_beam = rng.uniform(*preset.psf_depth) * nd / 145, rng.uniform(*preset.psf_beam) * nb / 112
     kd = cv2.getGaussianKernel(2 * math.ceil(3 * sigma_depth) + 1, sigma_depth)
     kb = cv2.getGaussianKernel(2 * math.ceil(3 * sigma_beam) + 1, sigma_beam)
     norm = np.float32(1.0 / math.sqrt(float((kd**2).sum() * (kb**2).sum())))
@@ -171,7 +217,8 @@ def form_image(amplitude: np.ndarray, sector: Sector, preset: ImagingPreset, rng
 
     # Thermal noise enters before the gain, so after time-gain compensation it grows with depth.
     depth_frac = (sector.depth_of_row / sector.depth_mm).astype(np.float32)
-    noise_amp = 10 ** ((preset.noise_db + rng.uniform(-3, 3) - 12 * (1 - depth_frac)) / 20)
+    jitter = preset.noise_jitter_db
+    noise_amp = 10 ** ((preset.noise_db + rng.uniform(-jitter, jitter) - 12 * (1 - depth_frac)) / 20)
     # The scatterers' own innovations, moved a third of the grid away, serve as white thermal noise:
     # independent of the scatterers at each sample and free (drawing normals dominates the run time).
     thermal = np.roll(fresh, shift=(nd // 3, nb // 3), axis=(1, 2))
@@ -185,14 +232,15 @@ def form_image(amplitude: np.ndarray, sector: Sector, preset: ImagingPreset, rng
     echo_db = level_db + preset.speckle * speckle_db  # (nd, nb, T)
 
     # Residual attenuation after TGC, a wavy gain profile, weaker beams at the fan edges, global gain.
-    gain = (rng.uniform(-6, 2) * depth_frac + rng.uniform(-1.5, 1.5) * np.sin(
+    ripple = preset.tgc_ripple_db
+    gain = (rng.uniform(*preset.depth_gain_db) * depth_frac + rng.uniform(-ripple, ripple) * np.sin(
         2 * math.pi * (depth_frac * rng.uniform(0.5, 1.5) + rng.uniform(0, 1))))[:, None]
     beam_pos = np.linspace(-1, 1, nb)[None, :]
-    gain = gain - rng.uniform(2, 6) * beam_pos**4 + rng.uniform(-4, 4)
+    gain = gain - rng.uniform(*preset.edge_loss_db) * beam_pos**4 + rng.uniform(*preset.gain_db)
     echo_db += gain[..., None].astype(np.float32)
-    dynamic_range = rng.uniform(52, 62)
-    top = rng.uniform(9, 14)
-    gamma = rng.uniform(1.2, 1.6)
+    dynamic_range = rng.uniform(*preset.dynamic_range_db)
+    top = rng.uniform(*preset.top_db)
+    gamma = rng.uniform(*preset.gamma)
     display = np.clip((echo_db - (top - dynamic_range)) / dynamic_range, 0, 1) ** gamma  # (nd, nb, T)
 
     map_x, map_y = sector.cart_from_polar
@@ -212,7 +260,7 @@ def _annotation_marks(video: np.ndarray, sector: Sector, rng: np.random.Generato
     size_scale = max(1, round(w / 112))
     if rng.random() < 0.85:
         step_mm = 50.0 if sector.depth_mm > 120 else 20.0
-        side = math.sin(sector.half_angle) * 1.0, math.cos(sector.half_angle)
+        side = math.sin(sector.half_angle + sector.tilt), math.cos(sector.half_angle + sector.tilt)
         for depth in np.arange(step_mm, sector.depth_mm, step_mm):
             x = sector.origin_px[0] + depth * side[0] / dx + 2 * size_scale
             y = sector.origin_px[1] + depth * side[1] / dy
@@ -225,3 +273,36 @@ def _annotation_marks(video: np.ndarray, sector: Sector, rng: np.random.Generato
         value = int(rng.integers(150, 256))
         for i in range(2 * size_scale):
             video[:, row + i, col - i : col + i + 1] = value  # a small triangle pointing up
+
+
+def colour_marks(sector: Sector, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Static coloured overlay outside the fan, as scanners burn in: a coloured orientation dot by the
+    fan's apex and, in some videos, a short coloured remnant of the ECG trace near the bottom.
+
+    Returns (mask bool (H, W), colour uint8 (H, W, 3) BGR). The grey video carries their luminance;
+    the EchoNet writer paints the colours into the AVI (real files' channels differ most there).
+    """
+    h, w = sector.shape
+    scale = max(1, round(w / 112))
+    mask = np.zeros((h, w), bool)
+    colour = np.zeros((h, w, 3), np.uint8)
+
+    def paint(rows: slice, cols: slice) -> None:
+        grey = rng.uniform(90, 200)
+        chroma = rng.uniform(5, 30) * np.array([1.0, -1.0, rng.choice([-1.0, 1.0])])  # channel offsets around the grey
+        bgr = np.clip(grey + chroma - chroma.mean(), 0, 255)
+        where = np.zeros((h, w), bool)
+        where[rows, cols] = True
+        where &= ~sector.inside  # overlays sit outside the fan
+        mask[where] = True
+        colour[where] = bgr.astype(np.uint8)
+
+    side = 1 if rng.random() < 0.5 else -1
+    col = int(round(sector.origin_px[0] + side * rng.uniform(0.14, 0.22) * w))
+    row = max(int(round(sector.origin_px[1] + rng.uniform(2, 5) * scale)), 0)
+    paint(slice(row, row + 3 * scale), slice(col, col + 3 * scale))
+    if rng.random() < 0.5:
+        row = int(round(h - rng.uniform(3, 8) * scale))
+        start = int(round(rng.uniform(0.02, 0.2) * w))
+        paint(slice(row, row + 2 * scale), slice(start, start + int(rng.integers(6, 16)) * scale))
+    return mask, colour

@@ -56,15 +56,18 @@ def valve_opening(phase: np.ndarray, systole: float) -> np.ndarray:
     return opens * np.minimum(drifts + kick, 1.0) * shuts
 
 
-def draw_timing(rng: np.random.Generator, frames: int) -> CardiacTiming:
+def draw_timing(rng: np.random.Generator, frames: int, heart_rate: float | None = None,
+                fps: float | None = None) -> CardiacTiming:
     """Heart rate 50-110 bpm at 40-60 fps (frames per cycle varies), irregular beats, random start phase.
+    `heart_rate` and `fps` given (both) replace those two draws (the realistic preset draws them).
 
     The video always starts in diastole with its first end-diastole at least 1.5 frames in and the
     following end-systole at least 2.5 frames before the end, so every video holds one ED -> ES pair
     (short videos get a higher frame rate to fit a beat).
     """
-    heart_rate = rng.uniform(50, 110)
-    fps = rng.uniform(40, 60)
+    if heart_rate is None or fps is None:
+        heart_rate = rng.uniform(50, 110)
+        fps = rng.uniform(40, 60)
     systole = rng.uniform(0.33, 0.42)
     irregular = rng.uniform(0.02, 0.1)
     residual = rng.uniform(0.15, 0.3)

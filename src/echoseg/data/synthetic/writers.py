@@ -78,8 +78,10 @@ def tracing_rows(mask: np.ndarray, apex: np.ndarray, base_mid: np.ndarray) -> np
     return np.concatenate([np.concatenate([apex, base_mid])[None, :], chords.reshape(N_DISKS, 4)])
 
 
-def write_avi(path: Path, video: np.ndarray, fps: float) -> None:
-    """MJPG AVI with 3 channels that differ slightly, as EchoNet's files do (readers must convert)."""
+def write_avi(path: Path, video: np.ndarray, fps: float,
+              overlay: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """MJPG AVI with 3 channels that differ slightly, as EchoNet's files do (readers must convert).
+    `overlay` (mask (H, W) bool, BGR (H, W, 3) uint8): coloured marks painted over every frame."""
     t, h, w = video.shape
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (w, h), True)
@@ -90,7 +92,10 @@ def write_avi(path: Path, video: np.ndarray, fps: float) -> None:
             for frame, lit in zip(video, signal, strict=True):
                 blue = np.where(lit, np.minimum(frame.astype(np.int16) + 3, 255), frame)
                 red = np.where(lit, np.maximum(frame.astype(np.int16) - 2, 0), frame)
-                writer.write(np.stack([blue, frame, red], axis=-1).astype(np.uint8))
+                colour = np.stack([blue, frame, red], axis=-1).astype(np.uint8)
+                if overlay is not None:
+                    colour[overlay[0]] = overlay[1][overlay[0]]
+                writer.write(colour)
         finally:
             writer.release()
 
@@ -105,7 +110,7 @@ def write_echonet(root: str | Path, videos: Iterable[SyntheticVideo], *, avi_suf
     for video in videos:
         s, truth = video.sample, video.truth
         name = s.case_id
-        write_avi(root / "Videos" / f"{name}.avi", s.video, s.fps)
+        write_avi(root / "Videos" / f"{name}.avi", s.video, s.fps, truth.overlay)
         t, h, w = s.video.shape
         filelist.append((f"{name}.avi" if avi_suffix else name, f"{s.ef:.6f}", f"{s.esv:.6f}", f"{s.edv:.6f}",
                          h, w, f"{s.fps:g}", t, (s.split or "train").upper()))
