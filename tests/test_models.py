@@ -19,7 +19,13 @@ def _tiny(name, **cfg):
 
 
 def _windows(name):
-    return [1] if name == "unet" else [1, 3, 5]
+    """The windows k a registered model is tested at: 1, 3, 5 where it accepts them (single-frame
+    models only 1; the competitors declare min_window / max_window)."""
+    if name == "unet":
+        return [1]
+    model = _tiny(name)
+    lo, hi = getattr(model, "min_window", 1), getattr(model, "max_window", 11)
+    return [k for k in (1, 3, 5) if lo <= k <= hi]
 
 
 @pytest.mark.parametrize("name", available_models())
@@ -102,9 +108,12 @@ def test_gradients_reach_every_encoder_and_calibration_parameter():
 
 @pytest.mark.parametrize("name", available_models())
 def test_state_dict_keys_stable_across_forward_and_safetensors_round_trip(name, tmp_path):
-    model = _tiny(name, **({} if name == "unet" else {"window": 3})).eval()
+    model = _tiny(name, window=max(_windows(name))).eval()
     keys = list(model.state_dict())
     x = torch.rand(2, model.window, H, W)
+    model.train()
+    model(x)  # a training-mode forward (BatchNorm statistics, auxiliary stash) must not add keys either
+    model.eval()
     with torch.no_grad():
         y = model(x)
     assert list(model.state_dict()) == keys
@@ -113,6 +122,39 @@ def test_state_dict_keys_stable_across_forward_and_safetensors_round_trip(name, 
     assert meta["model"] == name and meta["model_cfg"] == model.model_cfg
     with torch.no_grad():
         assert torch.equal(loaded(x), y)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_model_is_batch_independent(name):
+    # eval mode: one sample's output does not depend on the other samples of its batch
+    model = _tiny(name, window=max(_windows(name))).eval()
+    x = torch.rand(3, model.window, H, W)
+    x2 = x.clone()
+    x2[1] = torch.rand(model.window, H, W)
+    with torch.no_grad():
+        y, y2, alone = model(x), model(x2), model(x[2:3])
+    torch.testing.assert_close(y[0], y2[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y[2], y2[2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y[2:3], alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(y[1], y2[1])
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_gradients_reach_every_parameter(name):
+    # the supervised output plus the model's own auxiliary losses (flow, motion, label coherence)
+    from echoseg.models.auxiliary import collect_auxiliary_losses
+
+    torch.manual_seed(0)
+    model = _tiny(name, window=max(_windows(name))).train()
+    x = torch.rand(2, model.window, H, W)
+    target = (torch.rand(2, 1, H, W) > 0.5).float()
+    logits = model(x)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    for value in collect_auxiliary_losses(model, target, 2).values():
+        loss = loss + value
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing
 
 
 def _float64_reference(assc, neighbour, target):

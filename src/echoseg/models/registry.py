@@ -5,6 +5,10 @@ Model contract (every registered model):
 - forward(x: float (B, k, H, W) with values in [0, 1]) -> logits (B, 1, H, W) for the centre frame;
   any further intensity normalisation happens inside the model;
 - H and W must be multiples of 16 (a clear ValueError otherwise).
+
+Optional: `auxiliary_losses(target, n_labeled) -> {name: weighted scalar}` for networks that train
+with extra losses of their own (flow, motion, label coherence); see `echoseg.models.auxiliary`.
+The trainer adds their sum to the supervised loss.
 """
 
 from __future__ import annotations
@@ -42,4 +46,5 @@ def create_model(name: str, **cfg) -> nn.Module:
 def _import_variants() -> None:
     # The variants module registers itself on import; importing here keeps `create_model` usable
     # without the caller knowing which module defines which model.
+    import echoseg.models.baselines  # noqa: F401
     import echoseg.models.variants  # noqa: F401

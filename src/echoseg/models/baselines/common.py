@@ -1,0 +1,87 @@
+"""What every competitor network shares: the registry contract, its settings, auxiliary losses.
+
+A competitor is a `BaselineNet`: it reads a window (B, k, H, W) in [0, 1] and returns the centre
+frame's logits (B, 1, H, W), like the SSCF variants. How it uses the k frames is its own business
+and each module's docstring says it:
+- online (causal) methods (DFF, Accel, TDNet, C-LSTM) read frames t-r .. t of the window centred
+  on t (r = k // 2): the past and the current frame, never the future ones;
+- two-frame motion methods (joint_motion, joint_net) pair the centre frame with every neighbour;
+- the 3D method (simlvseg3d) reads the whole clip;
+- single-frame methods (mfp_net, transunet, planet, echonet_deeplabv3) have k = 1.
+
+`window_frames(x)` gives the frames as (B, 1, H, W) tensors normalised to [-1, 1]; `factory`
+wraps a constructor into a registry entry that records `model_name` and `model_cfg` (every
+constructor setting, defaults included, so a checkpoint rebuilds exactly this network).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+
+from echoseg.models.auxiliary import AuxiliaryLossMixin
+from echoseg.models.network import MAX_WINDOW, check_spatial, check_window
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count times the width multiplier, at least 1."""
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return max(1, int(round(channels * width)))
+
+
+class BaselineNet(AuxiliaryLossMixin, nn.Module):
+    """Base of the competitor networks. Subclasses set `min_window` / `max_window` and implement forward."""
+
+    min_window = 1
+    max_window = MAX_WINDOW
+
+    def __init__(self, window: int):
+        super().__init__()
+        window = check_window(window)
+        if not self.min_window <= window <= self.max_window:
+            if self.min_window == self.max_window:
+                raise ValueError(f"{type(self).__name__} reads a window of exactly k={self.min_window} "
+                                 f"frame(s), got window={window}")
+            raise ValueError(f"{type(self).__name__} needs an odd window k in {self.min_window}.."
+                             f"{self.max_window}, got window={window}")
+        self.window = window
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.window:
+            raise ValueError(f"expected input (B, {self.window}, H, W) for a model with window k={self.window}, "
+                             f"got shape {tuple(x.shape)}")
+        check_spatial(x.shape[2], x.shape[3])
+
+    @staticmethod
+    def normalize_input(frames: torch.Tensor) -> torch.Tensor:
+        """[0, 1] intensities -> [-1, 1] (the first BatchNorm absorbs the rest), as the SSCF variants do."""
+        return (frames - 0.5) * 2.0
+
+    def window_frames(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Validated window -> k normalised frames (B, 1, H, W), oldest first; the centre is [k // 2]."""
+        self.check_input(x)
+        x = self.normalize_input(x)
+        return [x[:, j:j + 1] for j in range(self.window)]
+
+
+def factory(name: str, cls: Callable[..., BaselineNet]) -> Callable[..., BaselineNet]:
+    """A registry factory for `cls`: builds it from keyword settings and records name and settings."""
+
+    signature = inspect.signature(cls.__init__)
+
+    def build(**cfg) -> BaselineNet:
+        model = cls(**cfg)
+        bound = signature.bind(None, **cfg)  # unknown settings already raised TypeError in cls(**cfg)
+        bound.apply_defaults()
+        settings = {k: v for k, v in bound.arguments.items() if k != "self"}
+        model.model_name = name
+        model.model_cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+        return model
+
+    build.__name__ = name
+    build.__doc__ = cls.__doc__
+    return build
