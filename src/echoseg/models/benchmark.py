@@ -67,12 +67,17 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 
 def model_flops(variant: str, cfg: dict, size: int) -> tuple[float, float, int]:
-    """(forward GFLOPs of one window, GFLOPs per frame of whole-video inference, parameters)."""
+    """(forward GFLOPs of one window, GFLOPs per frame of whole-video inference, parameters).
+
+    Models without `encode_frames` (the competitors) run one full window per frame in whole-video
+    inference, so both numbers are the window's forward."""
     with torch.device("meta"):
         model = create_model(variant, **cfg).eval()
         window = torch.zeros(1, model.window, size, size)
         frame = torch.zeros(1, 1, size, size)
     forward = count_flops(lambda: model(window))
+    if not hasattr(model, "encode_frames"):
+        return forward / 1e9, forward / 1e9, count_params(model)
     encode = count_flops(lambda: model.encode_frames(frame))
     feats = model.encode_frames(frame)
     decode = count_flops(lambda: model.decode_window([feats] * model.window))
