@@ -145,12 +145,12 @@ def _must_not_train(run_one):
 
 
 def test_compare_cli_prints_the_tables_and_where_it_wrote(data_root, tmp_path, capsys):
-    sets = [a for o in TINY for a in ("--set", o)]
+    argv = ["compare", "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out",
+            str(tmp_path / "cli"), "--models", "sscf,planet", "--folds", "2", "--limit-folds", "1",
+            *[a for o in TINY for a in ("--set", o)], "--no-timing", "--bootstrap", "20", "--no-progress",
+            "--model-set", "planet.coherence_weight=0.2"]
     with pytest.raises(SystemExit) as exit_info:
-        main(["compare", "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out",
-              str(tmp_path / "cli"), "--models", "sscf,planet", "--folds", "2", "--limit-folds", "1", *sets,
-              "--no-timing", "--time-size", "32", "--time-width", "0.125", "--bootstrap", "20", "--no-progress",
-              "--model-set", "planet.coherence_weight=0.2"])
+        main(argv)
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "| PLANet |" in out and "compare_tables.md" in out
@@ -160,10 +160,7 @@ def test_compare_cli_prints_the_tables_and_where_it_wrote(data_root, tmp_path, c
     assert "vs SSCF" in out and summary["paired_vs_reference"]["planet"]["dice"]["n"] > 0
     # a rerun finds every run finished
     with pytest.raises(SystemExit) as exit_info:
-        main(["compare", "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out",
-              str(tmp_path / "cli"), "--models", "sscf,planet", "--folds", "2", "--limit-folds", "1", *sets,
-              "--no-timing", "--time-size", "32", "--time-width", "0.125", "--bootstrap", "20", "--no-progress",
-              "--model-set", "planet.coherence_weight=0.2"])
+        main(argv)
     assert exit_info.value.code == 0
     rerun = json.loads((tmp_path / "cli" / "compare_summary.json").read_text())
     assert all(r["skipped"] for r in rerun["runs"]) and rerun["aggregate"] == summary["aggregate"]

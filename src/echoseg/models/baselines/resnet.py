@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from echoseg.models.baselines.common import scaled
+from echoseg.models.blocks import residual_shortcut
 
 STAGE_CHANNELS = (64, 128, 256, 512)  # bottleneck widths; the stage outputs are 4x these
 EXPANSION = 4
@@ -31,9 +32,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(mid, cout, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = residual_shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
