@@ -57,8 +57,9 @@ def main() -> int:
     import torch
 
     from echoseg.data.synthetic import generate_dataset, write_echonet
-    from echoseg.evaluation.protocols import Timing, run_ablation
     from echoseg.training.config import resolve_config
+    from echoseg.workflows.ablation import run_ablation
+    from echoseg.workflows.protocols import Timing
 
     started = time.perf_counter()
     data = args.out / "data" / "echonet"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from bench_training import build_trainer, windows_per_batch  # benchmarks/ is the script's folder
 
-from echoseg.models.inference import fold_batchnorm
+from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from echoseg.checkpoint import load_model
 from echoseg.data.synthetic import generate_dataset
+from echoseg.models.checkpoint import load_model
 from echoseg.training import resolve_config, train
 from echoseg.training.cache import InMemorySource, build_frame_cache
 from echoseg.training.dataset import labeled_windows

@@ -57,31 +57,30 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from echoseg.inference.predict import predict_videos
+    from echoseg.inference.segmenter import Segmenter, load_segmenter
 
+    autocast = torch.bfloat16 if args.bf16 else None
+    speed = dict(batch_size=args.batch_size, autocast_dtype=autocast, channels_last=args.channels_last)
     if args.checkpoint:
-        from echoseg.inference.loading import load_for_inference
-
-        model, meta, input_size = load_for_inference(args.checkpoint)
-        label = f"{meta['model']} {meta['model_cfg']}"
+        segmenter = load_segmenter(args.checkpoint, **speed)
+        label = f"{segmenter.weights.model} {segmenter.weights.model_cfg}"
     else:
         from echoseg.models.registry import create_model
 
         torch.manual_seed(0)  # untrained weights: fixed, so runs segment (and measure) the same masks
-        model = create_model(args.model, width=args.width).eval()
-        input_size = (args.size, args.size)
+        segmenter = Segmenter(create_model(args.model, width=args.width), (args.size, args.size), **speed)
         label = f"{args.model} width={args.width} (untrained)"
-    autocast = torch.bfloat16 if args.bf16 else None
+    input_size = segmenter.input_size
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
         for i in range(args.videos):
             synthetic_avi(tmp / "in" / f"v{i}.avi", args.frames, args.size, seed=i)
-        kwargs = dict(batch_size=args.batch_size, input_size=input_size, autocast_dtype=autocast,
-                      channels_last=args.channels_last, overlay=not args.no_overlay, progress=False)
-        predict_videos([tmp / "in" / "v0.avi"], model, tmp / "warm", **kwargs)  # first-call costs, not timed
+        kwargs = dict(overlay=not args.no_overlay, progress=False)
+        predict_videos([tmp / "in" / "v0.avi"], segmenter, tmp / "warm", **kwargs)  # first-call costs, not timed
         t0 = time.perf_counter()
-        report = predict_videos([tmp / "in"], model, tmp / "out", overwrite=True, **kwargs)
+        report = predict_videos([tmp / "in"], segmenter, tmp / "out", overwrite=True, **kwargs)
         wall = time.perf_counter() - t0
 
     frames = report.frames

@@ -1,4 +1,4 @@
-"""In-memory data for the evaluation tests: a Reader over EchoSamples and predictors that read the video.
+"""In-memory data for the evaluation tests: a Reader over EchoSamples and segmenters whose "model" reads the video.
 
 The videos draw the LV cavity as a bright rectangle (200) on a dark background (20), so a
 "perfect" predictor recovers the mask by thresholding the frame and a shifted one is off by a
@@ -10,6 +10,7 @@ import numpy as np
 from echoseg.data.readers.base import Reader
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import DataError
+from echoseg.inference.segmenter import Segmenter
 
 H, W = 48, 64
 
@@ -49,13 +50,25 @@ class FakeReader(Reader):
         return self.samples[case_id]
 
 
-def perfect_predictor(model, video, *, batch_size=16):
+def perfect_predictor(video):
     """Probabilities from the frame itself: the bright rectangle is the LV."""
     return (video.astype(np.float32) - 20.0) / 180.0
 
 
 def shifted_predictor(shift):
-    def predict(model, video, *, batch_size=16):
-        return np.roll(perfect_predictor(model, video), shift, axis=2)
+    def predict(video):
+        return np.roll(perfect_predictor(video), shift, axis=2)
 
     return predict
+
+
+class FakeSegmenter(Segmenter):
+    """A Segmenter whose model is `predictor(video at input size) -> probabilities`; the resizing and
+    mask rule are the real ones."""
+
+    def __init__(self, predictor, input_size=(H, W), **kwargs):
+        super().__init__(None, input_size, **kwargs)
+        self.predictor = predictor
+
+    def model_probs(self, small):
+        return self.predictor(small)

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from echoseg.evaluation.disks import disk_chords, long_axis
+from echoseg.geometry.disks import disk_chords, long_axis
 
 ECHONET_SIZE = 112
 FILELIST_HEADER = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]

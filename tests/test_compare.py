@@ -11,8 +11,9 @@ import pytest
 from echoseg.cli import main
 from echoseg.data.synthetic import generate_dataset, write_synthetic
 from echoseg.errors import EchosegError
-from echoseg.evaluation import compare
-from echoseg.evaluation.compare import (
+from echoseg.training.config import resolve_config
+from echoseg.workflows import compare
+from echoseg.workflows.compare import (
     Efficiency,
     case_scores,
     compare_config,
@@ -21,7 +22,6 @@ from echoseg.evaluation.compare import (
     parse_model_settings,
     run_compare,
 )
-from echoseg.training.config import resolve_config
 
 TINY = ["model.settings.width=0.125", "data.input_size=[32,32]", "optim.steps=2", "data.num_workers=0",
         "runtime.val_interval=2", "data.batch_labeled=2", "data.batch_unlabeled=2", "optim.lr=0.003"]
@@ -135,7 +135,7 @@ def test_compare_trains_every_model_on_the_same_folds_writes_the_tables_and_resu
 
 def _must_not_train(run_one):
     def guarded(*args, **kwargs):
-        from echoseg.evaluation.protocols import is_finished
+        from echoseg.workflows.protocols import is_finished
 
         folder = args[4]
         assert is_finished(folder), f"{folder} trained again"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from echoseg.demo import DemoSettings, _check_same_settings
 from echoseg.errors import EchosegError
+from echoseg.workflows.demo import DemoSettings, _check_same_settings
 
 
 def test_demo_refuses_to_reuse_a_folder_with_other_settings(tmp_path):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from echoseg.evaluation.disks import disk_chords, ejection_fraction, long_axis, monoplane_volume
+from echoseg.geometry.disks import disk_chords, ejection_fraction, long_axis, monoplane_volume
 
 
 def _ellipse(h, w, cy, cx, ry, rx, spacing=(1.0, 1.0)):

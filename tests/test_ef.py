@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from echoseg.evaluation.ef import (
+from echoseg.evaluation.ef import ef_agreement
+from echoseg.geometry.volumes import (
     ViewDisks,
     area_length_volume,
     biplane_ef,
     biplane_ef_from_masks,
     biplane_volume,
-    ef_agreement,
     ef_from_masks,
     isotropic,
     view_disks,

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from echoseg.evaluation.evaluate import evaluate_model, frames_to_evaluate
-from evaluation_fakes import FakeReader, make_sample, perfect_predictor, shifted_predictor
+from evaluation_fakes import FakeReader, FakeSegmenter, make_sample, perfect_predictor, shifted_predictor
 
 SIZE = (48, 64)  # the fake videos' own size: no resizing, so a perfect predictor is exact
 
 
 def test_perfect_predictor_scores_dice_one_and_ef_matches_truth():
     reader = FakeReader([make_sample("a", ef=40.0), make_sample("b", all_masks=False)])
-    result = evaluate_model(None, reader, input_size=SIZE, predictor=perfect_predictor, progress=False)
+    result = evaluate_model(FakeSegmenter(perfect_predictor), reader, progress=False)
     groups = result.summary["groups"]
     assert groups["ED+ES"]["dice_mean"]["mean"] == 1.0 and groups["all_frames"]["dice_pooled"]["value"] == 1.0
     assert groups["all_frames"]["n_frames"] == 6 + 2
@@ -31,7 +31,7 @@ def test_shifted_predictor_gives_the_hand_computed_dice():
     # Rectangles of width w shifted by 3 px along x: overlap (w - 3) * 24, Dice = 1 - 3 / w.
     # ED width 20 -> 0.85, ES width 12 -> 0.75. HD = 3 px (the shift).
     reader = FakeReader([make_sample("a")])
-    result = evaluate_model(None, reader, input_size=SIZE, predictor=shifted_predictor(3), all_frames=False,
+    result = evaluate_model(FakeSegmenter(shifted_predictor(3)), reader, all_frames=False,
                             progress=False)
     groups = result.summary["groups"]
     assert groups["ED"]["dice_mean"]["mean"] == pytest.approx(0.85)
@@ -43,7 +43,7 @@ def test_shifted_predictor_gives_the_hand_computed_dice():
 
 def test_spacing_makes_hausdorff_millimetres():
     reader = FakeReader([make_sample("a", spacing=(0.5, 0.25))])
-    result = evaluate_model(None, reader, input_size=SIZE, predictor=shifted_predictor(4), progress=False)
+    result = evaluate_model(FakeSegmenter(shifted_predictor(4)), reader, progress=False)
     assert result.summary["groups"]["ED"]["hd"]["mean"] == pytest.approx(4 * 0.25)
     assert result.summary["distance_unit"] == "mm" and result.cases[0].volume_unit == "ml"
 
@@ -51,27 +51,27 @@ def test_spacing_makes_hausdorff_millimetres():
 def test_video_is_resized_to_the_model_input_and_back():
     seen = []
 
-    def predictor(model, video, *, batch_size):
-        seen.append((video.shape, batch_size))
-        return perfect_predictor(model, video)
+    def predictor(video):
+        seen.append(video.shape)
+        return perfect_predictor(video)
 
     reader = FakeReader([make_sample("a")])
-    result = evaluate_model("model", reader, input_size=(32, 32), predictor=predictor, batch_size=5, progress=False)
-    assert seen == [((6, 32, 32), 5)]
+    result = evaluate_model(FakeSegmenter(predictor, (32, 32)), reader, progress=False)
+    assert seen == [(6, 32, 32)]
     assert result.summary["groups"]["all_frames"]["dice_mean"]["mean"] > 0.9
 
 
 def test_bad_cases_are_listed_and_the_rest_go_on():
-    def wrong_shape(model, video, *, batch_size):
+    def wrong_shape(video):
         return np.zeros((1, 8, 8), np.float32)
 
     reader = FakeReader([make_sample("a")], broken=["z"])
-    result = evaluate_model(None, reader, input_size=SIZE, predictor=perfect_predictor, progress=False)
+    result = evaluate_model(FakeSegmenter(perfect_predictor), reader, progress=False)
     assert [e["case_id"] for e in result.errors] == ["z"] and "cannot decode frame 3" in result.errors[0]["error"]
     assert result.summary["run"]["failed"] == 1 and len(result.cases) == 1
-    failed = evaluate_model(None, FakeReader([make_sample("a")]), input_size=SIZE, predictor=wrong_shape,
+    failed = evaluate_model(FakeSegmenter(wrong_shape), FakeReader([make_sample("a")]),
                             progress=False)
-    assert "predictor returned (1, 8, 8)" in failed.errors[0]["error"]
+    assert "the model returned probabilities (1, 8, 8)" in failed.errors[0]["error"]
 
 
 def test_camus_patients_with_both_views_get_biplane_ef():
@@ -79,7 +79,7 @@ def test_camus_patients_with_both_views_get_biplane_ef():
     samples = [make_sample("p1_2CH", patient_id="p1", view="2CH", spacing=sp, ef=45.0),
                make_sample("p1_4CH", patient_id="p1", view="4CH", spacing=sp, ef=45.0),
                make_sample("p2_4CH", patient_id="p2", view="4CH", spacing=sp)]
-    result = evaluate_model(None, FakeReader(samples), input_size=SIZE, predictor=perfect_predictor, progress=False)
+    result = evaluate_model(FakeSegmenter(perfect_predictor), FakeReader(samples), progress=False)
     (row,) = result.biplane
     assert row["patient_id"] == "p1" and row["ef_reference"] == 45.0
     assert row["ef_pred"] == pytest.approx(row["ef_true"]) and row["volume_unit"] == "ml"
@@ -89,7 +89,7 @@ def test_camus_patients_with_both_views_get_biplane_ef():
 def test_worst_cases_are_kept_lowest_first():
     reader = FakeReader([make_sample(c, widths=w) for c, w in
                          (("wide", (30,) * 6), ("narrow", (8,) * 6), ("mid", (15,) * 6))])
-    result = evaluate_model(None, reader, input_size=SIZE, predictor=shifted_predictor(2), keep_worst=2,
+    result = evaluate_model(FakeSegmenter(shifted_predictor(2)), reader, keep_worst=2,
                             progress=False)
     assert [s.case_id for s in result.worst] == ["narrow", "mid"]
     assert result.worst[0].score == pytest.approx(1 - 2 / 8)
@@ -104,34 +104,33 @@ def test_frames_to_evaluate():
 
 def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
     import echoseg.data.readers
-    import echoseg.evaluation.evaluate as evaluate_module
-    import echoseg.inference.loading
+    import echoseg.inference.segmenter
     from echoseg.cli import main
+    from echoseg.models.checkpoint import WeightsInfo
 
     calls = {}
 
-    def fake_load_for_inference(path, device="cpu"):
-        calls["checkpoint"] = (str(path), device)
-        return "model", {"model": "fake", "model_cfg": {}, "extra": {"input_size": [48, 64]}}, (48, 64)
+    def predictor(video):
+        calls["predict"] = video.shape
+        return shifted_predictor(3)(video)
+
+    def fake_load_segmenter(path, device="cpu", batch_size=16):
+        calls["checkpoint"] = (str(path), device, batch_size)
+        return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size)
 
     def fake_open_dataset(root, format):
         calls["data"] = (str(root), format)
         return FakeReader([make_sample("a", ef=50.0), make_sample("b", split="train")])
 
-    def predictor(model, video, *, batch_size, device=None):
-        calls["predict"] = (model, video.shape, batch_size, device)
-        return shifted_predictor(3)(model, video)
-
-    monkeypatch.setattr(echoseg.inference.loading, "load_for_inference", fake_load_for_inference)
+    monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
     monkeypatch.setattr(echoseg.data.readers, "open_dataset", fake_open_dataset)
-    monkeypatch.setattr(evaluate_module, "_default_predictor", lambda: predictor)
     out = tmp_path / "eval"
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic", "--out", str(out),
               "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1"])
     assert exit_info.value.code == 0
-    assert calls["checkpoint"] == ("run1", "cpu") and calls["data"] == (str(tmp_path), "synthetic")
-    assert calls["predict"] == ("model", (6, 48, 64), 4, "cpu")
+    assert calls["checkpoint"] == ("run1", "cpu", 4) and calls["data"] == (str(tmp_path), "synthetic")
+    assert calls["predict"] == (6, 48, 64)
     assert {p.name for p in out.iterdir()} >= {"metrics.json", "per_case.csv", "per_frame.csv", "report.html", "plots"}
     printed = capsys.readouterr().out
     assert "ED+ES" in printed and "Dice 0.8000" in printed  # only case "a" is in the test split
@@ -142,8 +141,8 @@ def test_evaluate_end_to_end_on_a_synthetic_dataset(tmp_path):
     synthetic = pytest.importorskip("echoseg.data.synthetic")
     pytest.importorskip("echoseg.models.video")
     pytest.importorskip("echoseg.data.readers.synthetic")
-    from echoseg.checkpoint import save_model
     from echoseg.cli import main
+    from echoseg.models.checkpoint import save_model
     from echoseg.models.registry import create_model
 
     synthetic.write_synthetic(tmp_path / "data", synthetic.generate_dataset(3, seed=0))

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.checkpoint import read_metadata
 from echoseg.cli import build_parser
 from echoseg.config import ConfigError, dump_yaml, load_config
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import CheckpointError
 from echoseg.io import atomic_path, atomic_write_text
+from echoseg.models.checkpoint import read_metadata
 
 
 @dataclass

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.checkpoint import save_model
 from echoseg.cli import main as cli_main
+from echoseg.models.checkpoint import save_model
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, register_tiny_model
 
 

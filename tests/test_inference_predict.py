@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.checkpoint import save_model
 from echoseg.cli import main as cli_main
 from echoseg.errors import EchosegError
 from echoseg.inference import outputs
 from echoseg.inference.predict import predict_videos
+from echoseg.inference.segmenter import Segmenter
+from echoseg.models.checkpoint import save_model
 from inference_support import (
     TINY_MODEL_NAME,
     TinyDarkNet,
@@ -56,7 +57,7 @@ def input_dir(tmp_path, clips):
 
 
 def _predict(inputs, model, out, **kw):
-    return predict_videos(inputs, model, out, batch_size=8, input_size=SIZE, progress=False, **kw)
+    return predict_videos(inputs, Segmenter(model, SIZE, batch_size=8), out, progress=False, **kw)
 
 
 def test_directory_with_a_broken_file(tmp_path, input_dir, model, clips):
@@ -144,7 +145,7 @@ def test_odd_sized_frames_are_resized_and_predictions_resized_back(tmp_path, mod
     assert masks.shape == (30, 50, 70) and 2 * (masks & truth).sum() / (masks.sum() + truth.sum()) > 0.8
     assert not (tmp_path / "out" / "odd" / "overlay.mp4").exists()
     with pytest.raises(EchosegError, match="multiples of 16"):
-        predict_videos([tmp_path / "odd.avi"], model, tmp_path / "out2", input_size=(50, 70))
+        Segmenter(model, (50, 70))
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.checkpoint import save_model
 from echoseg.cli import main as cli_main
 from echoseg.inference.export import export_onnx, export_torchscript
-from echoseg.inference.stream import StreamingSegmenter
+from echoseg.inference.segmenter import Segmenter
+from echoseg.models.checkpoint import save_model
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
 from inference_support import (
@@ -33,7 +33,7 @@ def test_streaming_equals_offline_for_registered_networks(name, window):
     model = _tiny(name, window)
     video, _, _, _ = beating_video(frames=7, size=(32, 32), period=4, phase=1)
     offline = predict_video_probs(model, video, batch_size=3)  # batches split windows: feature cache path
-    stream = StreamingSegmenter(model)
+    stream = Segmenter(model, video.shape[1:]).stream()
     outs = [o for o in map(stream.push, video) if o is not None] + stream.flush()
     assert [o.index for o in outs] == list(range(7))
     np.testing.assert_allclose(np.stack([o.probs for o in outs]), offline, atol=1e-5)
@@ -41,7 +41,7 @@ def test_streaming_equals_offline_for_registered_networks(name, window):
 
 def test_predict_cli_end_to_end_with_sscf_checkpoint(tmp_path):
     model = _tiny("sscf")
-    save_model(tmp_path / "run" / "model.safetensors", model, "sscf", model.model_cfg,
+    save_model(tmp_path / "run" / "model.safetensors", model, "sscf", {"width": 0.125, "window": 3},
                extra={"input_size": [32, 32]})
     (tmp_path / "in").mkdir()
     for i in range(2):
@@ -65,9 +65,9 @@ def test_sscf_exports_to_onnx_and_torchscript(tmp_path):
     assert export_torchscript(model, tmp_path / "sscf.pt", (32, 48)) < 1e-4
 
 
-def test_load_for_inference_folds_batchnorm_without_changing_outputs(tmp_path):
-    from echoseg.checkpoint import load_model
-    from echoseg.inference.loading import load_for_inference
+def test_load_segmenter_folds_batchnorm_without_changing_outputs(tmp_path):
+    from echoseg.inference.segmenter import load_segmenter
+    from echoseg.models.checkpoint import load_model
 
     model = create_model("sscf", width=0.125, window=3)
     model.train()
@@ -76,9 +76,10 @@ def test_load_for_inference_folds_batchnorm_without_changing_outputs(tmp_path):
             model(torch.rand(2, 3, 32, 32))
     save_model(tmp_path / "model.safetensors", model, "sscf", {"width": 0.125, "window": 3},
                extra={"input_size": [32, 32]})
-    plain, _ = load_model(tmp_path)
-    folded, _, input_size = load_for_inference(tmp_path)
-    assert input_size == (32, 32)
+    plain, _ = load_model(tmp_path / "model.safetensors")
+    segmenter = load_segmenter(tmp_path)
+    folded = segmenter.model
+    assert segmenter.input_size == (32, 32) and segmenter.weights.model == "sscf"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():

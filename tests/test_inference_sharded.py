@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from echoseg.checkpoint import save_model
 from echoseg.inference import outputs
+from echoseg.models.checkpoint import save_model
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, beating_video, register_tiny_model
 from test_inference_sources import _write_cv2
 

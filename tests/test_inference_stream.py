@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from echoseg.data.resize import resize_probs, resize_video
-from echoseg.inference.stream import StreamingSegmenter
+from echoseg.geometry.masks import MaskRule
+from echoseg.inference.segmenter import Segmenter
 from inference_support import (
     TinyDarkNet,
     beating_video,
@@ -23,7 +24,7 @@ def test_streaming_equals_offline(window):
     model = TinyDarkNet(window=window).eval()
     video, _, _, _ = beating_video(frames=9, size=(32, 48), period=6, phase=2)
     offline = predict_video_probs(model, video, batch_size=4)
-    stream = StreamingSegmenter(model)
+    stream = Segmenter(model, video.shape[1:], mask_rule=MaskRule(clean=False)).stream()
     outs = []
     for t, frame in enumerate(video):
         out = stream.push(frame)
@@ -46,10 +47,12 @@ def test_streaming_resizes_to_the_model_input_and_back():
 
     model = TinyDarkNet(window=3).eval()
     video, _, _, _ = beating_video(frames=5, size=(40, 56), period=4, phase=1)
-    stream = StreamingSegmenter(model, input_size=(32, 48))
+    stream = Segmenter(model, (32, 48)).stream()
     outs = [o for o in map(stream.push, video) if o is not None] + stream.flush()
     offline = resize_probs(predict_video_probs(model, resize_video(video, (32, 48))), (40, 56))
     np.testing.assert_allclose(np.stack([o.probs for o in outs]), offline, atol=1e-5)
+    segmenter = Segmenter(model, (32, 48))
+    np.testing.assert_array_equal(np.stack([o.mask for o in outs]), segmenter.segment(video))  # predict's masks
     with pytest.raises(ValueError, match="frame size changed"):
         stream.push(video[0])
         stream.push(video[0][:, :50])

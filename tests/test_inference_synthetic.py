@@ -10,7 +10,7 @@ import pytest
 
 from echoseg.data.synthetic import generate_video
 from echoseg.data.synthetic.writers import write_echonet
-from echoseg.evaluation.disks import ejection_fraction
+from echoseg.geometry.disks import ejection_fraction
 from echoseg.inference.phases import Phases, beats_from_volumes, detect_phases, pair_beats
 from inference_support import one_torch_thread  # noqa: F401 (fixture, used through pytestmark)
 
@@ -64,13 +64,14 @@ def test_ef_per_beat_matches_the_truth_volumes(medium_videos):
 def test_predict_on_the_generators_echonet_filelist(tmp_path):
     """Plumbing with a registered (untrained) network: FileList -> every listed video predicted once."""
     from echoseg.inference.predict import predict_videos
+    from echoseg.inference.segmenter import Segmenter
     from echoseg.models.registry import create_model
 
     videos = [generate_video(seed, frames=16, size=64, difficulty="easy") for seed in range(2)]
     write_echonet(tmp_path / "echonet", videos)
     model = create_model("sscf", width=0.125).eval()
-    report = predict_videos([tmp_path / "echonet" / "FileList.csv"], model, tmp_path / "out", batch_size=8, input_size=(64, 64),
-                            progress=False, overlay=False)
+    report = predict_videos([tmp_path / "echonet" / "FileList.csv"], Segmenter(model, (64, 64), batch_size=8),
+                            tmp_path / "out", progress=False, overlay=False)
     assert report.n_done == 2 and not report.errors
     with open(tmp_path / "out" / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -84,17 +85,16 @@ def test_predict_on_the_generators_echonet_filelist(tmp_path):
 def test_trained_model_phases_within_two_frames_of_truth(tmp_path):
     """With a trained checkpoint: ED/ES from predicted masks on unseen medium videos vs the generator's truth."""
     from echoseg.data.synthetic.writers import write_avi
-    from echoseg.inference.loading import load_for_inference
     from echoseg.inference.predict import predict_videos
+    from echoseg.inference.segmenter import load_segmenter
 
-    model, _, input_size = load_for_inference(os.environ["ECHOSEG_TEST_CHECKPOINT"])
+    segmenter = load_segmenter(os.environ["ECHOSEG_TEST_CHECKPOINT"])
     # EchoNet-sized frames, as the model was trained on (predict resizes them to its input size).
     videos = [generate_video(10_000 + seed, frames=FRAMES, size=112, difficulty="medium")
               for seed in range(8)]
     for video in videos:
         write_avi(tmp_path / "in" / f"{video.sample.case_id}.avi", video.sample.video, video.sample.fps)
-    report = predict_videos([tmp_path / "in"], model, tmp_path / "out", input_size=input_size, progress=False,
-                            overlay=False)
+    report = predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", progress=False, overlay=False)
     assert not report.errors
     rows = {r["name"]: r for r in report.rows}
     errors = []

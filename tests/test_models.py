@@ -4,18 +4,21 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.checkpoint import load_model, save_model
 from echoseg.models import available_models, create_model
 from echoseg.models.calibration import ASSC, reference_calibration, summarize
+from echoseg.models.checkpoint import load_model, save_model
 from echoseg.models.video import predict_video_probs, window_indices
 
 TINY = {"width": 0.125}
 H, W = 32, 48  # odd-but-valid: multiples of 16, not square, stage 4 is 2x3
 
 
+def _tiny_cfg(**cfg):
+    return {**TINY, **cfg}
+
+
 def _tiny(name, **cfg):
-    model = create_model(name, **{**TINY, **cfg})
-    return model
+    return create_model(name, **_tiny_cfg(**cfg))
 
 
 def _windows(name):
@@ -117,9 +120,10 @@ def test_state_dict_keys_stable_across_forward_and_safetensors_round_trip(name, 
     with torch.no_grad():
         y = model(x)
     assert list(model.state_dict()) == keys
-    path = save_model(tmp_path / "m.safetensors", model, model.model_name, model.model_cfg)
-    loaded, meta = load_model(path)
-    assert meta["model"] == name and meta["model_cfg"] == model.model_cfg
+    cfg = _tiny_cfg(**({} if name == "unet" else {"window": 3}))
+    path = save_model(tmp_path / "m.safetensors", model, name, cfg)
+    loaded, info = load_model(path)
+    assert info.model == name and info.model_cfg == cfg
     with torch.no_grad():
         assert torch.equal(loaded(x), y)
 
@@ -290,22 +294,17 @@ def test_bfloat16_autocast_stays_close():
 
 def test_onnx_export_matches_onnxruntime(tmp_path):
     pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    from echoseg.models.export import export_onnx
+    pytest.importorskip("onnxruntime")
+    from echoseg.inference.export import export_onnx
 
     model = _tiny("sscf").eval()
-    x = torch.rand(1, 3, H, W)
-    path = export_onnx(model, tmp_path / "m.onnx", height=H, width=W)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    with torch.no_grad():
-        expected = model(x).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert export_onnx(model, tmp_path / "m.onnx", (H, W)) < 1e-4
+    assert (tmp_path / "m.onnx").stat().st_size > 0
 
 
 @pytest.mark.parametrize("name", available_models())
 def test_folded_batchnorm_copy_computes_the_same(name):
-    from echoseg.models.inference import fold_batchnorm
+    from echoseg.models.fold_bn import fold_batchnorm
 
     model = _tiny(name).train()
     x = torch.rand(2, model.window, H, W)

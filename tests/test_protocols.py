@@ -16,20 +16,14 @@ from echoseg.data.readers import open_dataset
 from echoseg.data.schema import CaseRecord
 from echoseg.data.synthetic import generate_dataset, write_synthetic
 from echoseg.errors import DataError, EchosegError
-from echoseg.evaluation import protocols
 from echoseg.evaluation.folds import Fold
-from echoseg.evaluation.protocols import (
-    AblationRow,
-    RunOutcome,
-    ablation_rows,
-    dataset_fold,
-    run_ablation,
-    run_cv,
-    table_metrics,
-    variant_config,
-)
+from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.training.api import split_cases
 from echoseg.training.config import resolve_config
+from echoseg.workflows import ablation
+from echoseg.workflows.ablation import AblationRow, ablation_rows, run_ablation, variant_config
+from echoseg.workflows.cv import run_cv
+from echoseg.workflows.protocols import RunOutcome, dataset_fold, plan_folds, run_one, table_metrics
 
 TINY = ["model.settings.width=0.125", "data.input_size=[32,32]", "optim.steps=2", "data.num_workers=0",
         "runtime.val_interval=2", "data.batch_labeled=2", "data.batch_unlabeled=2", "optim.lr=0.003"]
@@ -171,14 +165,14 @@ def test_ablation_table_has_every_variant_same_split_and_unet_supervised_only(da
                     "--out", str(out), "--seeds", "0", "--no-progress", *tiny_sets()])
     assert code == 0
     printed = capsys.readouterr().out
-    for variant in protocols.VARIANTS:
+    for variant in ABLATION_VARIANTS:
         assert f"| {variant} |" in printed
     assert "DC" in printed and "HD" in printed and "AUC" in printed and "EF corr" in printed
     assert sum(line.startswith("| ") for line in printed.splitlines()) == 1 + 5  # header + one row per variant
     table = (out / "ablation_table.md").read_text()
-    assert all(f"| {v} |" in table for v in protocols.VARIANTS)
+    assert all(f"| {v} |" in table for v in ABLATION_VARIANTS)
 
-    runs = {v: out / "runs" / v / "seed0" / "fold0" for v in protocols.VARIANTS}
+    runs = {v: out / "runs" / v / "seed0" / "fold0" for v in ABLATION_VARIANTS}
     configs = {v: yaml.safe_load((d / "train" / "config.yaml").read_text()) for v, d in runs.items()}
     assert configs["unet"]["mean_teacher"]["enabled"] is False and configs["unet"]["model"]["window"] == 1
     for v in ("baseline", "baseline_tce", "baseline_bssf", "sscf"):
@@ -221,7 +215,7 @@ def test_ablation_aggregates_over_seeds_after_averaging_each_seeds_folds(data_ro
         value = 0.5 + 0.1 * config.runtime.seed + 0.01 * fold.index
         return RunOutcome(kwargs["name"], folder, {"dice": value, "hd": float("nan")}, unit="mm")
 
-    monkeypatch.setattr(protocols, "run_one", fake_run)
+    monkeypatch.setattr(ablation, "run_one", fake_run)
     config = resolve_config("cpu", TINY)
     result = run_ablation(config, data_root, "synthetic", tmp_path / "a", variants=["sscf", "unet"],
                           seeds=[0, 2], folds=3)
@@ -263,8 +257,6 @@ def test_dataset_fold_keeps_the_dataset_split_and_carves_val_by_patient():
 def test_a_runs_weights_depend_on_its_seed_not_on_the_runs_before_it(data_root, tmp_path):
     from safetensors.numpy import load_file
 
-    from echoseg.evaluation.protocols import run_one
-
     config = variant_config(resolve_config("cpu", TINY), AblationRow("unet", None), seed=5)
     fold = dataset_fold(open_dataset(data_root, "synthetic").records())
     weights = []
@@ -280,7 +272,6 @@ def test_a_runs_weights_depend_on_its_seed_not_on_the_runs_before_it(data_root, 
 
 def test_camus_official_split_lists_give_the_one_official_fold(tmp_path):
     from echoseg.data.synthetic import write_camus
-    from echoseg.evaluation.protocols import plan_folds
 
     videos = generate_dataset(6, seed=5, frames=16, size=32, difficulty="easy")
     write_camus(tmp_path / "camus", videos, two_chamber=True)

@@ -9,9 +9,8 @@ import cv2
 import pytest
 
 from echoseg.evaluation.evaluate import evaluate_model
-from echoseg.evaluation.plots import training_curves
 from echoseg.evaluation.report import write_report
-from evaluation_fakes import FakeReader, make_sample, shifted_predictor
+from evaluation_fakes import FakeReader, FakeSegmenter, make_sample, shifted_predictor
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def report(tmp_path_factory):
     samples += [make_sample("p1_2CH", patient_id="p1", view="2CH", spacing=(0.3, 0.3), ef=50.0),
                 make_sample("p1_4CH", patient_id="p1", view="4CH", spacing=(0.3, 0.3), ef=50.0)]
     reader = FakeReader(samples, broken=["bad"])
-    result = evaluate_model(None, reader, input_size=(48, 64), predictor=shifted_predictor(2), progress=False)
+    result = evaluate_model(FakeSegmenter(shifted_predictor(2)), reader, progress=False)
     out = tmp_path_factory.mktemp("report")
     files = write_report(result, out, title="test report", info={"checkpoint": "fake.safetensors"})
     return result, out, files
@@ -59,20 +58,10 @@ def test_html_is_self_contained_with_embedded_images(report):
     assert len(list((out / "plots").glob("*.png"))) >= 8
 
 
-def test_training_curves_plot(tmp_path):
-    csv_path = tmp_path / "metrics.csv"
-    csv_path.write_text("epoch,train_loss,val_loss,val_dice,lr\n0,0.9,0.8,0.5,1e-4\n1,0.5,0.6,0.7,9e-5\n2,0.3,,0.8,8e-5\n")
-    png = training_curves(csv_path, tmp_path / "curves.png")
-    image = cv2.imread(str(png))
-    assert image is not None and image.shape[1] > image.shape[0] > 100
-    with pytest.raises(ValueError, match="no column 'step'"):
-        training_curves(csv_path, tmp_path / "x.png", x="step")
-
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium); .ci/run installs it")
 def test_report_renders_in_headless_chromium(report, tmp_path):
     _, _, files = report
     shot = tmp_path / "report.png"

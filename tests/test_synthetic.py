@@ -13,15 +13,15 @@ import pytest
 from echoseg.data.readers import open_dataset
 from echoseg.data.synthetic import (
     assign_splits,
-    biplane_ef,
     generate_dataset,
     generate_video,
+    true_biplane_ef,
     write_camus,
     write_echonet,
     write_synthetic,
 )
 from echoseg.errors import DataError
-from echoseg.evaluation.disks import ejection_fraction, monoplane_volume
+from echoseg.geometry.disks import ejection_fraction, monoplane_volume
 
 
 @cache
@@ -230,8 +230,8 @@ def test_camus_layout_axis_order_and_spacing(tmp_path):
         assert set(cfg) == {"ED", "ES", "NbFrame", "Sex", "Age", "ImageQuality", "EF", "FrameRate"}
         # The 2CH view: same heart, same ED/ES and length of half sequence, biplane EF in both cfgs.
         two = generate_video(v.truth.params["seed"], frames=24, size=64, spacing_mm=spacing, view="A2C")
-        assert float(cfg["EF"]) == pytest.approx(biplane_ef(v, two), abs=0.05)
-        assert abs(biplane_ef(v, two) - v.truth.ef) < 8
+        assert float(cfg["EF"]) == pytest.approx(true_biplane_ef(v, two), abs=0.05)
+        assert abs(true_biplane_ef(v, two) - v.truth.ef) < 8
         cfg2 = dict(line.split(": ", 1) for line in (folder / "Info_2CH.cfg").read_text().splitlines())
         assert cfg2["EF"] == cfg["EF"] and cfg2["NbFrame"] == cfg["NbFrame"] and cfg2["ED"] == cfg["ED"]
         seq2 = np.transpose(np.asarray(nib.load(f"{folder / f'patient{number:04d}'}_2CH_half_sequence_gt.nii.gz").dataobj),

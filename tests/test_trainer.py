@@ -6,9 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from _training_data import TinyNet, ellipse_dataset, tiny_overrides
-from echoseg.checkpoint import read_metadata
 from echoseg.config import ConfigError
 from echoseg.errors import EchosegError
+from echoseg.models.checkpoint import read_metadata
 from echoseg.training import TrainingDiverged, available_presets, resolve_config, train
 from echoseg.training.cache import FrameCache, InMemorySource, build_frame_cache
 from echoseg.training.dataset import (
@@ -51,12 +51,12 @@ def test_run_folder_contents_and_learning(tmp_path):
     assert result.best_which in ("student", "teacher") and result.best_step > 0
     best = run / "checkpoints" / "best"
     meta = read_metadata(best / "model.safetensors")
-    assert meta["model"] == "tiny" and meta["extra"]["which"] == result.best_which
-    assert meta["extra"]["input_size"] == [32, 32]
+    assert meta.model == "tiny" and meta.extra["which"] == result.best_which
+    assert meta.extra["input_size"] == [32, 32]
     assert_same_weights(weights(best / "model.safetensors"), weights(best / f"{result.best_which}.safetensors"))
     last = run / "checkpoints" / "last"
     state = torch.load(last / "train_state.pt", weights_only=True)
-    assert state["step"] == 24 and read_metadata(last / "teacher.safetensors")["extra"]["which"] == "teacher"
+    assert state["step"] == 24 and read_metadata(last / "teacher.safetensors").extra["which"] == "teacher"
     # Poly LR: the scheduler's factor after the last step is 0.
     assert state["scheduler"]["last_epoch"] == 24
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.003 * poly_factor(24, 24), abs=1e-12)

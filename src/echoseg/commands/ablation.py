@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "CPU ms/frame measured by the model benchmark's code.")
     add_protocol_arguments(parser)
     parser.add_argument("--variants", default=None,
-                        help="comma-separated variants (default: unet,baseline,baseline_tce,baseline_bssf,sscf; "
-                        "with --k: sscf)")
+                        help="comma-separated variants (default: the paper's Table 2 variants unet, baseline, "
+                        "baseline_tce, baseline_bssf, sscf; with --k: sscf)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--k", default=None,
                         help="comma-separated windows k, e.g. 1,3,5,7: every variant at every k (Table 5) "
@@ -48,8 +48,10 @@ def _ints(text: str, option: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
-    from echoseg.evaluation.protocols import VARIANTS, Timing, run_ablation
+    from echoseg.models.variants import ABLATION_VARIANTS
     from echoseg.training.config import resolve_config
+    from echoseg.workflows.ablation import run_ablation
+    from echoseg.workflows.protocols import Timing
 
     windows = _ints(args.k, "--k") if args.k else None
     if windows:
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 check_window(k)
         except ValueError as exc:
             raise EchosegError(f"--k: {exc}") from None
-    default_variants = "sscf" if windows else ",".join(VARIANTS)
+    default_variants = "sscf" if windows else ",".join(ABLATION_VARIANTS)
     variants = [v.strip() for v in (args.variants or default_variants).split(",") if v.strip()]
     seeds = _ints(args.seeds, "--seeds")
     if args.folds == 1 or args.folds < 0:

@@ -15,8 +15,6 @@ import sys
 
 from echoseg.errors import EchosegError
 
-CPU_PRESET = {"variant": "sscf", "width": 0.25, "window": 3, "size": 112}
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks (model: params, FLOPs, CPU speed)")
@@ -24,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="params, forward GFLOPs and whole-video CPU ms/frame of each variant and k")
     model.add_argument("--size", type=int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
     model.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
-    model.add_argument("--variants", default="unet,baseline,baseline_tce,baseline_bssf,sscf",
-                       help="comma-separated registered model names")
+    model.add_argument("--variants", default=None,
+                       help="comma-separated registered model names (default: the paper's Table 2 variants, "
+                       "unet to sscf)")
     model.add_argument("--k", default="1,3,5,7,9,11", help="comma-separated windows k (odd, 1..11) to count")
     model.add_argument("--time-k", default=None,
                        help="comma-separated windows to time (default: all of --k); the others get params and FLOPs only")
@@ -66,13 +65,18 @@ def run(args: argparse.Namespace) -> int:
         MODES,
         benchmark_assc,
         benchmark_models,
+        format_assc_table,
+        format_model_table,
+        measure_preset,
+        measure_ratios,
         rows_as_dicts,
     )
     from echoseg.models.network import check_spatial, check_window
+    from echoseg.models.variants import ABLATION_VARIANTS
 
     if args.quick:
         args.size, args.width, args.k, args.frames, args.reps = 64, 0.125, "1,3", 4, 1
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else list(ABLATION_VARIANTS)
     unknown = sorted(set(variants) - set(available_models()))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown:
@@ -117,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         result["assc"] = rows_as_dicts(assc)
         print(format_assc_table(assc))
     if not args.no_ratios:
-        result["ratios"] = measure_ratios(args, log)
+        result["ratios"] = measure_ratios(width=args.width, size=args.size, frames=args.frames,
+                                          batch_size=args.batch_size, log=log)
         print("\nWhole-video time ratios, channels_last, calls alternated (median of 3 pairs): "
               + ", ".join(f"{name} {value:.2f}" for name, value in result["ratios"].items()))
     if not args.no_preset:
@@ -133,66 +138,3 @@ def run(args: argparse.Namespace) -> int:
 def _model_args(argv: list[str]) -> list[str]:
     """The options after `model` (the same whether run as `echoseg` or as benchmarks/bench_model.py)."""
     return argv[argv.index("model") + 1:] if "model" in argv else argv
-
-
-def measure_ratios(args: argparse.Namespace, log) -> dict[str, float]:
-    """sscf k=3 against the two readings of the paper's k = 1: one frame, or a shared encoder over 3 frames."""
-    from echoseg.models.benchmark import interleaved_ratio
-
-    sscf3 = ("sscf", {"width": args.width, "window": 3})
-    ratios = {}
-    for label, other in (("sscf k=3 : sscf k=1 (single frame)", ("sscf", {"width": args.width, "window": 1})),
-                         ("sscf k=3 : baseline k=3 (shared encoder)", ("baseline", {"width": args.width, "window": 3}))):
-        ratios[label] = interleaved_ratio(sscf3, other, size=args.size, frames=args.frames, batch_size=args.batch_size)
-        log(f"{label}: {ratios[label]:.2f}")
-    return ratios
-
-
-def measure_preset(quick: bool, frames: int, log) -> dict:
-    """Whole-video frames/s of the CPU preset in each mode (BatchNorm folded)."""
-    from echoseg.models.benchmark import video_ms_per_frame
-    from echoseg.models.inference import fold_batchnorm
-    from echoseg.models.registry import create_model
-
-    preset = dict(CPU_PRESET)
-    if quick:
-        preset["size"] = 64
-    model = fold_batchnorm(create_model(preset["variant"], width=preset["width"], window=preset["window"]))
-    fps = {}
-    for mode in ("fp32", "channels_last", "bf16"):
-        ms = video_ms_per_frame(model, mode, preset["size"], frames, batch_size=16, reps=2)
-        fps[mode] = 1e3 / ms
-        log(f"preset {mode}: {fps[mode]:.1f} frames/s")
-    return {**preset, "frames": frames, "frames_per_s": fps}
-
-
-def format_model_table(rows, modes, size, width) -> str:
-    head = (f"\nModel sweep at {size}x{size}, width {width}: forward GFLOPs of one window, GFLOPs per frame of "
-            "whole-video inference, CPU ms/frame (whole video, BatchNorm folded) and, per mode, the achieved "
-            "GFLOP/s as a fraction of the plain-conv ceiling measured alongside (median of adjacent pairs)\n\n")
-    cols = ["variant", "k", "params (M)", "GFLOPs fwd", "GFLOPs/frame video"]
-    for m in modes:
-        cols += [f"ms/frame {m}", f"% ceiling {m}"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r.variant, str(r.k), f"{r.params_m:.1f}", f"{r.gflops:.1f}", f"{r.video_gflops:.1f}"]
-        for m in modes:
-            if m in r.ms_per_frame:
-                cells += [f"{r.ms_per_frame[m]:.1f}", f"{100 * r.ceiling_fraction[m]:.0f}%"]
-            else:
-                cells += ["-", "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return head + "\n".join(lines)
-
-
-def format_assc_table(rows) -> str:
-    forms = [k for k in rows[0].ms if k != "conv"]
-    cols = ["stage C", "map", "batch", "mode", "ASSC GFLOPs", "plain conv ms"] + [f"{f} ms" for f in forms] + [
-        "factored GFLOP/s : plain conv"]
-    lines = ["\nASSC per encoder stage: formulations and factored GFLOP/s relative to one plain 3x3 conv "
-             "(same shape, same mode)\n", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join([str(r.channels), f"{r.size}x{r.size}", str(r.batch), r.mode,
-                                        f"{r.gflops:.2f}", f"{r.ms['conv']:.1f}",
-                                        *[f"{r.ms[f]:.1f}" for f in forms], f"{100 * r.fraction_of_conv:.0f}%"]) + " |")
-    return "\n".join(lines)

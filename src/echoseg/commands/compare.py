@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
-    from echoseg.evaluation.compare import Efficiency, parse_model_settings, run_compare
     from echoseg.training.config import resolve_config
+    from echoseg.workflows.compare import Efficiency, parse_model_settings, run_compare
 
     if args.folds == 1 or args.folds < 0:
         raise EchosegError(f"--folds must be 0 (the dataset's split) or at least 2, got {args.folds}")

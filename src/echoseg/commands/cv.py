@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.data.readers import READERS
+
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `echoseg cv` and `echoseg ablation`."""
     parser.add_argument("--data", required=True, help="dataset root folder")
-    parser.add_argument("--format", required=True, choices=["echonet", "camus", "synthetic"],
+    parser.add_argument("--format", required=True, choices=sorted(READERS),
                         help="layout of the dataset under --data")
     parser.add_argument("--config", required=True,
                         help="training preset name (cpu, paper) or YAML file; every run trains with it")
@@ -38,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
-    from echoseg.evaluation.protocols import run_cv
     from echoseg.training.config import resolve_config
+    from echoseg.workflows.cv import run_cv
 
     if args.folds < 2:
         raise EchosegError(f"--folds must be at least 2, got {args.folds}")

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from echoseg.demo import DemoSettings, run_demo
+    from echoseg.workflows.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=args.out, videos=args.videos, frames=args.frames, size=args.size,
                             difficulty=args.difficulty, seed=args.seed, config=args.config,

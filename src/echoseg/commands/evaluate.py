@@ -10,6 +10,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from echoseg.data.readers import READERS
+
 log = logging.getLogger("echoseg.evaluate")
 
 
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", required=True,
                         help="weights file (model.safetensors) or a run folder holding checkpoints/best/")
     parser.add_argument("--data", required=True, help="dataset root folder")
-    parser.add_argument("--format", required=True, choices=["echonet", "camus", "synthetic"],
+    parser.add_argument("--format", required=True, choices=sorted(READERS),
                         help="layout of the dataset under --data")
     parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
                         help="which split to evaluate: train, val, test, or 'all' for every case (default: test)")
@@ -45,27 +47,25 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.inference.loading import load_for_inference
+    from echoseg.inference.segmenter import load_segmenter
 
     if args.limit is not None and args.limit < 1:
         raise EchosegError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise EchosegError(f"--batch-size must be at least 1, got {args.batch_size}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, meta, input_size = load_for_inference(args.checkpoint, device)
+    segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size)
     data = Path(args.data)
     if not data.exists():
         raise EchosegError(f"{data}: dataset folder not found")
     reader = open_dataset(data, args.format)
     split = None if args.split == "all" else args.split
-    result = evaluate_model(
-        model, reader, split=split, input_size=input_size, all_frames=not args.annotated_only,
-        batch_size=args.batch_size, progress=not args.no_progress, limit=args.limit, keep_worst=args.worst,
-        predict_kwargs={"device": device},
-    )
-    info = {"checkpoint": str(args.checkpoint), "model": meta.get("model"), "data": f"{data} ({args.format})",
-            "input size": f"{input_size[0]}x{input_size[1]}"}
-    files = write_report(result, args.out, title=f"echoseg evaluation: {meta.get('model')} on {data.name}",
+    result = evaluate_model(segmenter, reader, split=split, all_frames=not args.annotated_only,
+                            progress=not args.no_progress, limit=args.limit, keep_worst=args.worst)
+    model_name = segmenter.weights.model
+    info = {"checkpoint": str(args.checkpoint), "model": model_name, "data": f"{data} ({args.format})",
+            "input size": "x".join(map(str, segmenter.input_size)), "mask rule": segmenter.mask_rule.describe()}
+    files = write_report(result, args.out, title=f"echoseg evaluation: {model_name} on {data.name}",
                          info=info, n_cases=args.worst)
     for problem in reader.problems:
         log.warning("%s: %s", problem.path, problem.problem)

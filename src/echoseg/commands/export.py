@@ -25,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError
     from echoseg.inference.export import export_onnx, export_torchscript
-    from echoseg.inference.loading import load_for_inference
+    from echoseg.inference.segmenter import check_input_size, load_segmenter
 
     if not args.onnx and not args.torchscript:
         raise EchosegError("nothing to do: give --onnx FILE and/or --torchscript FILE")
-    model, meta, input_size = load_for_inference(args.checkpoint, "cpu")
-    size = tuple(args.size) if args.size else input_size
-    window = getattr(model, "window", 1)
+    segmenter = load_segmenter(args.checkpoint, device="cpu")
+    model, window = segmenter.model, segmenter.window
+    size = check_input_size(args.size) if args.size else segmenter.input_size
     failed = False
     for kind, path, export in (("ONNX", args.onnx, export_onnx), ("TorchScript", args.torchscript, export_torchscript)):
         if not path:

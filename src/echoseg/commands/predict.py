@@ -7,13 +7,9 @@ rank 0 merges the summaries.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from datetime import timedelta
-from pathlib import Path
-
-from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from echoseg.errors import EchosegError
-    from echoseg.inference.loading import load_for_inference
-    from echoseg.inference.predict import compile_model, predict_videos
+    from echoseg.geometry.masks import MaskRule
+    from echoseg.inference.predict import compile_model, predict_videos, start_run
+    from echoseg.inference.segmenter import load_segmenter
 
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
@@ -79,21 +76,26 @@ def run(args: argparse.Namespace) -> int:
             dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=timedelta(hours=24))
         barrier = dist.barrier
 
-    model, meta, input_size = load_for_inference(args.checkpoint, device)
-    if args.compile:
-        model = compile_model(model)
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
-    log.info("model %s %s, input %dx%d, device %s, rank %d/%d", meta["model"], meta["model_cfg"], input_size[0],
-             input_size[1], device, rank, world_size)
-    info = _run_info(args, meta, input_size, device, autocast, world_size)
-    _check_same_run(Path(args.out) / "run.json", info, args.overwrite)
-    if rank == 0:
-        atomic_write_text(Path(args.out) / "run.json", json.dumps(info, indent=2) + "\n")
+    try:
+        mask_rule = MaskRule(args.threshold)
+    except ValueError as exc:
+        raise EchosegError(f"--threshold: {exc}") from None
+    segmenter = load_segmenter(args.checkpoint, device=device, mask_rule=mask_rule,
+                               batch_size=args.batch_size, autocast_dtype=autocast,
+                               channels_last=args.channels_last)
+    if args.compile:
+        compile_model(segmenter.model)
+    log.info("model %s %s, input %dx%d, device %s, rank %d/%d", segmenter.weights.model, segmenter.weights.model_cfg,
+             *segmenter.input_size, device, rank, world_size)
+    settings = {"inputs": [str(p) for p in args.inputs], "device": str(device),
+                "autocast": str(autocast) if autocast else None, "channels_last": args.channels_last,
+                "compile": args.compile, "batch_size": args.batch_size, "spacing_mm": args.spacing,
+                "overlay": not args.no_overlay, "world_size": world_size}
+    start_run(args.out, segmenter, settings, overwrite=args.overwrite, write=rank == 0)
     try:
         report = predict_videos(
-            args.inputs, model, args.out, batch_size=args.batch_size, overwrite=args.overwrite, rank=rank,
-            world_size=world_size, input_size=input_size, device=device, autocast_dtype=autocast,
-            channels_last=args.channels_last, threshold=args.threshold,
+            args.inputs, segmenter, args.out, overwrite=args.overwrite, rank=rank, world_size=world_size,
             spacing_mm=tuple(args.spacing) if args.spacing else None, overlay=not args.no_overlay,
             progress=not args.no_progress, barrier=barrier,
         )
@@ -108,45 +110,3 @@ def run(args: argparse.Namespace) -> int:
         log.error("%d input(s) failed; see %s/errors.csv", len(report.errors), args.out)
         return 1
     return 0
-
-
-# Settings that change the masks: finished videos made with other values must not be resumed.
-RESULT_SETTINGS = ("checkpoint_sha", "model", "model_cfg", "input_size", "threshold", "spacing_mm")
-
-
-def _run_info(args, meta: dict, input_size, device, autocast, world_size: int) -> dict:
-    """run.json beside the outputs: the command's resolved settings and the model that made them."""
-    import hashlib
-
-    from echoseg import __version__
-    from echoseg.checkpoint import _resolve
-
-    weights = _resolve(args.checkpoint)
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {
-        "echoseg": __version__, "inputs": [str(p) for p in args.inputs], "checkpoint": str(weights),
-        "checkpoint_sha": digest.hexdigest(), "model": meta["model"], "model_cfg": meta["model_cfg"],
-        "checkpoint_extra": meta.get("extra", {}), "input_size": list(input_size), "device": str(device),
-        "autocast": str(autocast) if autocast else None, "channels_last": args.channels_last,
-        "compile": args.compile, "batch_size": args.batch_size, "threshold": args.threshold,
-        "spacing_mm": args.spacing, "overlay": not args.no_overlay, "world_size": world_size,
-    }
-
-
-def _check_same_run(path: Path, info: dict, overwrite: bool) -> None:
-    """Refuse to resume into a folder whose finished videos were made with other weights or settings."""
-    from echoseg.errors import EchosegError
-
-    if overwrite or not path.is_file():
-        return
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    changed = [key for key in RESULT_SETTINGS if key in previous and previous[key] != info[key]]
-    if changed:
-        raise EchosegError(f"{path.parent} holds results made with different {', '.join(changed)}; "
-                           "use --overwrite to redo them or choose another --out")

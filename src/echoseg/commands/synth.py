@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-FORMATS = ("echonet", "camus", "synthetic")
+from echoseg.data.readers import READERS
+
+FORMATS = sorted(READERS)  # every layout a reader reads has a writer
 
 
 def _positive(text: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.data.readers import READERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "training_curves.png and checkpoints/{last,best}. Several processes: "
         "`torchrun --nproc_per_node N -m echoseg train ...`.")
     parser.add_argument("--data", required=True, help="dataset root folder (the same one again with --resume)")
-    parser.add_argument("--format", required=True, choices=["echonet", "camus", "synthetic"], help="dataset format of --data")
+    parser.add_argument("--format", required=True, choices=sorted(READERS), help="dataset format of --data")
     parser.add_argument("--config", help="preset name (cpu, paper) or YAML file; with --resume defaults to RUN/config.yaml")
     parser.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from echoseg.data.readers.base import Problem, Reader
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.errors import EchosegError
-from echoseg.evaluation.disks import ejection_fraction, monoplane_volume
+from echoseg.geometry.volumes import ef_from_masks
 from echoseg.io import atomic_write_text
 
 
@@ -50,14 +50,11 @@ class CaseCheck:
 CSV_COLUMNS = [f.name for f in fields(CaseCheck)]
 
 
-def ef_from_masks(sample: EchoSample) -> float | None:
-    """Monoplane method-of-disks EF (percent) from the ED and ES masks; None without both."""
+def truth_mask_ef(sample: EchoSample) -> float | None:
+    """Monoplane method-of-disks EF (percent) of a sample's ED and ES truth masks; None without both."""
     if sample.ed is None or sample.es is None or sample.ed not in sample.masks or sample.es not in sample.masks:
         return None
-    edv = monoplane_volume(sample.masks[sample.ed], sample.spacing_mm)
-    esv = monoplane_volume(sample.masks[sample.es], sample.spacing_mm)
-    ef = ejection_fraction(edv, esv)
-    return ef if math.isfinite(ef) else None
+    return _finite_or_none(ef_from_masks(sample.masks, sample.ed, sample.es, sample.spacing_mm).ef)
 
 
 def check_case(reader: Reader, record: CaseRecord) -> CaseCheck:
@@ -82,7 +79,7 @@ def check_case(reader: Reader, record: CaseRecord) -> CaseCheck:
         row.n_frames = sample.n_frames
         row.annotated_frames = len(sample.masks)
         row.ed, row.es = sample.ed, sample.es
-        row.ef_from_masks = ef_from_masks(sample)
+        row.ef_from_masks = truth_mask_ef(sample)
     except EchosegError as exc:  # DataError names the file and the problem already
         row.error = str(exc)
     except Exception as exc:  # a batch check reports every failure and goes on

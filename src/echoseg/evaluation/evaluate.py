@@ -1,9 +1,9 @@
 """Evaluate a segmentation model on a dataset: per-frame metrics, EF agreement, worst cases.
 
-For each case of the split: load the `EchoSample`, resize the video to the model's input size,
-predict probabilities for every frame (sliding window), resize them back to the video's size,
-threshold at 0.5, and feed `SegmentationMetrics` with the annotated ED/ES frames and, when the
-source has masks on every frame (synthetic, CAMUS half-sequence), with all of them. EF comes three
+For each case of the split: load the `EchoSample`, segment every frame with the `Segmenter` (the
+same resizing, sliding window and mask rule `predict` uses), and feed `SegmentationMetrics` with
+the annotated ED/ES frames and, when the source has masks on every frame (synthetic, CAMUS
+half-sequence), with all of them. EF comes three
 ways: from the predicted masks, from the ground-truth masks (both by the same method of disks) and
 from the dataset's reference table. CAMUS patients with both 2CH and 4CH views also get biplane
 Simpson EF. A case that fails (unreadable file, bad shape) is logged and listed, the rest go on.
@@ -15,23 +15,20 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from echoseg.data.readers.base import Reader
-from echoseg.data.resize import resize_probs, resize_video
 from echoseg.data.schema import EchoSample
 from echoseg.errors import EchosegError
-from echoseg.evaluation.ef import ViewDisks, biplane_ef, ef_agreement, ef_from_masks, view_disks
+from echoseg.evaluation.ef import ef_agreement
 from echoseg.evaluation.metrics import FrameRecord, SegmentationMetrics
-from echoseg.inference.masks import THRESHOLD, mask_from_probs
+from echoseg.geometry.volumes import ViewDisks, biplane_ef, ef_from_masks, view_disks
+from echoseg.inference.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
-
-# predictor(model, video uint8 (T, h, w), batch_size=...) -> float32 probabilities (T, h, w)
-Predictor = Callable[..., np.ndarray]
 
 EF_METHOD = "monoplane method of disks (20 disks) on the ED and ES masks"
 
@@ -89,12 +86,6 @@ class EvaluationResult:
     settings: dict
 
 
-def _default_predictor() -> Predictor:
-    from echoseg.models.video import predict_video_probs
-
-    return predict_video_probs
-
-
 def _phase(frame: int, sample: EchoSample) -> str:
     return "ED" if frame == sample.ed else "ES" if frame == sample.es else "other"
 
@@ -113,18 +104,12 @@ def _view_key(view: str | None) -> str | None:
     return "2CH" if v in ("2CH", "A2C") else "4CH" if v in ("4CH", "A4C") else None
 
 
-def evaluate_case(model, sample: EchoSample, metrics: SegmentationMetrics, *, predictor: Predictor,
-                  input_size: tuple[int, int], all_frames: bool, batch_size: int,
-                  predict_kwargs: dict | None = None) -> tuple[CaseResult, CaseSnapshot | None]:
-    """Predict one video, feed its frames to `metrics`, compute its EF; returns its result and snapshot."""
+def evaluate_case(segmenter: Segmenter, sample: EchoSample, metrics: SegmentationMetrics, *,
+                  all_frames: bool) -> tuple[CaseResult, CaseSnapshot | None]:
+    """Segment one video, feed its frames to `metrics`, compute its EF; returns its result and snapshot."""
     start = time.perf_counter()
-    t, h, w = sample.video.shape
-    small = resize_video(sample.video, tuple(input_size))
-    probs_small = np.asarray(predictor(model, small, batch_size=batch_size, **(predict_kwargs or {})))
-    if probs_small.shape != small.shape:
-        raise ValueError(f"predictor returned {probs_small.shape} for a video resized to {small.shape}")
-    probs = resize_probs(probs_small, (h, w))
-    pred = np.stack([mask_from_probs(p, THRESHOLD) for p in probs])  # the masks `predict` writes
+    t = sample.video.shape[0]
+    pred, probs = segmenter.segment_with_probs(sample.video)  # the masks `predict` writes
 
     frames = frames_to_evaluate(sample, all_frames)
     records = []
@@ -215,20 +200,16 @@ def ef_summary(cases: Sequence[CaseResult], biplane: Sequence[dict]) -> dict:
     return out
 
 
-def evaluate_model(model, reader: Reader, *, split: str | None = "test", input_size: Sequence[int] = (112, 112),
-                   all_frames: bool = True, batch_size: int = 16, progress: bool = True,
-                   predictor: Predictor | None = None, predict_kwargs: dict | None = None,
-                   limit: int | None = None, keep_worst: int = 4,
+def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = "test", all_frames: bool = True,
+                   progress: bool = True, limit: int | None = None, keep_worst: int = 4,
                    metrics: SegmentationMetrics | None = None,
                    case_ids: Sequence[str] | None = None) -> EvaluationResult:
-    """Evaluate `model` on `reader`'s cases of `split` (None: every case), or on `case_ids` (in
-    that order, whatever their split: a cross-validation fold's test cases) when given.
+    """Evaluate `segmenter` (model, input size, mask rule: `load_segmenter`) on `reader`'s cases of
+    `split` (None: every case), or on `case_ids` (in that order, whatever their split: a
+    cross-validation fold's test cases) when given.
 
-    predictor(model, video uint8 (T, h, w), batch_size=..., **predict_kwargs) -> float32 (T, h, w)
-    probabilities; default `echoseg.models.video.predict_video_probs`. input_size (h, w) is the size
-    the model expects. keep_worst: how many lowest-Dice cases keep frames for the report's overlays.
+    keep_worst: how many lowest-Dice cases keep frames for the report's overlays.
     """
-    predictor = predictor or _default_predictor()
     metrics = metrics or SegmentationMetrics()
     case_ids = list(case_ids) if case_ids is not None else reader.case_ids(split)
     if limit is not None:
@@ -247,8 +228,7 @@ def evaluate_model(model, reader: Reader, *, split: str | None = "test", input_s
     for order, case_id in enumerate(iterator):
         try:
             sample = reader.load(case_id)
-            case, snap = evaluate_case(model, sample, metrics, predictor=predictor, input_size=tuple(input_size),
-                                       all_frames=all_frames, batch_size=batch_size, predict_kwargs=predict_kwargs)
+            case, snap = evaluate_case(segmenter, sample, metrics, all_frames=all_frames)
         except Exception as exc:  # a bad case must not stop the evaluation of the others
             log.error("%s: skipped: %s", case_id, exc)
             log.debug("traceback of %s", case_id, exc_info=True)
@@ -267,8 +247,9 @@ def evaluate_model(model, reader: Reader, *, split: str | None = "test", input_s
     summary["run"] = {"split": split, "cases": len(case_ids), "evaluated": len(cases), "failed": len(errors),
                       "frames_predicted": n_frames, "seconds": seconds,
                       "frames_per_second": n_frames / seconds if seconds > 0 else float("nan"),
-                      "threshold": THRESHOLD, "input_size": list(input_size), "all_frames": all_frames}
-    settings = {"split": split, "input_size": list(input_size), "all_frames": all_frames, "batch_size": batch_size,
-                "limit": limit}
+                      "threshold": segmenter.mask_rule.threshold, "mask_rule": segmenter.mask_rule.describe(),
+                      "input_size": list(segmenter.input_size), "all_frames": all_frames}
+    settings = {"split": split, "input_size": list(segmenter.input_size), "all_frames": all_frames,
+                "batch_size": segmenter.batch_size, "limit": limit}
     snapshots = [snap for _, _, snap in sorted(worst, key=lambda item: -item[0])]
     return EvaluationResult(summary, list(metrics.records), cases, snapshots, errors, biplane, settings)

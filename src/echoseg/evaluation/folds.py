@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from echoseg.data.schema import CaseRecord
+from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError
 
 CAMUS_SPLIT_FILES = {"train": "subgroup_training.txt", "val": "subgroup_validation.txt", "test": "subgroup_testing.txt"}
@@ -68,7 +69,8 @@ def make_folds(records: Sequence[CaseRecord], k: int = 5, seed: int = 0, *, val_
 
     k-fold (default): patients are shuffled with `seed` (sorted first, so the result does not depend
     on listing order) and dealt into k test folds of near-equal size; each fold's other patients are
-    split again into val (`val_fraction` of them, at least one when val_fraction > 0) and train.
+    split again into val and train by `echoseg.data.splits.hold_out_patients` (`val_fraction` of
+    them, at least one when val_fraction > 0).
     official: {patient_id: split} (e.g. `read_camus_split_lists`): one fold following it; patients
     missing from the lists are left out.
     """
@@ -96,8 +98,8 @@ def make_folds(records: Sequence[CaseRecord], k: int = 5, seed: int = 0, *, val_
     for i, test in enumerate(test_sets):
         held_out = set(test)
         rest = [p for p in order if p not in held_out]
-        n_val = 0 if val_fraction <= 0 else max(1, int(round(val_fraction * len(rest))))
-        folds.append(Fold(i, cases(rest[n_val:]), cases(rest[:n_val]), cases(test)))
+        val = hold_out_patients(rest, val_fraction, seed)
+        folds.append(Fold(i, cases(p for p in rest if p not in val), cases(val), cases(test)))
     return folds
 
 

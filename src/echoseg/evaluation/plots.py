@@ -6,7 +6,6 @@ and plotting from worker threads or a headless server is safe.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -200,48 +199,4 @@ def area_curve(area_pred: Sequence[float], path: str | Path, *, area_true: Mappi
     axes[-1, 0].set_xlabel("frame" + (f" ({fps:g} fps)" if fps else ""))
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
-
-
-def training_curves(metrics_csv: str | Path, path: str | Path, *, columns: Sequence[str] | None = None,
-                    x: str = "epoch", title: str = "training") -> Path:
-    """Plot numeric columns of a metrics.csv against `x`, losses on one panel and the rest on another.
-
-    columns: which to plot (default: every numeric column except x). Columns whose name contains
-    "loss" share the left panel (log scale when all positive); the others (Dice, lr...) the right.
-    """
-    with open(metrics_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{metrics_csv}: no rows to plot")
-    if x not in rows[0]:
-        raise ValueError(f"{metrics_csv}: no column {x!r}; columns: {list(rows[0])}")
-
-    def numbers(name: str) -> np.ndarray:
-        out = []
-        for row in rows:
-            try:
-                out.append(float(row.get(name) or "nan"))
-            except ValueError:
-                out.append(float("nan"))
-        return np.array(out)
-
-    names = [c for c in (columns or rows[0].keys()) if c != x]
-    series = {c: numbers(c) for c in names}
-    series = {c: v for c, v in series.items() if np.isfinite(v).any()}
-    losses = [c for c in series if "loss" in c.lower()]
-    others = [c for c in series if c not in losses]
-    panels = [p for p in (losses, others) if p]
-    fig, axes = _figure(5.0 * max(1, len(panels)), 3.4, ncols=max(1, len(panels)))
-    xs = numbers(x)
-    for ax, group in zip(axes[0], panels, strict=False):
-        for c in group:
-            keep = np.isfinite(series[c])
-            ax.plot(xs[keep], series[c][keep], lw=1.3, marker="." if keep.sum() < 40 else None, label=c)
-        if group is losses and all((series[c][np.isfinite(series[c])] > 0).all() for c in group):
-            ax.set_yscale("log")
-        ax.set_xlabel(x)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
     return _save(fig, path)

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from echoseg.errors import EchosegError
+from echoseg.inference.segmenter import check_input_size
 from echoseg.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,7 @@ OUTPUT_NAME = "logits"
 
 def example_input(model: nn.Module, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     """A random (1, k, H, W) input in [0, 1], the shape the export is fixed to."""
-    h, w = size
-    if h % 16 or w % 16:
-        raise EchosegError(f"export size {h}x{w}: height and width must be multiples of 16")
+    h, w = check_input_size(size)
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(1, int(getattr(model, "window", 1)), h, w, generator=gen)
 
@@ -42,14 +41,20 @@ def _eager(model: nn.Module, x: torch.Tensor) -> np.ndarray:
 
 
 def export_onnx(model: nn.Module, path: str | Path, size: tuple[int, int], opset: int = ONNX_OPSET) -> float:
-    """Write `model` (eval, CPU) as ONNX at `path` (via `echoseg.models.export.export_onnx`), run it in
-    onnxruntime on a random input and return the max abs difference of the logits from PyTorch's.
-    Raises EchosegError if onnxruntime is missing."""
-    from echoseg.models.export import export_onnx as write_onnx
+    """Write `model` (eval, CPU) as ONNX at `path`, run it in onnxruntime on a random input and return
+    the max abs difference of the logits from PyTorch's. Raises EchosegError if onnxruntime is missing.
 
+    Input "frames" float (1, k, H, W) in [0, 1], output "logits" (1, 1, H, W). Shapes are static (the
+    ASSC pooling bins depend on them). Uses the TorchScript-based exporter (needs only the `onnx`
+    package; the torch.export-based one would also need `onnxscript`).
+    """
     model = model.cpu().eval()
     x = example_input(model, size)
-    write_onnx(model, path, height=size[0], width=size[1], batch=1, opset=opset)
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], opset_version=opset)
     return check_onnx(model, path, x)
 
 

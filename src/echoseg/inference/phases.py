@@ -17,8 +17,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from echoseg.evaluation.disks import ejection_fraction
-from echoseg.evaluation.ef import volume_curve
+from echoseg.geometry.disks import ejection_fraction
+from echoseg.geometry.volumes import volume_curve
 
 DEFAULT_FPS = 50.0  # EchoNet's typical rate, used when a video does not say
 

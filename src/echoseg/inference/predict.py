@@ -31,11 +31,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from echoseg.data.resize import resize_probs, resize_video
 from echoseg.errors import DataError, EchosegError
 from echoseg.inference import outputs
-from echoseg.inference.masks import mask_from_probs
 from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
+from echoseg.inference.segmenter import Segmenter
 from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, read_video
 from echoseg.io import atomic_write_text
 
@@ -93,23 +92,6 @@ def compile_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def segment_video(model: nn.Module, frames: np.ndarray, *, input_size: tuple[int, int], batch_size: int = 16,
-                  device: torch.device | None = None, autocast_dtype: torch.dtype | None = None,
-                  channels_last: bool = False, threshold: float = 0.5) -> np.ndarray:
-    """uint8 (T, H, W) -> bool masks (T, H, W): resized to the model's input, segmented, resized back, cleaned.
-
-    Cleaning keeps the largest connected component and fills holes (the LV cavity is one blob).
-    """
-    from echoseg.models.video import predict_video_probs
-
-    small = resize_video(frames, input_size)
-    probs = predict_video_probs(model, small, batch_size=batch_size, device=device,
-                                autocast_dtype=autocast_dtype, channels_last=channels_last)
-    size = frames.shape[1:]
-    # Frame by frame, so a large video never holds full-size float probabilities for all frames.
-    return np.stack([mask_from_probs(resize_probs(p[None], size)[0], threshold) for p in probs])
-
-
 def analyse(video: VideoInput, masks: np.ndarray) -> VideoPrediction:
     """Areas, disk volumes, ED/ES for every beat (from the area curve) and EF per beat."""
     spacing = video.spacing_mm
@@ -164,18 +146,12 @@ def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, ov
 
 def predict_videos(
     inputs: list[str | Path] | list[InputItem],
-    model: nn.Module,
+    segmenter: Segmenter,
     out_dir: str | Path,
     *,
-    batch_size: int = 16,
     overwrite: bool = False,
     rank: int = 0,
     world_size: int = 1,
-    input_size: tuple[int, int] = (112, 112),
-    device: str | torch.device | None = None,
-    autocast_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-    threshold: float = 0.5,
     spacing_mm: tuple[float, float] | None = None,
     overlay: bool = True,
     progress: bool = True,
@@ -184,23 +160,19 @@ def predict_videos(
     """Segment this rank's share of `inputs` into `out_dir` and (rank 0) write summary.csv / errors.csv.
 
     inputs: paths (files, folders, FileList.csv; expanded by `discover_inputs`) or InputItems.
+    segmenter: the model, its input size, device, precision and mask rule (`load_segmenter`).
     spacing_mm: (dy, dx) used for videos whose file gives none (files that give one keep theirs).
     barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier).
     Without one (independent jobs, `--rank/--world-size`), whichever rank finishes last merges: a rank
     merges when every rank's file of this input list is newer than the last summary.csv.
     Returns this rank's PredictReport (rows of done and skipped videos, errors, timings).
     """
-    if len(input_size) != 2 or input_size[0] % 16 or input_size[1] % 16 or min(input_size) <= 0:
-        raise EchosegError(f"model input size {tuple(input_size)}: height and width must be positive multiples of 16")
     started = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = inputs if inputs and isinstance(inputs[0], InputItem) else discover_inputs(inputs, exclude=[out_dir])
     mine = [item for i, item in enumerate(items) if i % world_size == rank]
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model = model.to(device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    input_size = segmenter.input_size
 
     report = PredictReport()
     todo = []
@@ -236,9 +208,7 @@ def predict_videos(
                     log.warning("%s: %s", video.path, msg)
                     video.notes.append(msg)
                 t0 = time.perf_counter()
-                masks = segment_video(model, video.frames, input_size=input_size, batch_size=batch_size,
-                                      device=device, autocast_dtype=autocast_dtype, channels_last=channels_last,
-                                      threshold=threshold)
+                masks = segmenter.segment(video.frames)
                 report.seconds["model"] += time.perf_counter() - t0
             except DataError as exc:
                 _record_error(report, item, exc)
@@ -387,3 +357,35 @@ def _merge_rank_files(out_dir: Path, world_size: int, order: dict[str, int], fin
     rows.sort(key=lambda r: order.get(r["name"], len(order)))
     write_summary(out_dir, rows, errors)
     return True
+
+
+# ----------------------------------------------------------------------------------- run.json
+
+RUN_RECORD = "run.json"
+# Settings that change the masks: finished videos made with other values must not be resumed.
+RESULT_SETTINGS = ("checkpoint_sha", "model", "model_cfg", "input_size", "threshold", "mask_rule", "spacing_mm")
+
+
+def start_run(out_dir: str | Path, segmenter: Segmenter, settings: dict, *, overwrite: bool = False,
+              write: bool = True) -> dict:
+    """Check that `out_dir` holds no results made with other weights or mask settings (unless
+    `overwrite`), then record in OUT/run.json what makes this run's masks: the segmenter (checkpoint,
+    its hash, model, input size, mask rule) and the command's `settings` (JSON-ready). Only one
+    process should `write` (rank 0). Returns the record."""
+    from echoseg import __version__
+
+    path = Path(out_dir) / RUN_RECORD
+    record = {"echoseg": __version__, **segmenter.describe(),
+              "checkpoint_extra": segmenter.weights.extra if segmenter.weights else {}, **settings}
+    if not overwrite and path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        changed = [key for key in RESULT_SETTINGS if key in previous and previous[key] != record.get(key)]
+        if changed:
+            raise EchosegError(f"{path.parent} holds results made with different {', '.join(changed)}; "
+                               "use --overwrite to redo them or choose another --out")
+    if write:
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return record

@@ -3,19 +3,23 @@
 A k-frame model needs the k//2 frames after a frame before it can segment it, so outputs lag the
 input by k//2 frames (one frame for k = 3, none for k = 1). Windows at the start of the stream
 replicate the first frame and `flush()` replicates the last one, exactly as the offline
-`echoseg.models.video.predict_video_probs` does, so a streamed video gives the same probabilities.
+`echoseg.models.video.predict_video_probs` does, so a streamed video gives the same probabilities,
+and the masks come from the segmenter's own mask rule, as `predict` writes them.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from echoseg.data.resize import resize_probs, resize_video
+
+if TYPE_CHECKING:
+    from echoseg.inference.segmenter import Segmenter
 
 
 @dataclass
@@ -28,25 +32,18 @@ class StreamOutput:
 
 
 class StreamingSegmenter:
-    """Frame-by-frame LV segmentation with `model.window // 2` frames of latency.
+    """Frame-by-frame LV segmentation with `window // 2` frames of latency.
 
-    model: follows the model contract (attribute `window`, (B, k, h, w) in [0, 1] -> logits (B, 1, h, w)).
-    input_size: (h, w) the model runs at; frames of another size are resized and the output resized
-    back (None: frames are used as they come, so their size must suit the model).
+    segmenter: the model, its input size (frames of another size are resized and the output resized
+    back), device, precision and mask rule (`Segmenter.stream()` makes one).
     """
 
-    def __init__(self, model: nn.Module, *, input_size: tuple[int, int] | None = None,
-                 device: str | torch.device | None = None, autocast_dtype: torch.dtype | None = None,
-                 channels_last: bool = False, threshold: float = 0.5):
-        self.model = model.eval()
-        self.window = int(getattr(model, "window", 1))
+    def __init__(self, segmenter: Segmenter):
+        self.segmenter = segmenter
+        self.model = segmenter.model
+        self.window = segmenter.window
         self.before = self.window // 2
         self.after = self.window - 1 - self.before
-        self.input_size = input_size
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.autocast_dtype = autocast_dtype
-        self.channels_last = channels_last
-        self.threshold = threshold
         self.reset()
 
     def reset(self) -> None:
@@ -66,8 +63,7 @@ class StreamingSegmenter:
             self._frame_size = frame.shape
         elif frame.shape != self._frame_size:
             raise ValueError(f"frame size changed within a stream: {self._frame_size} -> {frame.shape}")
-        if self.input_size is not None:
-            frame = resize_video(frame[None], self.input_size)[0]
+        frame = resize_video(frame[None], self.segmenter.input_size)[0]
         if len(self._frames) == self.window:
             self._first_index += 1
         self._frames.append(torch.from_numpy(np.ascontiguousarray(frame)))
@@ -90,13 +86,14 @@ class StreamingSegmenter:
         indices = [min(max(centre + off, 0), last) for off in range(-self.before, self.after + 1)]
         # Frames before the buffer start only occur while the buffer still holds frame 0 (clipped).
         window = torch.stack([self._frames[i - self._first_index] for i in indices])
-        x = window[None].to(self.device, torch.float32) / 255.0
-        if self.channels_last:
+        seg = self.segmenter
+        x = window[None].to(seg.device, torch.float32) / 255.0
+        if seg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        with torch.autocast(seg.device.type, dtype=seg.autocast_dtype, enabled=seg.autocast_dtype is not None):
             logits = self.model(x)
         probs = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
         if self._frame_size is not None and probs.shape != self._frame_size:
             probs = resize_probs(probs[None], self._frame_size)[0]
         self._next_out += 1
-        return StreamOutput(index=centre, probs=probs, mask=probs >= self.threshold)
+        return StreamOutput(index=centre, probs=probs, mask=seg.mask_rule(probs))

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from echoseg.models.calibration import ASSC
-from echoseg.models.inference import fold_batchnorm
+from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
 
@@ -277,3 +277,64 @@ def benchmark_assc(width: float = 1.0, size: int = 256, batch: int = 4, modes: I
 
 def rows_as_dicts(rows) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+# The CPU preset of configs/cpu.yaml as `echoseg bench model` times it.
+CPU_PRESET = {"variant": "sscf", "width": 0.25, "window": 3, "size": 112}
+
+
+def measure_ratios(*, width: float, size: int, frames: int, batch_size: int, log) -> dict[str, float]:
+    """sscf k=3 against the two readings of the paper's k = 1: one frame, or a shared encoder over 3 frames."""
+    sscf3 = ("sscf", {"width": width, "window": 3})
+    ratios = {}
+    for label, other in (("sscf k=3 : sscf k=1 (single frame)", ("sscf", {"width": width, "window": 1})),
+                         ("sscf k=3 : baseline k=3 (shared encoder)", ("baseline", {"width": width, "window": 3}))):
+        ratios[label] = interleaved_ratio(sscf3, other, size=size, frames=frames, batch_size=batch_size)
+        log(f"{label}: {ratios[label]:.2f}")
+    return ratios
+
+
+def measure_preset(quick: bool, frames: int, log) -> dict:
+    """Whole-video frames/s of the CPU preset in each mode (BatchNorm folded)."""
+    preset = dict(CPU_PRESET)
+    if quick:
+        preset["size"] = 64
+    model = fold_batchnorm(create_model(preset["variant"], width=preset["width"], window=preset["window"]))
+    fps = {}
+    for mode in ("fp32", "channels_last", "bf16"):
+        ms = video_ms_per_frame(model, mode, preset["size"], frames, batch_size=16, reps=2)
+        fps[mode] = 1e3 / ms
+        log(f"preset {mode}: {fps[mode]:.1f} frames/s")
+    return {**preset, "frames": frames, "frames_per_s": fps}
+
+
+def format_model_table(rows, modes, size, width) -> str:
+    head = (f"\nModel sweep at {size}x{size}, width {width}: forward GFLOPs of one window, GFLOPs per frame of "
+            "whole-video inference, CPU ms/frame (whole video, BatchNorm folded) and, per mode, the achieved "
+            "GFLOP/s as a fraction of the plain-conv ceiling measured alongside (median of adjacent pairs)\n\n")
+    cols = ["variant", "k", "params (M)", "GFLOPs fwd", "GFLOPs/frame video"]
+    for m in modes:
+        cols += [f"ms/frame {m}", f"% ceiling {m}"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r.variant, str(r.k), f"{r.params_m:.1f}", f"{r.gflops:.1f}", f"{r.video_gflops:.1f}"]
+        for m in modes:
+            if m in r.ms_per_frame:
+                cells += [f"{r.ms_per_frame[m]:.1f}", f"{100 * r.ceiling_fraction[m]:.0f}%"]
+            else:
+                cells += ["-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
+
+
+def format_assc_table(rows) -> str:
+    forms = [k for k in rows[0].ms if k != "conv"]
+    cols = ["stage C", "map", "batch", "mode", "ASSC GFLOPs", "plain conv ms"] + [f"{f} ms" for f in forms] + [
+        "factored GFLOP/s : plain conv"]
+    lines = ["\nASSC per encoder stage: formulations and factored GFLOP/s relative to one plain 3x3 conv "
+             "(same shape, same mode)\n", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join([str(r.channels), f"{r.size}x{r.size}", str(r.batch), r.mode,
+                                        f"{r.gflops:.2f}", f"{r.ms['conv']:.1f}",
+                                        *[f"{r.ms[f]:.1f}" for f in forms], f"{100 * r.fraction_of_conv:.0f}%"]) + " |")
+    return "\n".join(lines)

@@ -9,6 +9,10 @@ Model contract (every registered model):
 Optional: `auxiliary_losses(target, n_labeled) -> {name: weighted scalar}` for networks that train
 with extra losses of their own (flow, motion, label coherence); see `echoseg.models.auxiliary`.
 The trainer adds their sum to the supervised loss.
+
+The registry is a leaf: it imports no model module. Modules that define models register them when
+imported, and the `echoseg.models` package imports them all, so importing anything from
+`echoseg.models` (this module included) makes every model available.
 """
 
 from __future__ import annotations
@@ -31,20 +35,11 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def available_models() -> list[str]:
-    _import_variants()
     return sorted(_MODELS)
 
 
 def create_model(name: str, **cfg) -> nn.Module:
     """Build model `name` with keyword settings `cfg` (e.g. width=0.5, window=3, decoder="linknet")."""
-    _import_variants()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {sorted(_MODELS)}")
     return _MODELS[name](**cfg)
-
-
-def _import_variants() -> None:
-    # The variants module registers itself on import; importing here keeps `create_model` usable
-    # without the caller knowing which module defines which model.
-    import echoseg.models.baselines  # noqa: F401
-    import echoseg.models.variants  # noqa: F401

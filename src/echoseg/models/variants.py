@@ -16,9 +16,6 @@ literal eq. 3) and calibration_norm (True: unit-scale calibration, see calibrati
 that does not apply to a variant is an error, not silently ignored. With window 1 every variant is
 the same single-frame network (k = 1 "uses a shared encoder", paper Table 5).
 
-Every built model carries `model_name` and `model_cfg` (its JSON-ready settings), the arguments
-`echoseg.checkpoint.save_model` needs to make the weights file self-describing.
-
 `unet` defaults to the U-Net decoder (its name, and the paper's U-Net row); the others default to
 the released network's LinkNet decoder. For a decoder-matched ablation pass `decoder` explicitly.
 """
@@ -28,12 +25,8 @@ from __future__ import annotations
 from echoseg.models.network import TemporalSegNet
 from echoseg.models.registry import register_model
 
-
-def _build(name: str, cfg: dict, **structure) -> TemporalSegNet:
-    model = TemporalSegNet(**cfg, **structure)
-    model.model_name = name
-    model.model_cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
-    return model
+# The rows of the paper's Table 2, in its order (the ablation protocol and `echoseg bench` use it).
+ABLATION_VARIANTS = ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")
 
 
 def _calibration_cfg(dilations, calibration: str, calibration_norm: bool) -> dict:
@@ -46,21 +39,19 @@ def unet(*, width: float = 1.0, window: int = 1, decoder: str = "unet") -> Tempo
     """Single-frame network: one encoder, no temporal fusion."""
     if window != 1:
         raise ValueError(f"unet reads a single frame (window=1), got window={window}")
-    return _build("unet", {"width": width, "window": 1, "decoder": decoder}, shared_encoder=True, fusion="concat")
+    return TemporalSegNet(width=width, window=1, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
 @register_model("baseline")
 def baseline(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """One encoder shared by the k frames; stages fused by concatenation + 1x1 conv + BN."""
-    return _build("baseline", {"width": width, "window": window, "decoder": decoder},
-                  shared_encoder=True, fusion="concat")
+    return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
 @register_model("baseline_tce")
 def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """k encoders with separate weights (TCE); stages fused by concatenation + 1x1 conv + BN."""
-    return _build("baseline_tce", {"width": width, "window": window, "decoder": decoder},
-                  shared_encoder=False, fusion="concat")
+    return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=False, fusion="concat")
 
 
 @register_model("baseline_bssf")
@@ -69,7 +60,7 @@ def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linkne
     """One shared encoder; stages fused by BSSF (each neighbour calibrated to the centre by ASSC)."""
     cfg = {"width": width, "window": window, "decoder": decoder,
            **_calibration_cfg(dilations, calibration, calibration_norm)}
-    return _build("baseline_bssf", cfg, shared_encoder=True, fusion="bssf")
+    return TemporalSegNet(**cfg, shared_encoder=True, fusion="bssf")
 
 
 @register_model("sscf")
@@ -78,4 +69,4 @@ def sscf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilat
     """The full SSCF network: TCE (k separate encoders) + BSSF."""
     cfg = {"width": width, "window": window, "decoder": decoder,
            **_calibration_cfg(dilations, calibration, calibration_norm)}
-    return _build("sscf", cfg, shared_encoder=False, fusion="bssf")
+    return TemporalSegNet(**cfg, shared_encoder=False, fusion="bssf")

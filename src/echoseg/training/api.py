@@ -8,19 +8,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 import yaml
 
 from echoseg.config import ConfigError, dump_yaml, from_dict, to_dict
 from echoseg.data.schema import CaseRecord, EchoSample
+from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
 from echoseg.training.cache import FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
 from echoseg.training.distributed import DistContext, setup
-from echoseg.training.run_folder import STATE_NAME, checkpoint_folder
+from echoseg.training.run_folder import RunFolder
 from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,8 @@ def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[st
     else:
         train = [r for r in records if r.split in ("train", None)]
         val = [r for r in records if r.split == "val"]
-    if not val and not config.data.split_file and config.data.val_fraction > 0:
-        patients = sorted({r.patient_id for r in train})
-        n_val = max(1, round(len(patients) * config.data.val_fraction)) if len(patients) > 1 else 0
-        chosen = set(np.random.default_rng(config.runtime.seed).permutation(patients)[:n_val].tolist())
+    if not val and not config.data.split_file:
+        chosen = hold_out_patients((r.patient_id for r in train), config.data.val_fraction, config.runtime.seed)
         val = [r for r in train if r.patient_id in chosen]
         train = [r for r in train if r.patient_id not in chosen]
     if config.data.max_train_cases:
@@ -129,7 +127,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """The resolved config saved in a run folder (for --resume without --config)."""
-    path = Path(run_dir) / "config.yaml"
+    path = RunFolder(run_dir).config
     if not path.is_file():
         raise ConfigError(f"{path}: no config.yaml in the run folder; is this a training run?")
     from echoseg.config import apply_overrides
@@ -161,10 +159,10 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     elif not isinstance(config, TrainConfig):
         config = resolve_config(config)
     config.validate()
-    has_checkpoint = checkpoint_folder(out_dir / "checkpoints", "last", STATE_NAME) is not None
-    if resume and (out_dir / "config.yaml").is_file():
-        check_resume_config(yaml.safe_load((out_dir / "config.yaml").read_text()), to_dict(config), out_dir)
-    elif not resume and has_checkpoint:
+    run = RunFolder(out_dir)
+    if resume and run.config.is_file():
+        check_resume_config(yaml.safe_load(run.config.read_text()), to_dict(config), out_dir)
+    elif not resume and run.can_resume():
         raise EchosegError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
 
     dist = setup(config.runtime.device)
@@ -179,7 +177,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
 
             source = open_dataset(data_root, data_format)
             source_id = dataset_fingerprint(data_root, data_format)
-        cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else out_dir / "cache"
+        cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
         cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
 
         model_cfg = config.model.create_kwargs()
@@ -199,7 +197,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         trainer = trainer_cls(config, model, cache, train_videos, val_videos, out_dir, model_name=config.model.name,
                               model_cfg=model_cfg, dist=dist, progress=progress)
         if dist.is_main:
-            atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
+            atomic_write_text(run.config, dump_yaml(config))
         if resume and not trainer.load_last():
             log.warning("%s: no checkpoint to resume from; starting from step 0", out_dir)
         return trainer.fit(until_step=until_step)

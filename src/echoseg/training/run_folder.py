@@ -1,4 +1,5 @@
-"""The run folder: resolved config, metrics.csv, training curves, checkpoints.
+"""The run folder: resolved config, metrics.csv, training curves, checkpoints. This module owns its
+layout (`RunFolder`); nothing else spells out these names.
 
     RUN/config.yaml                 the resolved TrainConfig
     RUN/metrics.csv                 one row per logged step (losses, lambda, lr, windows/s, val Dice)
@@ -8,7 +9,7 @@
     RUN/checkpoints/best/           student/teacher.safetensors, model.safetensors (= the better by
                                     validation Dice; extra["which"] says which)
 
-Weights are echoseg safetensors (`echoseg.checkpoint.save_model`, self-describing). train_state.pt
+Weights are echoseg safetensors (`echoseg.models.checkpoint.save_model`, self-describing). train_state.pt
 holds only tensors and plain Python values (optimizer, scheduler, step, RNG states, best score) and
 is read with `torch.load(weights_only=True)`. A checkpoint folder is written under a temporary
 name and swapped in, so a kill at any moment leaves either the old or the new folder complete.
@@ -32,8 +33,55 @@ import torch
 
 from echoseg.errors import CheckpointError
 from echoseg.io import atomic_path, atomic_write_text
+from echoseg.models.checkpoint import WEIGHTS_NAME
 
 STATE_NAME = "train_state.pt"
+
+
+class RunFolder:
+    """Where a training run keeps each of its files, and what the folder holds so far."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.metrics = self.path / "metrics.csv"
+        self.curves = self.path / "training_curves.png"
+        self.checkpoints = self.path / "checkpoints"
+        self.cache = self.path / "cache"
+
+    def checkpoint(self, name: str) -> Path | None:
+        """The complete checkpoint folder `name` ("last" holds the training state too, "best" only
+        weights), or its previous version if a kill interrupted the swap; None if there is none."""
+        return checkpoint_folder(self.checkpoints, name, STATE_NAME if name == "last" else WEIGHTS_NAME)
+
+    def can_resume(self) -> bool:
+        """True when the folder holds a checkpoint that `train(resume=True)` continues from."""
+        return self.checkpoint("last") is not None
+
+    @property
+    def best_weights(self) -> Path | None:
+        folder = self.checkpoint("best")
+        return folder / WEIGHTS_NAME if folder else None
+
+    @property
+    def last_weights(self) -> Path | None:
+        folder = self.checkpoint("last")
+        return folder / WEIGHTS_NAME if folder else None
+
+
+def find_weights(path: str | Path) -> Path:
+    """The weights file meant by `path`: the file itself, or in a folder its model.safetensors, its
+    best/model.safetensors, or (a run folder) checkpoints/best/model.safetensors."""
+    path = Path(path)
+    if path.is_dir():
+        run = RunFolder(path)
+        for candidate in (path / WEIGHTS_NAME, path / "best" / WEIGHTS_NAME, run.best_weights):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{path}: no {WEIGHTS_NAME} in this folder (nor in best/)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    return path
 
 
 @contextlib.contextmanager

@@ -36,9 +36,9 @@ from monai.metrics import compute_dice
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from echoseg.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.errors import CheckpointError, EchosegError
 from echoseg.models.auxiliary import collect_auxiliary_losses
+from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
 from echoseg.training.dataset import (
@@ -55,8 +55,8 @@ from echoseg.training.losses import consistency_loss, supervised_loss
 from echoseg.training.run_folder import (
     STATE_NAME,
     MetricsLog,
+    RunFolder,
     atomic_dir,
-    checkpoint_folder,
     link_or_copy,
     load_train_state,
     plot_curves,
@@ -128,7 +128,8 @@ class Trainer:
         self.config = config
         self.cache = cache
         self.run_dir = Path(run_dir)
-        self.checkpoints = self.run_dir / "checkpoints"
+        self.run = RunFolder(run_dir)
+        self.checkpoints = self.run.checkpoints
         self.model_name = model_name or config.model.name
         self.model_cfg = model_cfg if model_cfg is not None else config.model.create_kwargs()
         self.dist = dist or DistContext()
@@ -175,7 +176,7 @@ class Trainer:
         self.best: dict[str, Any] = {"dice": None, "which": None, "step": None}
         self.last_val: dict[str, float] = {}
         self.initial_val_dice: float | None = None
-        self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+        self.metrics = MetricsLog(self.run.metrics)
         self._pending: list[dict[str, float]] = []
         self._window_count = 0
         self._busy = 0.0
@@ -317,7 +318,7 @@ class Trainer:
                 self.best = {"dice": scores[which], "which": which, "step": self.step}
                 self.save_best(which, scores)
             self.metrics.write()
-            plot_curves(self.metrics, self.run_dir / "training_curves.png")
+            plot_curves(self.metrics, self.run.curves)
             # With a progress bar the scores are in its postfix; a log line would break the bar.
             log.log(logging.DEBUG if self.progress else logging.INFO, "step %d: validation Dice %s", self.step,
                     {k: round(v, 4) for k, v in scores.items()})
@@ -354,7 +355,7 @@ class Trainer:
 
     def load_last(self) -> bool:
         """Restore everything from checkpoints/last. False if there is no checkpoint to resume."""
-        folder = checkpoint_folder(self.checkpoints, "last", STATE_NAME)
+        folder = self.run.checkpoint("last")
         if folder is None:
             return False
         state = load_train_state(folder / STATE_NAME)
@@ -377,9 +378,8 @@ class Trainer:
         return True
 
     def result(self) -> RunResult:
-        best_path = self.checkpoints / "best" / WEIGHTS_NAME
         return RunResult(
-            run_dir=self.run_dir, steps=self.step, best_checkpoint=best_path if best_path.is_file() else None,
+            run_dir=self.run_dir, steps=self.step, best_checkpoint=self.run.best_weights,
             best_dice=self.best["dice"], best_which=self.best["which"], best_step=self.best["step"],
             val_dice_student=self.last_val.get("student"), val_dice_teacher=self.last_val.get("teacher"),
             initial_val_dice=self.initial_val_dice, metrics_csv=self.metrics.path, rank=self.dist.rank)
@@ -425,7 +425,7 @@ class Trainer:
 
     def _diverged(self, losses: dict[str, torch.Tensor]) -> None:
         values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
-        last = checkpoint_folder(self.checkpoints, "last", STATE_NAME)
+        last = self.run.checkpoint("last")
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         raise TrainingDiverged(
             f"loss is not finite at step {self.step + 1} ({values}); training stopped and the weights were not "

@@ -4,10 +4,10 @@ from echoseg.data.synthetic.generator import (
     SyntheticTruth,
     SyntheticVideo,
     assign_splits,
-    biplane_ef,
     generate_dataset,
     generate_video,
     iter_dataset,
+    true_biplane_ef,
 )
 from echoseg.data.synthetic.imaging import DIFFICULTIES, PRESETS
 from echoseg.data.synthetic.writers import tracing_rows, write_camus, write_echonet, write_synthetic
@@ -18,7 +18,7 @@ __all__ = [
     "SyntheticTruth",
     "SyntheticVideo",
     "assign_splits",
-    "biplane_ef",
+    "true_biplane_ef",
     "generate_dataset",
     "generate_video",
     "iter_dataset",

@@ -76,7 +76,7 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
 
     view: "A4C" (four-chamber, the default) or "A2C", the two-chamber view of the same heart (same
     seed: same ventricle length, timing, ED/ES frames and fan; its own width profile; no right heart),
-    so A4C + A2C give biplane volumes (`biplane_ef`).
+    so A4C + A2C give biplane volumes (`true_biplane_ef`).
 
     spacing_mm: (dy, dx) pixel size; None draws a fan 145-180 mm deep and an isotropic spacing that
     fits it (about 1.3-1.7 mm at 112 px, as in EchoNet-Dynamic's downsampled frames). Anisotropic
@@ -132,8 +132,9 @@ def generate_video(seed: int, *, frames: int = 64, size: int = 112, difficulty: 
     return SyntheticVideo(sample=sample, truth=truth)
 
 
-def biplane_ef(four: SyntheticVideo, two: SyntheticVideo) -> float:
-    """Biplane EF (percent) of a heart from its A4C and A2C videos (same seed): Simpson's rule
+def true_biplane_ef(four: SyntheticVideo, two: SyntheticVideo) -> float:
+    """Biplane EF (percent) of a heart from the generator's own truth of its A4C and A2C videos (same
+    seed), not from masks (that is `echoseg.geometry.volumes.biplane_ef`): Simpson's rule
     V = pi/4 sum(a_i b_i) L / 20, L the longer of the two long axes, at the four-chamber ED and ES."""
     volumes = []
     for frame in (four.sample.ed, four.sample.es):

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from echoseg.data.synthetic.generator import SyntheticVideo
-from echoseg.evaluation.disks import N_DISKS, disk_chords
+from echoseg.geometry.disks import N_DISKS, disk_chords
 from echoseg.io import atomic_path, atomic_write_text
 
 FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
@@ -161,7 +161,7 @@ def write_camus(root: str | Path, videos: Iterable[SyntheticVideo], *, reverse_e
     ED/ES pointing at the last/first frame, as some real sequences are (readers must reorient).
     Info_<view>.cfg gives ED and ES 1-based within the half sequence, NbFrame its length.
     """
-    from echoseg.data.synthetic.generator import biplane_ef, generate_video
+    from echoseg.data.synthetic.generator import generate_video, true_biplane_ef
 
     root = Path(root)
     split_lists: dict[str, list[str]] = {name: [] for name in CAMUS_SPLIT_FILES}
@@ -175,7 +175,7 @@ def write_camus(root: str | Path, videos: Iterable[SyntheticVideo], *, reverse_e
             spacing = tuple(p["spacing_mm"]) if p.get("spacing_mm") else None
             two = generate_video(p["seed"], frames=p["frames"], size=p["size"], difficulty=p["difficulty"],
                                  case_id=f"{video.sample.case_id}-A2C", spacing_mm=spacing, view="A2C")
-            ef = biplane_ef(video, two)
+            ef = true_biplane_ef(video, two)
             _write_camus_view(folder, patient, "2CH", two, reverse, ef)
         _write_camus_view(folder, patient, "4CH", video, reverse, ef)
         split_lists[video.sample.split or "train"].append(patient)

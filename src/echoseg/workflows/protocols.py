@@ -1,4 +1,7 @@
-"""The paper's protocols: patient-level k-fold cross-validation and the variant ablation.
+"""What the paper's protocols share: one train + evaluate run on a fold, folds, run records, tables.
+
+The protocols themselves: `echoseg.workflows.cv` (patient-level k-fold cross-validation) and
+`echoseg.workflows.ablation` (the variant ablation, Table 2, and the k sweep, Table 5).
 
 One *run* = train on a fold's train/val cases, evaluate the fold's test cases, write the report.
 Its folder holds:
@@ -10,12 +13,6 @@ Its folder holds:
 A rerun skips finished runs and resumes an interrupted training (`train(resume=True)`), so a
 protocol killed at any point continues where it stopped. A run that fails is logged and recorded
 (run_error.txt) and the others go on; rerunning retries it.
-
-Cross-validation (`run_cv`): OUT/fold{i}/ per fold, then OUT/cv_summary.json and cv_summary.md
-(per-fold rows and mean ± sample std across folds). The ablation (`run_ablation`): every row
-(variant, or variant at window k) x seed x fold under OUT/runs/<row>/seed<s>/fold<i>/, all on the
-same folds with the same config apart from the variant, then OUT/ablation_summary.json and
-ablation_table.md: mean ± std over seeds (each seed's value is the mean over its folds).
 """
 
 from __future__ import annotations
@@ -27,20 +24,16 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from echoseg.config import to_dict
 from echoseg.data.readers.base import Reader
 from echoseg.data.schema import CaseRecord
+from echoseg.data.splits import hold_out_patients
 from echoseg.errors import EchosegError
 from echoseg.evaluation.folds import (
     Fold,
-    aggregate_folds,
-    format_table,
     headline_metrics,
     make_folds,
     read_camus_split_lists,
@@ -49,7 +42,6 @@ from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")
 # (metric key, column title) of the paper's Table 2, plus EF agreement; Table 5 adds ms/frame.
 TABLE2_COLUMNS = (("dice", "DC"), ("hd", "HD"), ("auc", "AUC"), ("ef_corr", "EF corr"), ("ef_mae", "EF MAE"))
 TIMING_COLUMN = ("ms_per_frame", "ms/frame")
@@ -129,9 +121,8 @@ def dataset_fold(records: Sequence[CaseRecord], val_fraction: float = 0.1, seed:
     test = [r.case_id for r in records if r.split == "test"]
     if not test:
         raise EchosegError("the dataset has no test split; use k-fold cross-validation (--folds 5) instead")
-    if not val and val_fraction > 0:
-        patients = sorted({r.patient_id for r in train})
-        chosen = set(np.random.default_rng(seed).permutation(patients)[:max(1, round(val_fraction * len(patients)))])
+    if not val:
+        chosen = hold_out_patients((r.patient_id for r in train), val_fraction, seed)
         val = sorted(r.case_id for r in train if r.patient_id in chosen)
         train = [r for r in train if r.patient_id not in chosen]
     return Fold(0, sorted(r.case_id for r in train), sorted(val), sorted(test), source="dataset")
@@ -157,13 +148,13 @@ def table_metrics(summary: Mapping) -> dict[str, float]:
     return out
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     return value
 
 
@@ -190,6 +181,18 @@ def _write_split(folder: Path, fold: Fold) -> Path:
     return path
 
 
+def plan_runs(reader: Reader, data_format: str, out_dir: Path, *, folds: int, fold_seed: int, val_fraction: float,
+              limit_folds: int | None = None) -> list[Fold]:
+    """The folds a protocol runs: folds = 0 the dataset's own split (one fold), k >= 2 patient-level
+    k-fold; the whole plan is recorded in OUT/folds.json (`write_plan`), the first `limit_folds` returned."""
+    if folds:
+        plan = plan_folds(reader, data_format, folds, fold_seed, val_fraction)
+    else:
+        plan = [dataset_fold(reader.records(), val_fraction, fold_seed)]
+    write_plan(out_dir, plan)
+    return plan[:limit_folds] if limit_folds else plan
+
+
 def write_plan(out_dir: Path, plan: Sequence[Fold]) -> None:
     """OUT/folds.json; refuses a folder made with another plan (other --seed, --folds or data)."""
     path = out_dir / "folds.json"
@@ -211,8 +214,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.inference.loading import load_for_inference
+    from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
+    from echoseg.training.run_folder import RunFolder
 
     folder = Path(folder)
     name = name or folder.name
@@ -225,37 +229,38 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     config = copy.deepcopy(config)
     config.data.split_file = str(split_file.resolve())
     train_dir = folder / "train"
-    resume = (train_dir / "config.yaml").is_file()
+    run = RunFolder(train_dir)
+    resume = run.can_resume()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
     result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
-    weights = result.best_checkpoint or train_dir / "checkpoints" / "last" / "model.safetensors"
-    model, meta, input_size = load_for_inference(weights)
+    weights = result.best_checkpoint or run.last_weights
+    segmenter = load_segmenter(weights)
+    meta, input_size = segmenter.weights, segmenter.input_size
     reader = reader or open_dataset(data_root, data_format)
     log.info("%s: evaluating %d test cases with %s", name, len(fold.test), weights)
-    evaluation = evaluate_model(model, reader, split=None, case_ids=fold.test, input_size=input_size,
-                                all_frames=True, progress=progress)
+    evaluation = evaluate_model(segmenter, reader, split=None, case_ids=fold.test, all_frames=True,
+                                progress=progress)
     if not evaluation.cases:
         raise EchosegError(f"{name}: every test case failed to evaluate: {evaluation.errors[:3]}")
     metrics = table_metrics(evaluation.summary)
     if timing is not None:
-        metrics["ms_per_frame"] = measure_ms_per_frame(model, input_size, timing)
+        metrics["ms_per_frame"] = measure_ms_per_frame(segmenter.model, input_size, timing)
     info = {"run": name, "fold": f"{fold.index} ({fold.source}): {len(fold.train)} train, {len(fold.val)} val, "
             f"{len(fold.test)} test cases", "data": f"{data_root} ({data_format})",
-            "model": f"{meta['model']} {meta['model_cfg']}, input {input_size[0]}x{input_size[1]}",
+            "model": f"{meta.model} {meta.model_cfg}, input {input_size[0]}x{input_size[1]}",
             "training": f"{result.steps} steps, seed {config.runtime.seed}, mean teacher "
             f"{'on' if config.mean_teacher.enabled else 'off'}; weights {weights}"}
-    curves = train_dir / "training_curves.png"
-    extra = {"Training": [("training curves", curves)]} if curves.is_file() else None
+    extra = {"Training": [("training curves", run.curves)]} if run.curves.is_file() else None
     write_report(evaluation, folder, title=f"echoseg {name}", info=info, extra_sections=extra)
     seconds = time.perf_counter() - started
-    record = {"name": name, "fold": fold.index, "fold_source": fold.source, "model": meta["model"],
-              "model_cfg": meta["model_cfg"], "seed": config.runtime.seed,
+    record = {"name": name, "fold": fold.index, "fold_source": fold.source, "model": meta.model,
+              "model_cfg": meta.model_cfg, "seed": config.runtime.seed,
               "mean_teacher": config.mean_teacher.enabled, "steps": result.steps, "weights": str(weights),
               "best_which": result.best_which, "best_val_dice": result.best_dice,
               "evaluated": len(evaluation.cases), "failed_cases": len(evaluation.errors),
               "seconds": seconds, "distance_unit": evaluation.summary.get("distance_unit"),
-              "metrics": _clean(metrics)}
+              "metrics": clean_json(metrics)}
     atomic_write_text(folder / FINISHED, json.dumps(record, indent=1) + "\n")
     (folder / "run_error.txt").unlink(missing_ok=True)
     log.info("%s: done in %.0f s: Dice %.4f, HD %.2f, AUC %.4f, EF r %.3f", name, seconds, metrics["dice"],
@@ -264,7 +269,7 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
 
 
 def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> float:
-    """Whole-video CPU ms/frame of an inference-ready `model` (from load_for_inference), square inputs."""
+    """Whole-video CPU ms/frame of an inference-ready `model` (a Segmenter's), square inputs."""
     import torch
 
     from echoseg.models.benchmark import video_ms_per_frame
@@ -272,7 +277,7 @@ def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> fl
     h, w = input_size
     if h != w:
         raise EchosegError(f"ms/frame is measured on square inputs; the model expects {h}x{w}")
-    model = copy.deepcopy(model).cpu().eval()  # already BatchNorm-folded by load_for_inference
+    model = copy.deepcopy(model).cpu().eval()  # already BatchNorm-folded by load_segmenter
     with torch.inference_mode():
         return video_ms_per_frame(model, timing.mode, h, timing.frames, timing.batch_size, timing.reps)
 
@@ -299,198 +304,19 @@ def run_protocol(jobs: Sequence[tuple[str, Callable[[], RunOutcome], Path]]) -> 
     return outcomes
 
 
-def _shown(aggregate: Mapping[str, Mapping]) -> dict[str, dict]:
+def shown(aggregate: Mapping[str, Mapping]) -> dict[str, dict]:
     """A table copy of an aggregate where a single value shows no ± (its std of 0 says nothing)."""
     return {k: {**v, "std": v["std"] if v.get("n", 0) > 1 else float("nan")} for k, v in aggregate.items()}
 
 
-def _units(outcomes: Sequence[RunOutcome]) -> str:
+def units_note(outcomes: Sequence[RunOutcome]) -> str:
     units = sorted({o.unit for o in outcomes if o.unit})
     return f"HD in {' / '.join(units)}. " if units else ""
 
 
-def _shared_cache(config, out_dir: Path):
+def shared_cache(config, out_dir: Path):
     """Runs on the same cases at the same size share one frame cache (the cache key names the cases)."""
     config = copy.deepcopy(config)
     if not config.data.cache_dir:
         config.data.cache_dir = str((out_dir / "cache").resolve())
     return config
-
-
-# ----------------------------------------------------------------------------------- cross-validation
-
-
-def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path, *, folds: int = 5, seed: int = 0,
-           limit_folds: int | None = None, progress: bool = False, label: str | None = None) -> ProtocolResult:
-    """k-fold cross-validation: train and evaluate every fold into OUT/fold{i}/, aggregate mean ± std.
-
-    config: a TrainConfig (every fold trains with it; `data.split_file` is set per fold).
-    seed: the seed of the patient shuffle that makes the folds (the training seed is
-    `config.runtime.seed`). limit_folds: run only the first N folds (quick checks).
-    label: the dataset's name in the table headers (default: the data folder's name).
-    """
-    from echoseg.data.readers import open_dataset
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset(data_root, data_format)
-    plan = plan_folds(reader, data_format, folds, seed, config.data.val_fraction)
-    write_plan(out_dir, plan)
-    selected = plan[:limit_folds] if limit_folds else plan
-    log.info("cv: %d fold(s) of %d (%s) over %d cases -> %s", len(selected), len(plan), plan[0].source,
-             len(reader.records()), out_dir)
-    config = _shared_cache(config, out_dir)
-    jobs = [(f"fold{f.index}", lambda f=f: run_one(config, f, data_root, data_format, out_dir / f"fold{f.index}",
-                                                     reader=reader, progress=progress), out_dir / f"fold{f.index}")
-            for f in selected]
-    outcomes = run_protocol(jobs)
-    done = [o for o in outcomes if o.metrics is not None]
-    aggregate = aggregate_folds([o.metrics for o in done]) if done else {}
-    label = label or Path(data_root).name or str(data_root)
-    rows: dict[str, dict] = {o.name: {label: o.metrics} for o in done}
-    rows["mean ± std"] = {label: _shown(aggregate)}
-    columns = TABLE2_COLUMNS + (("hd95", "HD95"), ("dice_pooled", "DC pooled"))
-    table = format_table(rows, columns, digits=DIGITS, row_title="Fold")
-    summary = {
-        "protocol": f"{len(plan)}-fold patient-level cross-validation" if plan[0].source == "kfold"
-                    else "CAMUS official split (one fold)",
-        "data": {"root": str(data_root), "format": data_format}, "fold_seed": seed,
-        "folds_planned": len(plan), "folds_run": [o.name for o in outcomes],
-        "config": to_dict(config), "definitions": DEFINITIONS,
-        "folds": [{"name": o.name, "folder": str(o.folder), "metrics": _clean(o.metrics), "error": o.error}
-                  for o in outcomes],
-        "aggregate": _clean(aggregate),
-    }
-    files = {"json": out_dir / "cv_summary.json", "markdown": out_dir / "cv_summary.md"}
-    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    failed = [o for o in outcomes if o.error]
-    notes = f"\n\nFailed folds: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
-    atomic_write_text(files["markdown"], f"# Cross-validation: {summary['protocol']}\n\nData: {data_root} "
-                      f"({data_format}); model {config.model.name}. {_units(outcomes)}Mean ± sample std across folds.\n\n"
-                      f"{table}{notes}\n")
-    return ProtocolResult(outcomes, summary, table, files)
-
-
-# ----------------------------------------------------------------------------------- ablation
-
-
-@dataclass(frozen=True)
-class AblationRow:
-    variant: str
-    window: int | None  # None: the config's window (Table 2); an int: Table 5's k
-
-    @property
-    def name(self) -> str:
-        return self.variant if self.window is None or self.variant == "unet" else f"{self.variant} k={self.window}"
-
-    @property
-    def slug(self) -> str:
-        return self.name.replace(" k=", "_k")
-
-
-def ablation_rows(variants: Sequence[str], windows: Sequence[int] | None = None) -> list[AblationRow]:
-    """Table 2: one row per variant. Table 5 (`windows`): every variant at every k; `unet` (single
-    frame) once."""
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise EchosegError(f"unknown variants {unknown}; valid: {list(VARIANTS)}")
-    if not windows:
-        return [AblationRow(v, None) for v in variants]
-    rows = []
-    for v in variants:
-        rows += [AblationRow(v, 1)] if v == "unet" else [AblationRow(v, k) for k in windows]
-    return rows
-
-
-def variant_config(config, row: AblationRow, seed: int):
-    """The base config with the row's variant and seed. `unet` trains supervised only with a single
-    frame (the paper's Table 2 U-Net row); the others keep the config's mean-teacher settings."""
-    config = copy.deepcopy(config)
-    config.model.name = row.variant
-    config.runtime.seed = seed
-    if row.variant == "unet":
-        config.model.window = 1
-        config.mean_teacher.enabled = False
-    elif row.window is not None:
-        config.model.window = row.window
-    return config
-
-
-def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str | Path, *,
-                 variants: Sequence[str] = VARIANTS, seeds: Sequence[int] = (0, 1, 2),
-                 windows: Sequence[int] | None = None, folds: int = 0, fold_seed: int = 0,
-                 limit_folds: int | None = None, timing: Timing | None = None,
-                 progress: bool = False, label: str | None = None) -> ProtocolResult:
-    """Every variant (or variant at every k of `windows`) x seed x fold, same folds and budget.
-
-    folds: 0 = the dataset's own train/val/test split (one fold); k >= 2 = patient-level k-fold.
-    timing: measure ms/frame per run (Table 5); on by default when `windows` is given.
-    label: the dataset's name in the table headers (default: the data folder's name).
-    Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
-    """
-    from echoseg.data.readers import open_dataset
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset(data_root, data_format)
-    if folds:
-        plan = plan_folds(reader, data_format, folds, fold_seed, config.data.val_fraction)
-    else:
-        plan = [dataset_fold(reader.records(), config.data.val_fraction, fold_seed)]
-    write_plan(out_dir, plan)
-    plan = plan[:limit_folds] if limit_folds else plan
-    rows = ablation_rows(variants, windows)
-    if windows and timing is None:
-        timing = Timing()
-    config = _shared_cache(config, out_dir)
-    jobs, keys = [], []
-    for row in rows:
-        for seed in seeds:
-            cfg = variant_config(config, row, seed)
-            for fold in plan:
-                folder = out_dir / "runs" / row.slug / f"seed{seed}" / f"fold{fold.index}"
-                name = f"{row.name} seed {seed} fold {fold.index}"
-                jobs.append((name, lambda c=cfg, f=fold, d=folder, n=name: run_one(
-                    c, f, data_root, data_format, d, reader=reader, timing=timing, progress=progress, name=n), folder))
-                keys.append((row, seed))
-    log.info("ablation: %d rows x %d seeds x %d fold(s) = %d runs -> %s", len(rows), len(seeds), len(plan),
-             len(jobs), out_dir)
-    outcomes = run_protocol(jobs)
-
-    label = label or Path(data_root).name or str(data_root)
-    table_rows: dict[str, dict] = {}
-    per_row: dict[str, dict] = {}
-    for row in rows:
-        per_seed = []
-        for seed in seeds:
-            got = [o.metrics for (r, s), o in zip(keys, outcomes, strict=True) if r == row and s == seed and o.metrics]
-            if got:  # a seed's value: the mean over its folds
-                per_seed.append({k: v["mean"] for k, v in aggregate_folds(got).items()})
-        aggregate = aggregate_folds(per_seed) if per_seed else {}
-        table_rows[row.name] = {label: _shown(aggregate)}
-        per_row[row.name] = {"variant": row.variant, "window": 1 if row.variant == "unet" else row.window,
-                             "mean_teacher": variant_config(config, row, 0).mean_teacher.enabled,
-                             "seeds_done": len(per_seed), "aggregate": _clean(aggregate)}
-    columns = TABLE2_COLUMNS + ((TIMING_COLUMN,) if timing is not None else ())
-    table = format_table(table_rows, columns, digits=DIGITS)
-    form = "Table 5 (k sweep)" if windows else "Table 2 (variants)"
-    summary = {
-        "form": form, "data": {"root": str(data_root), "format": data_format},
-        "folds": [{"index": f.index, "source": f.source, "train": len(f.train), "val": len(f.val),
-                   "test": len(f.test)} for f in plan],
-        "seeds": list(seeds), "config": to_dict(config), "definitions": DEFINITIONS,
-        "timing": None if timing is None else asdict(timing),
-        "rows": per_row,
-        "runs": [{"name": o.name, "folder": str(o.folder), "metrics": _clean(o.metrics), "error": o.error,
-                  "seconds": o.seconds, "skipped": o.skipped} for o in outcomes],
-    }
-    files = {"json": out_dir / "ablation_summary.json", "markdown": out_dir / "ablation_table.md"}
-    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    failed = [o for o in outcomes if o.error]
-    notes = f"\n\nFailed runs: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
-    split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
-    atomic_write_text(files["markdown"], f"# Ablation, {form}\n\nData: {data_root} ({data_format}), {split}; "
-                      f"seeds {list(seeds)}; same config and budget for every row (optim.steps "
-                      f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}). {_units(outcomes)}Mean ± std over seeds."
-                      f"\n\n{table}{notes}\n")
-    return ProtocolResult(outcomes, summary, table, files)

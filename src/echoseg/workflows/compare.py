@@ -3,7 +3,7 @@ on the same patient-level folds with the same augmentation, schedule and budget,
 (DC, HD, AUC), 6 (EF agreement) and 7 (parameters, GFLOPs, ms/frame) next to the paper's numbers.
 
 Layout of OUT (rerunning with the same OUT skips finished runs and resumes an interrupted one, as
-`echoseg cv` does; the runs themselves are `protocols.run_one`):
+`echoseg cv` does; the runs themselves are `workflows.protocols.run_one`):
     folds.json                      the fold plan (refuses a folder made with other folds)
     runs/<model>/fold<i>/           split.json, train/, metrics.json, per_case.csv, per_frame.csv, report.html, run.json
     efficiency/<model>.json         Table 7 measurements (written once per model)
@@ -48,22 +48,19 @@ from echoseg.errors import EchosegError
 from echoseg.evaluation import paper_tables
 from echoseg.evaluation.bootstrap import paired_bootstrap, shows_difference
 from echoseg.evaluation.folds import aggregate_folds
-from echoseg.evaluation.protocols import (
+from echoseg.io import atomic_write_text
+from echoseg.models.variants import ABLATION_VARIANTS
+from echoseg.workflows.ablation import AblationRow, variant_config
+from echoseg.workflows.protocols import (
     DEFINITIONS,
-    VARIANTS,
-    AblationRow,
     ProtocolResult,
-    _clean,
-    _shared_cache,
-    dataset_fold,
+    clean_json,
     is_finished,
-    plan_folds,
+    plan_runs,
     run_one,
     run_protocol,
-    variant_config,
-    write_plan,
+    shared_cache,
 )
-from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +109,7 @@ def compare_config(config, name: str, overrides: Mapping[str, Any] | None = None
                    competitors_mean_teacher: bool = False):
     """The base training config for model `name` (see the module docstring for what changes)."""
     overrides = dict(overrides or {})
-    if name in VARIANTS:
+    if name in ABLATION_VARIANTS:
         config = variant_config(config, AblationRow(name, None), config.runtime.seed)
     else:
         config = copy.deepcopy(config)
@@ -166,16 +163,16 @@ def measure_efficiency(name: str, settings: Mapping[str, Any], window: int | Non
         cfg["window"] = window
     if path.is_file():
         stored = json.loads(path.read_text())
-        if stored.get("cfg") == _clean(cfg) and stored.get("efficiency") == asdict(eff):
+        if stored.get("cfg") == clean_json(cfg) and stored.get("efficiency") == asdict(eff):
             return stored
     import torch
 
     from echoseg.models.benchmark import model_flops, video_ms_per_frame
-    from echoseg.models.inference import fold_batchnorm
+    from echoseg.models.fold_bn import fold_batchnorm
     from echoseg.models.registry import create_model
 
     gflops, video_gflops, params = model_flops(name, cfg, eff.size)
-    row: dict[str, Any] = {"model": name, "cfg": _clean(cfg), "efficiency": asdict(eff), "size": eff.size,
+    row: dict[str, Any] = {"model": name, "cfg": clean_json(cfg), "efficiency": asdict(eff), "size": eff.size,
                            "params_m": params / 1e6, "gflops": gflops, "video_gflops": video_gflops,
                            "ms_cpu": None, "ms_gpu": None}
     if eff.frames > 0:
@@ -188,7 +185,7 @@ def measure_efficiency(name: str, settings: Mapping[str, Any], window: int | Non
                 row["ms_gpu"] = video_ms_per_frame(model.cuda(), "fp32", eff.size, eff.frames, eff.batch_size,
                                                    eff.reps)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(_clean(row), indent=1) + "\n")
+    atomic_write_text(path, json.dumps(clean_json(row), indent=1) + "\n")
     return row
 
 
@@ -380,13 +377,9 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reader = open_dataset(data_root, data_format)
-    if folds:
-        plan = plan_folds(reader, data_format, folds, fold_seed, config.data.val_fraction)
-    else:
-        plan = [dataset_fold(reader.records(), config.data.val_fraction, fold_seed)]
-    write_plan(out_dir, plan)
-    plan = plan[:limit_folds] if limit_folds else plan
-    base = _shared_cache(config, out_dir)
+    plan = plan_runs(reader, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                     val_fraction=config.data.val_fraction, limit_folds=limit_folds)
+    base = shared_cache(config, out_dir)
     configs = {m: compare_config(base, m, model_settings.get(m), competitors_mean_teacher) for m in models}
     windows = check_configs(configs)
 
@@ -451,9 +444,9 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
                    "test": len(f.test)} for f in plan],
         "models": models, "windows": windows, "competitors_mean_teacher": competitors_mean_teacher, "n_boot": n_boot,
         "configs": {m: to_dict(c) for m, c in configs.items()}, "definitions": DEFINITIONS,
-        "aggregate": _clean(aggregates), "paired_vs_reference": _clean(diffs), "ef": _clean(ef_rows),
-        "efficiency": _clean(eff_rows), "trained_size": _clean(trained),
-        "runs": [{"name": o.name, "folder": str(o.folder), "metrics": _clean(o.metrics), "error": o.error,
+        "aggregate": clean_json(aggregates), "paired_vs_reference": clean_json(diffs), "ef": clean_json(ef_rows),
+        "efficiency": clean_json(eff_rows), "trained_size": clean_json(trained),
+        "runs": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
                   "seconds": o.seconds, "skipped": o.skipped} for o in outcomes],
     }
     files = {"json": out_dir / "compare_summary.json", "markdown": out_dir / "compare_tables.md"}

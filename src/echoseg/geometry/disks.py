@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from echoseg.geometry.masks import clean_mask
 
 N_DISKS = 20
 
@@ -30,16 +31,6 @@ class DiskGeometry:
     chords: np.ndarray
     length: float
     diameters: np.ndarray
-
-
-def clean_mask(mask: np.ndarray) -> np.ndarray:
-    """Largest connected component with holes filled: small islands and holes must not move the axis."""
-    mask = np.asarray(mask, dtype=bool)
-    labels, count = ndimage.label(mask)
-    if count > 1:
-        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
-        mask = labels == (1 + int(np.argmax(sizes)))
-    return ndimage.binary_fill_holes(mask)
 
 
 def _scale(spacing_mm: tuple[float, float] | None) -> np.ndarray:

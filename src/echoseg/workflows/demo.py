@@ -53,10 +53,11 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.inference.loading import load_for_inference
     from echoseg.inference.predict import predict_videos
+    from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
+    from echoseg.training.run_folder import RunFolder
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,32 +84,33 @@ def run_demo(settings: DemoSettings) -> DemoResult:
 
     config = resolve_config(settings.config, settings.overrides)
     run_dir = out / "train"
-    resume = (run_dir / "checkpoints").is_dir()
-    result = train(config, echonet_root, "echonet", run_dir, resume=resume, progress=settings.progress)
+    run = RunFolder(run_dir)
+    result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress)
     if result.best_checkpoint is None:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")
 
-    model, meta, input_size = load_for_inference(result.best_checkpoint)
-    evaluation = evaluate_model(model, open_dataset(native_root, "synthetic"), split="test",
-                                input_size=input_size, all_frames=True, progress=settings.progress)
+    segmenter = load_segmenter(result.best_checkpoint)
+    meta, input_size = segmenter.weights, segmenter.input_size
+    evaluation = evaluate_model(segmenter, open_dataset(native_root, "synthetic"), split="test", all_frames=True,
+                                progress=settings.progress)
     lap("evaluate")
 
     test_ids = [r.case_id for r in open_dataset(echonet_root, "echonet").records() if r.split == "test"]
     inputs = [echonet_root / "Videos" / f"{case_id}.avi" for case_id in test_ids[: settings.predict_count]]
     predict_dir = out / "predict"
-    prediction = predict_videos(inputs, model, predict_dir, input_size=input_size, progress=settings.progress)
+    prediction = predict_videos(inputs, segmenter, predict_dir, progress=settings.progress)
     lap("predict")
 
     # The trainer draws its own curves into the run folder; the report shows that figure.
     figures = {"Training": [("training curves: losses and lambda (left), validation Dice (right)",
-                             run_dir / "training_curves.png")]}
+                             run.curves)]}
     figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
-    headline = _headline(evaluation.summary, result, meta)
+    headline = _headline(evaluation.summary, result)
     info = {
         "data": f"{settings.videos} synthetic videos ({settings.difficulty}), {settings.frames} frames at "
                 f"{settings.size}x{settings.size}; training sees only the ED/ES tracings (EchoNet layout)",
-        "model": f"{meta['model']} {meta['model_cfg']} input {input_size[0]}x{input_size[1]}, "
+        "model": f"{meta.model} {meta.model_cfg} input {input_size[0]}x{input_size[1]}, "
                  f"best by validation Dice: {result.best_which} at step {result.best_step}",
         "training": f"{result.steps} steps, preset {settings.config!r}, run folder {run_dir}",
         "predict": f"{prediction.n_done} of {len(inputs)} test videos -> {predict_dir} (masks, overlays, ED/ES, EF per beat)",
@@ -154,7 +156,7 @@ def _prediction_figures(predict_dir: Path, plot_dir: Path) -> list[tuple[str, Pa
     return figures
 
 
-def _headline(summary: dict[str, Any], result: Any, meta: dict[str, Any]) -> dict[str, Any]:
+def _headline(summary: dict[str, Any], result: Any) -> dict[str, Any]:
     groups = summary.get("groups", {})
     both = groups.get("ED+ES", {})
     every = groups.get("all_frames", {})
