@@ -146,12 +146,6 @@ def test_single_frame_models_refuse_windows_and_temporal_ones_too_short_windows(
         create_model("dff", width=TINY)(torch.rand(1, 3, 40, 48))
 
 
-def test_settings_are_recorded_for_checkpoints():
-    model = create_model("dff", width=TINY, flow_weight=0.0)
-    assert model.model_name == "dff"
-    assert model.model_cfg == {"width": TINY, "window": 3, "flow_weight": 0.0, "smooth_weight": 0.1}
-
-
 def test_attention_propagation_follows_matching_keys():
     # keys = queries of a permuted grid, sharply scaled: each position fetches the value it matches
     torch.manual_seed(0)

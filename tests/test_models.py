@@ -120,7 +120,7 @@ def test_state_dict_keys_stable_across_forward_and_safetensors_round_trip(name, 
     with torch.no_grad():
         y = model(x)
     assert list(model.state_dict()) == keys
-    cfg = _tiny_cfg(**({} if name == "unet" else {"window": 3}))
+    cfg = _tiny_cfg(**({} if name == "unet" else {"window": model.window}))
     path = save_model(tmp_path / "m.safetensors", model, name, cfg)
     loaded, info = load_model(path)
     assert info.model == name and info.model_cfg == cfg

@@ -29,13 +29,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory
+from echoseg.models.baselines.common import BaselineNet
 from echoseg.models.baselines.dff import deep_features, task_head
 from echoseg.models.baselines.flow import FlowNet, photometric_loss, smoothness_loss, warp
 from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.registry import register_model
 
 
+@register_model("accel")
 class Accel(BaselineNet):
     min_window = 3
 
@@ -70,6 +71,3 @@ class Accel(BaselineNet):
         loss = sum(photometric_loss(stash[f"target{i}"], stash[f"source{i}"], stash[f"flow{i}"])
                    + self.smooth_weight * smoothness_loss(stash[f"flow{i}"], "l1") for i in range(n_pairs))
         return {"flow": self.flow_weight * loss / n_pairs}
-
-
-register_model("accel")(factory("accel", Accel))

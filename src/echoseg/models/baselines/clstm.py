@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.decoders import UNetDecoder
 from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.registry import register_model
@@ -57,6 +57,7 @@ class ConvLSTMCell(nn.Module):
         return h, c
 
 
+@register_model("clstm")
 class CLSTM(BaselineNet):
     def __init__(self, *, width: float = 1.0, window: int = 5):
         super().__init__(window)
@@ -85,6 +86,3 @@ class CLSTM(BaselineNet):
         frames = self.window_frames(x)[: self.window // 2 + 1]  # t-r .. t
         logits, _ = self.sequence_logits(frames)
         return logits[-1]
-
-
-register_model("clstm")(factory("clstm", CLSTM))

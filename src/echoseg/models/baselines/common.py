@@ -9,15 +9,12 @@ and each module's docstring says it:
 - the 3D method (simlvseg3d) reads the whole clip;
 - single-frame methods (mfp_net, transunet, planet, echonet_deeplabv3) have k = 1.
 
-`window_frames(x)` gives the frames as (B, 1, H, W) tensors normalised to [-1, 1]; `factory`
-wraps a constructor into a registry entry that records `model_name` and `model_cfg` (every
-constructor setting, defaults included, so a checkpoint rebuilds exactly this network).
+`window_frames(x)` gives the frames as (B, 1, H, W) tensors normalised to [-1, 1]. Each class is
+registered directly (`@register_model("name")`): its keyword-only constructor arguments are the
+model's settings, which checkpoints store and `create_model` passes back.
 """
 
 from __future__ import annotations
-
-import inspect
-from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -66,22 +63,3 @@ class BaselineNet(AuxiliaryLossMixin, nn.Module):
         self.check_input(x)
         x = self.normalize_input(x)
         return [x[:, j:j + 1] for j in range(self.window)]
-
-
-def factory(name: str, cls: Callable[..., BaselineNet]) -> Callable[..., BaselineNet]:
-    """A registry factory for `cls`: builds it from keyword settings and records name and settings."""
-
-    signature = inspect.signature(cls.__init__)
-
-    def build(**cfg) -> BaselineNet:
-        model = cls(**cfg)
-        bound = signature.bind(None, **cfg)  # unknown settings already raised TypeError in cls(**cfg)
-        bound.apply_defaults()
-        settings = {k: v for k, v in bound.arguments.items() if k != "self"}
-        model.model_name = name
-        model.model_cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
-        return model
-
-    build.__name__ = name
-    build.__doc__ = cls.__doc__
-    return build

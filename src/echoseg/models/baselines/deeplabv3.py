@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.baselines.resnet import ResNet50
 from echoseg.models.blocks import ConvBNReLU
 from echoseg.models.registry import register_model
@@ -48,6 +48,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat(outs, dim=1))
 
 
+@register_model("echonet_deeplabv3")
 class EchoNetDeepLabV3(BaselineNet):
     min_window = max_window = 1
 
@@ -63,6 +64,3 @@ class EchoNetDeepLabV3(BaselineNet):
         features = self.backbone(frame)[-1]
         logits = self.classifier(self.aspp(features))
         return F.interpolate(logits, size=frame.shape[-2:], mode="bilinear", align_corners=False)
-
-
-register_model("echonet_deeplabv3")(factory("echonet_deeplabv3", EchoNetDeepLabV3))

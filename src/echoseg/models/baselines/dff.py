@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.baselines.flow import FlowNet, photometric_loss, smoothness_loss, warp
 from echoseg.models.baselines.resnet import ResNet50
 from echoseg.models.blocks import ConvBNReLU
@@ -51,6 +51,7 @@ def deep_features(width: float) -> ResNet50:
     return ResNet50(width, blocks=(3, 4, 6, 3), dilate=(False, False, True))
 
 
+@register_model("dff")
 class DeepFeatureFlow(BaselineNet):
     min_window = 3
 
@@ -78,6 +79,3 @@ class DeepFeatureFlow(BaselineNet):
         photo = photometric_loss(stash["current"], stash["key"], stash["flow"])
         smooth = smoothness_loss(stash["flow"], "l1")
         return {"flow": self.flow_weight * (photo + self.smooth_weight * smooth)}
-
-
-register_model("dff")(factory("dff", DeepFeatureFlow))

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.baselines.flow import photometric_loss, smoothness_loss
 from echoseg.models.blocks import ConvBNReLU
 from echoseg.models.registry import register_model
@@ -75,6 +75,7 @@ class MultiScaleHead(nn.Module):
         return self.fuse(torch.cat(ups, dim=1))
 
 
+@register_model("joint_motion")
 class JointMotion(BaselineNet):
     min_window = 3
 
@@ -109,6 +110,3 @@ class JointMotion(BaselineNet):
         photo = photometric_loss(stash["target"], stash["source"], stash["flow"], robust=False)
         smooth = smoothness_loss(stash["flow"], "huber")
         return {"motion": self.motion_weight * (photo + self.smooth_weight * smooth)}
-
-
-register_model("joint_motion")(factory("joint_motion", JointMotion))

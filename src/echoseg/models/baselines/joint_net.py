@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from echoseg.models.baselines.common import BaselineNet, factory
+from echoseg.models.baselines.common import BaselineNet
 from echoseg.models.baselines.flow import photometric_loss, smoothness_loss
 from echoseg.models.decoders import UNetDecoder
 from echoseg.models.encoders import ResNetEncoder
@@ -40,6 +40,7 @@ from echoseg.models.fusion import ConcatFusion
 from echoseg.models.registry import register_model
 
 
+@register_model("joint_net")
 class JointNet(BaselineNet):
     min_window = 3
 
@@ -77,6 +78,3 @@ class JointNet(BaselineNet):
         photo = photometric_loss(stash["target"], stash["source"], stash["displacement"])
         smooth = smoothness_loss(stash["displacement"], "l2")
         return {"motion": self.motion_weight * (photo + self.smooth_weight * smooth)}
-
-
-register_model("joint_net")(factory("joint_net", JointNet))

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.blocks import ConvBNReLU, TwoConv
 from echoseg.models.decoders import UNetUpBlock
 from echoseg.models.registry import register_model
@@ -28,6 +28,7 @@ from echoseg.models.registry import register_model
 UNET_CHANNELS = (64, 128, 256, 512, 1024)
 
 
+@register_model("mfp_net")
 class MFPUnet(BaselineNet):
     min_window = max_window = 1
 
@@ -54,6 +55,3 @@ class MFPUnet(BaselineNet):
             y = block(y, skips.pop())
             levels.append(F.interpolate(branch(y), size=frame.shape[-2:], mode="bilinear", align_corners=False))
         return self.fuse(torch.cat(levels, dim=1))
-
-
-register_model("mfp_net")(factory("mfp_net", MFPUnet))

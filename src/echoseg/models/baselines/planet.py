@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory
+from echoseg.models.baselines.common import BaselineNet
 from echoseg.models.decoders import UNetDecoder
 from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.registry import register_model
@@ -80,6 +80,7 @@ def same_label_maps(mask: torch.Tensor, distance: int = 1) -> tuple[torch.Tensor
     return torch.cat(same, dim=1), torch.cat(valid, dim=1)
 
 
+@register_model("planet")
 class PLANet(BaselineNet):
     min_window = max_window = 1
 
@@ -109,6 +110,3 @@ class PLANet(BaselineNet):
         bce = F.binary_cross_entropy_with_logits(stash["coherence"][:n_labeled].float(), same, weight=valid,
                                                  reduction="sum") / valid.sum().clamp_min(1.0)
         return {"coherence": self.coherence_weight * bce}
-
-
-register_model("planet")(factory("planet", PLANet))

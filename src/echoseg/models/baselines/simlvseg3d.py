@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.registry import register_model
 
 CHANNELS = (32, 64, 128, 256, 512)
@@ -48,6 +48,7 @@ class Up3d(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
+@register_model("simlvseg3d")
 class SimLVSeg3D(BaselineNet):
     def __init__(self, *, width: float = 1.0, window: int = 9):
         super().__init__(window)
@@ -73,6 +74,3 @@ class SimLVSeg3D(BaselineNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centre = self.window // 2
         return self.clip_logits(x)[:, centre:centre + 1]
-
-
-register_model("simlvseg3d")(factory("simlvseg3d", SimLVSeg3D))

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.blocks import ConvBNReLU
 from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.registry import register_model
@@ -67,6 +67,7 @@ def attention_propagate(keys: torch.Tensor, values: torch.Tensor, queries: torch
     return out.view(b, values.shape[1], h, w)
 
 
+@register_model("tdnet")
 class TDNet(BaselineNet):
     min_window = 3
 
@@ -94,6 +95,3 @@ class TDNet(BaselineNet):
             key = next_key
         merged = self.norm(propagated + encoded[-1][2])
         return F.interpolate(self.head(merged), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-register_model("tdnet")(factory("tdnet", TDNet))

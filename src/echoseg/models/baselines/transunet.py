@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from echoseg.models.baselines.common import BaselineNet, factory, scaled
+from echoseg.models.baselines.common import BaselineNet, scaled
 from echoseg.models.baselines.resnet import ResNet50
 from echoseg.models.blocks import ConvBNReLU, TwoConv
 from echoseg.models.registry import register_model
@@ -79,6 +79,7 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1) if skip is not None else x)
 
 
+@register_model("transunet")
 class TransUNet(BaselineNet):
     min_window = max_window = 1
 
@@ -113,6 +114,3 @@ class TransUNet(BaselineNet):
         for block, skip in zip(self.up, skips, strict=True):
             y = block(y, skip)
         return self.head(y)
-
-
-register_model("transunet")(factory("transunet", TransUNet))
