@@ -265,3 +265,16 @@ def test_every_competitor_learns_a_toy_task(name):
     first, last = np.mean(losses[:3]), np.mean(losses[-3:])
     assert last < 0.8 * first, (first, last)  # the loss fell
     assert last < np.mean(constant[-3:]), (last, np.mean(constant[-3:]))  # and the masks depend on the images
+
+
+def test_channels_last_inference_works_for_a_3d_model():
+    # channels_last applies to the 4-D weights; a Conv3d's 5-D weights stay as they are
+    from echoseg.models.benchmark import video_ms_per_frame
+    from echoseg.models.video import predict_video_probs
+
+    model = create_model("simlvseg3d", width=TINY, window=3).eval()
+    video = np.random.default_rng(0).integers(0, 256, size=(4, H, W), dtype=np.uint8)
+    expected = predict_video_probs(model, video)
+    np.testing.assert_allclose(predict_video_probs(model, video, channels_last=True), expected, atol=1e-5)
+    assert all(p.is_contiguous() for p in model.parameters())  # restored
+    assert video_ms_per_frame(model, "channels_last", 32, 2, 2, 1) > 0

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from echoseg.models.calibration import ASSC
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
-from echoseg.models.video import predict_video_probs
+from echoseg.models.video import predict_video_probs, set_memory_format
 
 MODES = {
     "fp32": (torch.contiguous_format, None),
@@ -140,11 +140,11 @@ def _video_call(model: nn.Module, mode: str, size: int, frames: int, batch_size:
 def video_ms_per_frame(model: nn.Module, mode: str, size: int, frames: int, batch_size: int, reps: int) -> float:
     """Milliseconds per frame of whole-video inference on a random video of `frames` frames."""
     fmt, _ = MODES[mode]
-    model = model.to(memory_format=fmt)
+    model = set_memory_format(model, fmt)
     try:
         t = best_time(_video_call(model, mode, size, frames, batch_size), reps)
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        set_memory_format(model, torch.contiguous_format)
     return t / frames * 1e3
 
 
@@ -156,7 +156,7 @@ def video_speed_vs_ceiling(model: nn.Module, mode: str, size: int, frames: int, 
     shared machine the load drifts, and only measurements seconds apart are comparable.
     """
     fmt, _ = MODES[mode]
-    model = model.to(memory_format=fmt)
+    model = set_memory_format(model, fmt)
     call = _video_call(model, mode, size, frames, batch_size)
     try:
         call()  # warm-up (oneDNN primitive caches)
@@ -171,7 +171,7 @@ def video_speed_vs_ceiling(model: nn.Module, mode: str, size: int, frames: int, 
             ceilings.append(ceiling)
             ratios.append(video_gflops * frames / t / ceiling)
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        set_memory_format(model, torch.contiguous_format)
     return min(times) / frames * 1e3, float(np.median(ratios)), float(np.median(ceilings))
 
 
@@ -182,7 +182,7 @@ def interleaved_ratio(variant_a: tuple[str, dict], variant_b: tuple[str, dict], 
     fmt, _ = MODES[mode]
     calls = []
     for name, cfg in (variant_a, variant_b):
-        model = fold_batchnorm(create_model(name, **cfg)).to(memory_format=fmt)
+        model = set_memory_format(fold_batchnorm(create_model(name, **cfg)), fmt)
         call = _video_call(model, mode, size, frames, batch_size)
         call()
         calls.append(call)
