@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--spacing", type=float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the mask (default 0.5)")
+    p.add_argument("--no-crop", action="store_true",
+                   help="do not look for the ultrasound fan: resize whole frames to the model. By default scanner "
+                   "exports (a fan among text, ECG and scales) are cut to the detected fan, everything outside it "
+                   "blanked, resized without stretching, and the masks mapped back to the original frame; inputs "
+                   "whose fan fills the frame (EchoNet, CAMUS) are resized whole as before")
+    p.add_argument("--framing", choices=("depth", "whole"), default="depth",
+                   help="window cut around the fan: depth (as tall as the fan, EchoNet's framing; a wide fan's "
+                   "lateral tips fall outside) or whole (the whole fan) (default: depth)")
     p.add_argument("--no-overlay", action="store_true", help="skip the overlay video and GIF preview (faster)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--rank", type=int, default=None,
@@ -91,13 +99,14 @@ def run(args: argparse.Namespace) -> int:
     settings = {"inputs": [str(p) for p in args.inputs], "device": str(device),
                 "autocast": str(autocast) if autocast else None, "channels_last": args.channels_last,
                 "compile": args.compile, "batch_size": args.batch_size, "spacing_mm": args.spacing,
-                "overlay": not args.no_overlay, "world_size": world_size}
+                "overlay": not args.no_overlay, "world_size": world_size, "crop": not args.no_crop,
+                "framing": args.framing}
     start_run(args.out, segmenter, settings, overwrite=args.overwrite, write=rank == 0)
     try:
         report = predict_videos(
             args.inputs, segmenter, args.out, overwrite=args.overwrite, rank=rank, world_size=world_size,
             spacing_mm=tuple(args.spacing) if args.spacing else None, overlay=not args.no_overlay,
-            progress=not args.no_progress, barrier=barrier,
+            progress=not args.no_progress, barrier=barrier, crop=not args.no_crop, framing=args.framing,
         )
     finally:
         if barrier is not None:

@@ -1,4 +1,5 @@
-"""`echoseg synth`: write a synthetic apical-4-chamber dataset in the EchoNet, CAMUS or native layout."""
+"""`echoseg synth`: write a synthetic apical-4-chamber dataset in the EchoNet, CAMUS or native layout, or
+as scanner exports (wide canvases with text, ECG and scales around an off-centre fan; AVI and DICOM)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from echoseg.data.readers import READERS
 
-FORMATS = sorted(READERS)  # every layout a reader reads has a writer
+# Every layout a reader reads has a writer; scanner exports are inputs for `predict` (AVI/DICOM files).
+FORMATS = [*sorted(READERS), "scanner-export"]
 
 
 def _positive(text: str) -> int:
@@ -28,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("out", type=Path, help="output folder (created; existing files of the same names are replaced)")
     parser.add_argument("--format", choices=FORMATS, default="echonet",
                         help="layout: echonet (AVIs + FileList/VolumeTracings, ED/ES traced), camus (NIfTI, "
-                        "half-sequence gt), synthetic (npz with masks on every frame) (default: echonet)")
+                        "half-sequence gt), synthetic (npz with masks on every frame), scanner-export (whole-screen "
+                        "exports as --export-kinds files, truth/<case>.npz with the fan, masks and spacing, "
+                        "exports.csv) (default: echonet)")
     parser.add_argument("--videos", type=_positive, default=100, help="number of videos (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
     parser.add_argument("--frames", type=_positive, default=64, help="frames per video, at least 16 (default: 64)")
@@ -44,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="camus: store every N-th half sequence ES->ED, as some real ones are (default: 0, none)")
     parser.add_argument("--camus-two-chamber", action="store_true",
                         help="camus: also write the 2CH view of each heart; both cfgs then give the biplane EF")
+    parser.add_argument("--export-kinds", default="avi,jpeg-baseline", metavar="KINDS",
+                        help="scanner-export: comma-separated file kinds: avi, or a DICOM transfer syntax "
+                        "(explicit, explicit-ybr422, explicit-mono, rle, jpeg-baseline, jpeg-lossless, jpeg2000, "
+                        "jpeg2000-lossless) (default: avi,jpeg-baseline)")
     parser.set_defaults(func=run)
 
 
@@ -60,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     videos = iter_dataset(args.videos, args.seed, frames=args.frames, size=args.size, difficulty=args.difficulty,
                           split_fractions=tuple(args.splits))
     progress = tqdm(videos, total=args.videos, desc=f"synth {args.format}", unit="video")
+    if args.format == "scanner-export":
+        return _write_exports(args, progress)
     if args.format == "echonet":
         write_echonet(args.out, progress, avi_suffix=args.avi_suffix)
     elif args.format == "camus":
@@ -68,4 +78,20 @@ def run(args: argparse.Namespace) -> int:
         write_synthetic(args.out, progress)
     print(f"wrote {args.videos} {args.difficulty} videos ({args.frames} frames, {args.size}x{args.size}) "
           f"in {args.format} layout to {args.out}")
+    return 0
+
+
+def _write_exports(args: argparse.Namespace, videos) -> int:
+    from echoseg.data.synthetic.export import render_export
+    from echoseg.data.synthetic.export_files import SYNTAXES, write_export_dataset
+    from echoseg.errors import EchosegError
+
+    kinds = [k.strip() for k in args.export_kinds.split(",") if k.strip()]
+    unknown = [k for k in kinds if k != "avi" and k not in SYNTAXES]
+    if not kinds or unknown:
+        raise EchosegError(f"--export-kinds: unknown kind(s) {unknown or kinds}; choose from avi, {', '.join(SYNTAXES)}")
+    exports = (render_export(video, args.seed * 100_003 + i) for i, video in enumerate(videos))
+    write_export_dataset(args.out, exports, kinds=kinds)
+    print(f"wrote {args.videos} scanner exports ({', '.join(kinds)}) of {args.difficulty} videos "
+          f"({args.frames} frames) with their truth to {args.out}")
     return 0

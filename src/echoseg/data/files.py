@@ -1,5 +1,5 @@
-"""Decoding of the file formats users bring: videos through OpenCV, NIfTI through nibabel, MetaImage
-through SimpleITK.
+"""Decoding of the file formats users bring: videos through OpenCV, DICOM through pydicom, NIfTI
+through nibabel, MetaImage through SimpleITK.
 
 The dataset readers (EchoNet-Dynamic, CAMUS) and the inference input readers both decode files
 here, so a file reads the same way whether it is training data or a video to predict on.
@@ -12,6 +12,7 @@ Axis conventions: nibabel arrays are (x, y[, t]) with pixdim (dx, dy[, dt]); Sim
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,218 @@ def channel_difference(frame: np.ndarray) -> float:
     """Largest mean absolute difference between neighbouring channels of one (H, W, 3) frame."""
     f = frame.astype(np.int16)
     return float(max(np.abs(f[..., 0] - f[..., 1]).mean(), np.abs(f[..., 1] - f[..., 2]).mean()))
+
+
+# --- DICOM -----------------------------------------------------------------------------------
+
+# Decoders pydicom can use for compressed pixel data; the `dicom` extra installs python-gdcm (see
+# docs/predict.md: permissive licence, one package for every JPEG flavour, JPEG-LS, JPEG 2000 and RLE).
+DICOM_DECODERS_HINT = "install echoseg[dicom] (pydicom and python-gdcm): pip install 'echoseg[dicom]'"
+
+
+@dataclass(frozen=True)
+class UltrasoundRegion:
+    """One item of a DICOM SequenceOfUltrasoundRegions.
+
+    box: (x0, y0, x1, y1) pixels, x1/y1 exclusive (the file's RegionLocationMaxX1/Y1 + 1).
+    spacing_mm: (dy, dx) from PhysicalDeltaY/X when both are in cm (units code 3), else None.
+    spatial_format: 1 = 2-D tissue or flow image, 2 = M-mode, 3 = spectral, 4 = waveform (ECG ...).
+    data_type: 1 = tissue, 2 = colour flow, ... (DICOM PS3.3 C.8.5.5.1.2).
+    """
+
+    box: tuple[int, int, int, int]
+    spacing_mm: tuple[float, float] | None
+    spatial_format: int
+    data_type: int
+
+    @property
+    def is_image(self) -> bool:
+        """A 2-D image region (B-mode tissue or colour flow over it)."""
+        return self.spatial_format == 1
+
+
+@dataclass
+class DicomVideo:
+    """A DICOM file decoded to grayscale.
+
+    frames: uint8 (T, H, W). fps: from FrameTime, FrameTimeVector, CineRate or RecommendedDisplayFrameRate.
+    spacing_mm: (dy, dx) from the first 2-D ultrasound region, else PixelSpacing, else None.
+    regions: the SequenceOfUltrasoundRegions items. transfer_syntax: its name (e.g. "JPEG Baseline (Process 1)").
+    notes: what the user should know (colour converted, intensities rescaled).
+    """
+
+    frames: np.ndarray
+    fps: float | None
+    spacing_mm: tuple[float, float] | None
+    regions: list[UltrasoundRegion]
+    transfer_syntax: str
+    notes: list[str]
+
+    @property
+    def image_region(self) -> UltrasoundRegion | None:
+        """The largest 2-D image region (where the sector is), or None."""
+        images = [r for r in self.regions if r.is_image]
+        return max(images, key=lambda r: (r.box[2] - r.box[0]) * (r.box[3] - r.box[1])) if images else None
+
+
+def read_dicom(path: str | Path) -> DicomVideo:
+    """Multi-frame (cine) or single-frame DICOM -> grayscale uint8 (T, H, W), fps, spacing, regions.
+
+    Compressed transfer syntaxes (JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE) decode through
+    whichever pydicom plugin is installed (python-gdcm with the `dicom` extra; Pillow covers JPEG baseline
+    and JPEG 2000). Colour frames (RGB, and YBR_FULL / YBR_FULL_422 / YBR_ICT / YBR_RCT, which pydicom
+    converts to RGB whichever decoder ran, chroma subsampling included) become gray with the BT.601 luma
+    weights, so a gray image stored as YBR gives back its Y values. MONOCHROME1 is inverted; more than
+    8 bits are rescaled to 0..255 over the whole video (with a note).
+    """
+    path = Path(path)
+    try:
+        import pydicom
+        from pydicom.pixels import iter_pixels, pixel_array
+    except ImportError:
+        raise DataError(path, f"reading DICOM needs pydicom 3: {DICOM_DECODERS_HINT}") from None
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise DataError(path, f"unreadable DICOM: {exc}") from None
+    if "PixelData" not in ds:
+        raise DataError(path, "DICOM without pixel data")
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    syntax_name = getattr(syntax, "name", str(syntax or "unknown"))
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    colour = int(ds.get("SamplesPerPixel", 1)) > 1
+    notes: list[str] = []
+    frames = []
+    try:
+        if _native_ybr422_8bit(ds, syntax):
+            frames = list(_ybr422_luma(ds))
+            colour = True
+        else:
+            for frame in _dicom_frames(ds, syntax, iter_pixels, pixel_array):
+                if colour:
+                    frame = cv2.cvtColor(np.ascontiguousarray(frame if frame.dtype == np.uint8 else
+                                                              to_uint8(frame, path)), cv2.COLOR_RGB2GRAY)
+                frames.append(frame)
+    except Exception as exc:  # missing decoder plugin, damaged fragments, bad header values
+        raise DataError(path, f"cannot decode DICOM pixel data ({syntax_name}): {exc}; compressed files need a "
+                        f"decoder: {DICOM_DECODERS_HINT}") from None
+    if not frames:
+        raise DataError(path, "DICOM pixel data holds no frame")
+    pixels = np.stack(frames)
+    if pixels.ndim != 3:
+        raise DataError(path, f"unexpected DICOM pixel array shape {pixels.shape}")
+    pixels = to_uint8(pixels, path, notes)
+    if colour:
+        notes.append(f"colour ({photometric}) frames converted to grayscale")
+        log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
+    elif photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    regions = _ultrasound_regions(ds)
+    return DicomVideo(frames=np.ascontiguousarray(pixels), fps=_dicom_fps(ds), spacing_mm=_dicom_spacing(ds, regions),
+                      regions=regions, transfer_syntax=syntax_name, notes=notes)
+
+
+def _dicom_frames(ds, syntax, iter_pixels, pixel_array):
+    """Decoded frames one by one (compressed data) or all at once (native data: already in memory)."""
+    if syntax is not None and syntax.is_compressed:
+        yield from iter_pixels(ds, decoding_plugin=_fastest_decoder(syntax))
+        return
+    pixels = pixel_array(ds)
+    yield from (pixels[None] if int(ds.get("NumberOfFrames", 1) or 1) == 1 else pixels)
+
+
+def _native_ybr422_8bit(ds, syntax) -> bool:
+    return (syntax is not None and not syntax.is_compressed and int(ds.get("BitsAllocated", 8)) == 8
+            and str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422")
+
+
+def _ybr422_luma(ds):
+    """Native YBR_FULL_422 (each pair of pixels stored Y1 Y2 Cb Cr): the Y bytes are the grey (luma) image.
+    Read directly: exact, and about 40 times faster than pydicom's upsampling and colour conversion (whose
+    3.0 frame iterator also misreads this layout)."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    data = np.frombuffer(ds.PixelData, np.uint8)
+    if cols % 2 or data.size < n * rows * cols * 2:
+        raise ValueError(f"YBR_FULL_422 pixel data of {data.size} bytes does not hold {n} frames of {cols}x{rows}")
+    packed = data[: n * rows * cols * 2].reshape(n, rows, cols // 2, 4)
+    yield from packed[..., :2].reshape(n, rows, cols)
+
+
+# Fastest installed plugin per compressed syntax, measured on ultrasound cines (benchmarks/RESULTS.md):
+# Pillow's libjpeg-turbo for JPEG baseline, GDCM for JPEG 2000; pydicom's own choice otherwise.
+PREFERRED_DECODERS = {"1.2.840.10008.1.2.4.50": "pillow", "1.2.840.10008.1.2.4.90": "gdcm",
+                      "1.2.840.10008.1.2.4.91": "gdcm"}
+
+
+def _fastest_decoder(syntax) -> str:
+    """pydicom's decoding plugin to use for `syntax` ("" = pydicom's own choice)."""
+    from pydicom.pixels.decoders.base import get_decoder
+
+    preferred = PREFERRED_DECODERS.get(str(syntax))
+    if not preferred:
+        return ""
+    try:
+        available = get_decoder(syntax).available_plugins
+    except (NotImplementedError, ValueError, KeyError):  # a syntax pydicom has no decoder for: it says so itself
+        return ""
+    return preferred if preferred in available else ""
+
+
+def _ultrasound_regions(ds) -> list[UltrasoundRegion]:
+    regions = []
+    for item in ds.get("SequenceOfUltrasoundRegions", None) or []:
+        try:
+            box = (int(item.RegionLocationMinX0), int(item.RegionLocationMinY0),
+                   int(item.RegionLocationMaxX1) + 1, int(item.RegionLocationMaxY1) + 1)
+        except (AttributeError, TypeError, ValueError):
+            box = (0, 0, int(ds.Columns), int(ds.Rows))
+        dx, dy = item.get("PhysicalDeltaX"), item.get("PhysicalDeltaY")
+        units = int(item.get("PhysicalUnitsXDirection", 3) or 0), int(item.get("PhysicalUnitsYDirection", 3) or 0)
+        spacing = None
+        if dx and dy and units == (3, 3):  # 3 = cm
+            spacing = (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0)
+        regions.append(UltrasoundRegion(box=box, spacing_mm=spacing, spatial_format=int(item.get("RegionSpatialFormat", 1) or 0),
+                                        data_type=int(item.get("RegionDataType", 1) or 0)))
+    return regions
+
+
+def _dicom_spacing(ds, regions: list[UltrasoundRegion]) -> tuple[float, float] | None:
+    """(dy, dx) mm: the first 2-D ultrasound region with cm units, else PixelSpacing (row, column), else None."""
+    for region in regions:
+        if region.spacing_mm is not None and region.spatial_format in (0, 1):
+            return region.spacing_mm
+    spacing = ds.get("PixelSpacing", None)
+    if spacing is not None and len(spacing) == 2 and float(spacing[0]) > 0 and float(spacing[1]) > 0:
+        return float(spacing[0]), float(spacing[1])
+    return None
+
+
+def _dicom_fps(ds) -> float | None:
+    """Frames per second: FrameTime (ms), else the mean of FrameTimeVector (its first entry is 0), else
+    CineRate, else RecommendedDisplayFrameRate; None when none is positive."""
+    frame_time = _positive_float(ds.get("FrameTime", None))
+    if frame_time:
+        return 1000.0 / frame_time
+    vector = ds.get("FrameTimeVector", None)
+    if vector is not None:
+        steps = [_positive_float(v) for v in list(vector)[1:]]
+        steps = [v for v in steps if v]
+        if steps:
+            return 1000.0 / float(np.mean(steps))
+    for key in ("CineRate", "RecommendedDisplayFrameRate"):
+        value = _positive_float(ds.get(key, None))
+        if value:
+            return value
+    return None
+
+
+def _positive_float(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
 
 
 # --- NIfTI and MetaImage ----------------------------------------------------------------------

@@ -5,7 +5,8 @@ Folder layout (`<out>/<name>/`):
   masks.nii.gz   the same masks as NIfTI (x, y, t) with pixdim from the spacing, when spacing is known
   frames.csv     frame, area, volume (method of disks), is_ed, is_es, area_unit (mm2|px), volume_unit (ml|px3)
   beats.csv      beat, ed_frame, es_frame, edv, esv, ef
-  overlay.mp4    the video with the LV contour (green), ED/ES frames labelled (AVI/MJPG fallback)
+  overlay.mp4    the video with the LV contour (green), the detected fan (yellow, when cropped), ED/ES frames
+                 labelled (AVI/MJPG fallback)
   preview.gif    small animated preview of the overlay
   result.json    the video's summary (what goes into summary.csv)
   done.json      written last: its presence means every file above is complete
@@ -73,14 +74,19 @@ def write_beats_csv(path: Path, beats) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def overlay_frames(frames: np.ndarray, masks: np.ndarray, ed: list[int], es: list[int]) -> np.ndarray:
-    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H, W, 3) with the mask contour and ED/ES labels."""
+def overlay_frames(frames: np.ndarray, masks: np.ndarray, ed: list[int], es: list[int],
+                   fan_outline: np.ndarray | None = None) -> np.ndarray:
+    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H, W, 3) with the mask contour and ED/ES labels;
+    fan_outline: (N, 2) (x, y) polygon of the detected ultrasound sector, drawn in yellow."""
     out = np.repeat(frames[..., None], 3, axis=-1)
     ed_set, es_set = set(ed), set(es)
     scale = max(frames.shape[1], frames.shape[2]) / 112.0
+    fan = None if fan_outline is None or len(fan_outline) < 3 else [np.round(fan_outline).astype(np.int32)]
     for t in range(len(frames)):
         contours, _ = cv2.findContours(masks[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         img = np.ascontiguousarray(out[t])
+        if fan is not None:
+            cv2.polylines(img, fan, True, (0, 220, 255), max(1, int(round(scale / 2))), cv2.LINE_AA)
         cv2.drawContours(img, contours, -1, (0, 255, 0), max(1, int(round(scale))))
         label = "ED" if t in ed_set else "ES" if t in es_set else None
         if label:

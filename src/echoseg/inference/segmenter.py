@@ -4,7 +4,8 @@
 demo all use it, so they resize, run the model and threshold in exactly the same way.
 
     segmenter = load_segmenter("runs/sscf")          # weights file or run folder
-    masks = segmenter.segment(video)                 # uint8 (T, H, W) -> bool (T, H, W)
+    masks = segmenter.segment(video)                 # uint8 (T, H, W) -> bool (T, H, W), whole frames resized
+    masks = segmenter.segment_view(segmenter.view(video))   # scanner exports: cut to the fan and mapped back
     masks, probs = segmenter.segment_with_probs(video)
     stream = segmenter.stream()                      # frame-by-frame, see `echoseg.inference.stream`
 """
@@ -21,6 +22,7 @@ import torch.nn as nn
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.errors import CheckpointError, EchosegError
 from echoseg.geometry.masks import MaskRule
+from echoseg.inference.views import ModelView, model_view
 from echoseg.models.checkpoint import WeightsInfo, load_model
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.network import STRIDE
@@ -104,6 +106,19 @@ class Segmenter:
         if not len(small):
             return np.zeros(frames.shape, bool)
         return np.stack([self.mask_rule(resize_probs(p[None], size)[0]) for p in small])
+
+    def view(self, frames: np.ndarray, *, crop: bool = True, framing: str = "depth",
+             region: tuple[int, int, int, int] | None = None, path: str = "<video>") -> ModelView:
+        """How `frames` reach this model: cut to the ultrasound fan for scanner exports, else resized whole
+        (`echoseg.inference.views`). Raises FanNotFound (naming `path`) when cropping finds no fan."""
+        return model_view(frames, self.input_size, crop=crop, framing=framing, region=region, path=path)
+
+    def segment_view(self, view: ModelView) -> np.ndarray:
+        """bool masks (T, H, W) on the original frames of `view`, mapped back one frame at a time."""
+        probs = np.asarray(self.model_probs(view.frames))
+        if probs.shape != view.frames.shape:
+            raise ValueError(f"the model returned probabilities {probs.shape} for an input of {view.frames.shape}")
+        return view.masks_from(probs, self.mask_rule)
 
     def segment_with_probs(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(masks bool (T, H, W), probabilities float32 (T, H, W)) at the video's own size."""

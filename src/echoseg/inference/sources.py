@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from echoseg.data import files
@@ -37,6 +36,7 @@ class VideoInput:
 
     frames: uint8 (T, H, W) grayscale. fps: frames per second or None. spacing_mm: (dy, dx) or None.
     notes: things the user should know (colour converted, intensity rescaled...), kept in the summary.
+    region: (x0, y0, x1, y1) the ultrasound image area the file declares (DICOM SequenceOfUltrasoundRegions), or None.
     """
 
     frames: np.ndarray
@@ -44,6 +44,7 @@ class VideoInput:
     spacing_mm: tuple[float, float] | None
     path: Path
     notes: list[str] = field(default_factory=list)
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,76 +197,13 @@ def read_video_file(path: Path) -> VideoInput:
 
 
 def read_dicom(path: Path) -> VideoInput:
-    """Multi-frame (cine) or single-frame DICOM; ultrasound region spacing preferred over PixelSpacing."""
-    try:
-        import pydicom
-    except ImportError:
-        raise DataError(path, "reading DICOM needs pydicom: pip install 'echoseg[dicom]'") from None
-    try:
-        ds = pydicom.dcmread(str(path))
-    except Exception as exc:  # pydicom raises many types for damaged files
-        raise DataError(path, f"unreadable DICOM: {exc}") from None
-    if "PixelData" not in ds:
-        raise DataError(path, "DICOM without pixel data")
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
-        raise DataError(path, f"cannot decode DICOM pixel data (transfer syntax {syntax}): {exc}; compressed "
-                        "files may need pylibjpeg or gdcm") from None
-    notes = []
-    samples = int(getattr(ds, "SamplesPerPixel", 1))
-    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if n_frames == 1:
-        pixels = pixels[None]
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    if samples > 1:
-        # pydicom converts YBR to RGB when it decodes (its default); convert the raw ones we get as YBR.
-        if photometric.startswith("YBR") and not _pydicom_converts_ybr():
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
-        rgb = files.to_uint8(pixels, path, notes)
-        pixels = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
-        notes.append(f"colour ({photometric}) frames converted to grayscale")
-        log.info("%s: colour (%s) frames converted to grayscale", path, photometric)
-    else:
-        pixels = files.to_uint8(pixels, path, notes)
-        if photometric == "MONOCHROME1":
-            pixels = 255 - pixels
-    if pixels.ndim != 3:
-        raise DataError(path, f"unexpected DICOM pixel array shape {pixels.shape}")
-    return VideoInput(np.ascontiguousarray(pixels), _dicom_fps(ds), _dicom_spacing(ds), path, notes)
-
-
-def _pydicom_converts_ybr() -> bool:
-    import pydicom
-
-    return int(pydicom.__version__.split(".")[0]) >= 3
-
-
-def _dicom_spacing(ds) -> tuple[float, float] | None:
-    """(dy, dx) mm from SequenceOfUltrasoundRegions (PhysicalDelta in cm when units code is 3), else PixelSpacing."""
-    for region in getattr(ds, "SequenceOfUltrasoundRegions", []) or []:
-        dx, dy = getattr(region, "PhysicalDeltaX", None), getattr(region, "PhysicalDeltaY", None)
-        units_x, units_y = getattr(region, "PhysicalUnitsXDirection", 3), getattr(region, "PhysicalUnitsYDirection", 3)
-        if dx and dy and int(units_x) == 3 and int(units_y) == 3:  # 3 = cm
-            return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
-    spacing = getattr(ds, "PixelSpacing", None)
-    if spacing is not None and len(spacing) == 2 and float(spacing[0]) > 0:
-        return float(spacing[0]), float(spacing[1])
-    return None
-
-
-def _dicom_fps(ds) -> float | None:
-    frame_time = getattr(ds, "FrameTime", None)  # ms between frames
-    if frame_time:
-        return 1000.0 / float(frame_time)
-    for key in ("CineRate", "RecommendedDisplayFrameRate"):
-        value = getattr(ds, key, None)
-        if value:
-            return float(value)
-    return None
+    """Multi-frame (cine) or single-frame DICOM through the shared decoder (compressed syntaxes, YBR
+    colour, ultrasound-region spacing before PixelSpacing); the 2-D ultrasound region is kept for the
+    sector detection."""
+    decoded = files.read_dicom(path)
+    region = decoded.image_region
+    return VideoInput(decoded.frames, decoded.fps, decoded.spacing_mm, path, decoded.notes,
+                      region=region.box if region is not None else None)
 
 
 def read_nifti(path: Path) -> VideoInput:

@@ -175,8 +175,10 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
                 raise ConfigError("give data_root and data_format (or samples)")
             from echoseg.data.readers import open_dataset
 
-            source = open_dataset(data_root, data_format)
+            source = open_dataset(data_root, data_format, crop_to_fan=config.data.crop_to_fan)
             source_id = dataset_fingerprint(data_root, data_format)
+            if config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
+                source_id = f"{source_id}-fan"
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
         cache, train_videos, val_videos = prepare_cache(source, source_id, config, cache_dir, dist)
 

@@ -33,6 +33,8 @@ class DataConfig:
     max_train_cases: int = 0  # 0 = all; otherwise the first N train cases (quick runs)
     max_val_cases: int = 0  # 0 = all
     cache_dir: str | None = None  # frame cache folder; None = <run>/cache
+    crop_to_fan: bool = False  # cut each video to its ultrasound fan as `echoseg predict` does (scanner
+    # exports); videos already cropped to their fan (EchoNet-Dynamic, CAMUS) are left as they are
     num_workers: int = 2  # DataLoader worker processes (0 = load in the training process)
     prefetch_factor: int = 4  # batches each worker prepares ahead
 
