@@ -93,13 +93,9 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
     label: the dataset's name in the table headers (default: the data folder's name).
     Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
     """
-    from echoseg.data.readers import open_dataset
-
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset(data_root, data_format)
-    plan = plan_runs(reader, data_format, out_dir, folds=folds, fold_seed=fold_seed,
-                     val_fraction=config.data.val_fraction, limit_folds=limit_folds)
+    reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                             val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     rows = ablation_rows(variants, windows)
     if windows and timing is None:
         timing = Timing()

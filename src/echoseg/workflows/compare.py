@@ -364,7 +364,6 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     beside ours (default: camus for CAMUS data, echonet otherwise). reference: the model the paired
     CIs compare with (must be in `models`).
     """
-    from echoseg.data.readers import open_dataset
 
     models = list(models or default_models())
     model_settings = {k: dict(v) for k, v in (model_settings or {}).items()}
@@ -375,10 +374,8 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     if paper not in paper_tables.SEGMENTATION:
         raise EchosegError(f"paper table must be one of {sorted(paper_tables.SEGMENTATION)}, got {paper!r}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset(data_root, data_format)
-    plan = plan_runs(reader, data_format, out_dir, folds=folds, fold_seed=fold_seed,
-                     val_fraction=config.data.val_fraction, limit_folds=limit_folds)
+    reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                             val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     base = shared_cache(config, out_dir)
     configs = {m: compare_config(base, m, model_settings.get(m), competitors_mean_teacher) for m in models}
     windows = check_configs(configs)
