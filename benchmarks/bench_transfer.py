@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from echoseg.evaluation.bootstrap import bootstrap_ci
+
 
 def synthesize(root: Path, preset: str, videos: int, seed: int, splits: tuple[float, float, float]) -> None:
     """EchoNet layout (ED/ES tracings: what training sees) and native layout (what evaluation reads)."""
@@ -47,14 +49,6 @@ def per_video(checkpoint: str | Path, root: Path) -> dict[str, dict[str, float]]
             for c in result.cases}
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a - b and its 95% percentile interval over resampled videos."""
-    diff = np.asarray(a) - np.asarray(b)
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
-    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def summarise(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     out = {}
     for name, cases in scores.items():
@@ -71,9 +65,8 @@ def compare_pairs(scores: dict[str, dict[str, dict[str, float]]]) -> list[dict]:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             common = sorted(scores[a].keys() & scores[b].keys())
-            mean, lo, hi = paired_bootstrap(np.array([scores[a][c]["dice"] for c in common]),
-                                            np.array([scores[b][c]["dice"] for c in common]))
-            rows.append({"a": a, "b": b, "videos": len(common), "dice_diff": mean, "ci95": [lo, hi]})
+            ci = bootstrap_ci(np.array([scores[a][c]["dice"] - scores[b][c]["dice"] for c in common]), n_resamples=2000)
+            rows.append({"a": a, "b": b, "videos": len(common), "dice_diff": ci["mean"], "ci95": [ci["low"], ci["high"]]})
     return rows
 
 

@@ -26,7 +26,7 @@ from echoseg.inference.views import ModelView, model_view
 from echoseg.models.checkpoint import WeightsInfo, load_model
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.network import STRIDE
-from echoseg.models.video import predict_video_probs
+from echoseg.models.video import predict_video_probs, set_memory_format
 from echoseg.training.run_folder import find_weights
 
 # For weights files whose metadata gives no input size (written outside the trainer, which records it).
@@ -70,7 +70,7 @@ class Segmenter:
             self.device = torch.device(device) if device is not None else model_device
             model.to(self.device).eval()
             if channels_last:
-                model.to(memory_format=torch.channels_last)
+                set_memory_format(model, torch.channels_last)
         else:  # a stand-in that overrides `model_probs` (tests)
             self.device = torch.device(device or "cpu")
 

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from echoseg.models.calibration import ASSC
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
-from echoseg.models.video import predict_video_probs
+from echoseg.models.video import predict_video_probs, set_memory_format
 
 MODES = {
     "fp32": (torch.contiguous_format, None),
@@ -67,12 +67,17 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 
 def model_flops(variant: str, cfg: dict, size: int) -> tuple[float, float, int]:
-    """(forward GFLOPs of one window, GFLOPs per frame of whole-video inference, parameters)."""
+    """(forward GFLOPs of one window, GFLOPs per frame of whole-video inference, parameters).
+
+    Models without `encode_frames` (the competitors) run one full window per frame in whole-video
+    inference, so both numbers are the window's forward."""
     with torch.device("meta"):
         model = create_model(variant, **cfg).eval()
         window = torch.zeros(1, model.window, size, size)
         frame = torch.zeros(1, 1, size, size)
     forward = count_flops(lambda: model(window))
+    if not hasattr(model, "encode_frames"):
+        return forward / 1e9, forward / 1e9, count_params(model)
     encode = count_flops(lambda: model.encode_frames(frame))
     feats = model.encode_frames(frame)
     decode = count_flops(lambda: model.decode_window([feats] * model.window))
@@ -135,11 +140,11 @@ def _video_call(model: nn.Module, mode: str, size: int, frames: int, batch_size:
 def video_ms_per_frame(model: nn.Module, mode: str, size: int, frames: int, batch_size: int, reps: int) -> float:
     """Milliseconds per frame of whole-video inference on a random video of `frames` frames."""
     fmt, _ = MODES[mode]
-    model = model.to(memory_format=fmt)
+    model = set_memory_format(model, fmt)
     try:
         t = best_time(_video_call(model, mode, size, frames, batch_size), reps)
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        set_memory_format(model, torch.contiguous_format)
     return t / frames * 1e3
 
 
@@ -151,7 +156,7 @@ def video_speed_vs_ceiling(model: nn.Module, mode: str, size: int, frames: int, 
     shared machine the load drifts, and only measurements seconds apart are comparable.
     """
     fmt, _ = MODES[mode]
-    model = model.to(memory_format=fmt)
+    model = set_memory_format(model, fmt)
     call = _video_call(model, mode, size, frames, batch_size)
     try:
         call()  # warm-up (oneDNN primitive caches)
@@ -166,7 +171,7 @@ def video_speed_vs_ceiling(model: nn.Module, mode: str, size: int, frames: int, 
             ceilings.append(ceiling)
             ratios.append(video_gflops * frames / t / ceiling)
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        set_memory_format(model, torch.contiguous_format)
     return min(times) / frames * 1e3, float(np.median(ratios)), float(np.median(ceilings))
 
 
@@ -177,7 +182,7 @@ def interleaved_ratio(variant_a: tuple[str, dict], variant_b: tuple[str, dict], 
     fmt, _ = MODES[mode]
     calls = []
     for name, cfg in (variant_a, variant_b):
-        model = fold_batchnorm(create_model(name, **cfg)).to(memory_format=fmt)
+        model = set_memory_format(fold_batchnorm(create_model(name, **cfg)), fmt)
         call = _video_call(model, mode, size, frames, batch_size)
         call()
         calls.append(call)

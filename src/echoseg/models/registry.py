@@ -6,6 +6,10 @@ Model contract (every registered model):
   any further intensity normalisation happens inside the model;
 - H and W must be multiples of 16 (a clear ValueError otherwise).
 
+Optional: `auxiliary_losses(target, n_labeled) -> {name: weighted scalar}` for networks that train
+with extra losses of their own (flow, motion, label coherence); see `echoseg.models.auxiliary`.
+The trainer adds their sum to the supervised loss.
+
 The registry is a leaf: it imports no model module. Modules that define models register them when
 imported, and the `echoseg.models` package imports them all, so importing anything from
 `echoseg.models` (this module included) makes every model available.
@@ -39,4 +43,3 @@ def create_model(name: str, **cfg) -> nn.Module:
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {sorted(_MODELS)}")
     return _MODELS[name](**cfg)
-

@@ -60,6 +60,19 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
     return out
 
 
+def set_memory_format(model: nn.Module, fmt: torch.memory_format) -> nn.Module:
+    """Put the model's 4-D parameters and buffers in memory format `fmt`, in place; returns the model.
+
+    Unlike `model.to(memory_format=torch.channels_last)`, which refuses any model with 5-D weights,
+    this leaves other tensors (a Conv3d's weights, LayerNorm's vectors) as they are."""
+    for module in model.modules():
+        for tensors in (module._parameters, module._buffers):
+            for tensor in tensors.values():
+                if tensor is not None and tensor.ndim == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=fmt)
+    return model
+
+
 @contextlib.contextmanager
 def _memory_format(model: nn.Module, fmt: torch.memory_format):
     """Run with the model's 4-D weights in `fmt`; a model converted here is converted back after."""
@@ -67,11 +80,11 @@ def _memory_format(model: nn.Module, fmt: torch.memory_format):
     if fmt == torch.contiguous_format or all(p.is_contiguous(memory_format=fmt) for p in weights):
         yield
         return
-    model.to(memory_format=fmt)
+    set_memory_format(model, fmt)
     try:
         yield
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        set_memory_format(model, torch.contiguous_format)
 
 
 def window_indices(n_frames: int, window: int, centres: torch.Tensor) -> torch.Tensor:

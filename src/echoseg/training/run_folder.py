@@ -195,7 +195,7 @@ def load_train_state(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- metrics.csv and curves
 
 METRIC_COLUMNS = ["step", "epoch", "loss", "loss_sup", "loss_dice", "loss_bce", "loss_cons", "loss_mse", "loss_kl",
-                  "lambda", "lr", "ema_decay", "windows_per_s", "elapsed_s", "val_dice_student", "val_dice_teacher"]
+                  "loss_aux", "lambda", "lr", "ema_decay", "windows_per_s", "elapsed_s", "val_dice_student", "val_dice_teacher"]
 
 
 class MetricsLog:
@@ -251,7 +251,8 @@ def plot_curves(metrics: MetricsLog, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, label in (("loss", "total"), ("loss_sup", "supervised"), ("loss_cons", "consistency")):
+    for name, label in (("loss", "total"), ("loss_sup", "supervised"), ("loss_cons", "consistency"),
+                        ("loss_aux", "model's auxiliary")):
         steps, values = metrics.column(name)
         if steps:
             ax_loss.plot(steps, values, label=label)

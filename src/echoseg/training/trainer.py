@@ -8,6 +8,10 @@
         self.on_step_end(logs)                 # metrics row, validation_step, checkpoints
         if end of epoch: self.on_epoch_end(epoch)
 
+Both add the student's own auxiliary losses (optical flow, motion, label coherence of some
+competitor networks; `echoseg.models.auxiliary`) to the total loss: the student's training-mode
+forward keeps what they need, `_add_auxiliary` collects them right after it.
+
 `MeanTeacherTrainer` overrides `compute_loss` (adds the consistency term on unlabelled windows),
 `train_step` (adds the EMA teacher update after the optimizer step) and `validation_step` (scores
 the teacher too). Everything random in a step is derived from (seed, step): the data order and
@@ -34,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from echoseg.errors import CheckpointError, EchosegError, Interrupted
 from echoseg.geometry.masks import clean_mask
+from echoseg.models.auxiliary import collect_auxiliary_losses
 from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
@@ -217,9 +222,20 @@ class Trainer:
         """Supervised loss on the labelled windows' centre frames. Returns at least {"loss"}."""
         with self.autocast():
             logits = self.forward_model(self._input(batch["labeled"]))
-        sup = supervised_loss(logits, batch["mask"].to(self.device), self.config.optim.dice_weight,
-                              self.config.optim.bce_weight)
-        return {"loss": sup["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"], "loss_bce": sup["bce"]}
+        mask = batch["mask"].to(self.device)
+        sup = supervised_loss(logits, mask, self.config.optim.dice_weight, self.config.optim.bce_weight)
+        losses = {"loss": sup["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"], "loss_bce": sup["bce"]}
+        return self._add_auxiliary(losses, mask, mask.shape[0])
+
+    def _add_auxiliary(self, losses: dict[str, torch.Tensor], mask: torch.Tensor, n_labeled: int
+                       ) -> dict[str, torch.Tensor]:
+        """Add the student's own auxiliary losses of this step's forward (flow, motion, label coherence:
+        `echoseg.models.auxiliary`) to the total; their sum is logged as loss_aux."""
+        aux = collect_auxiliary_losses(self.student, mask, n_labeled)
+        if aux:
+            losses["loss_aux"] = sum(aux.values())
+            losses["loss"] = losses["loss"] + losses["loss_aux"]
+        return losses
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One optimizer step. Raises TrainingDiverged before touching the weights if the loss is not finite."""
@@ -491,14 +507,15 @@ class MeanTeacherTrainer(Trainer):
             logits = self.forward_model(torch.cat([labeled, self._input(batch["student"])]))
             with torch.no_grad():
                 teacher_logits = self.ema.module(self._input(batch["teacher"]))
-        sup = supervised_loss(logits[:n_labeled], batch["mask"].to(self.device), self.config.optim.dice_weight,
-                              self.config.optim.bce_weight)
+        mask = batch["mask"].to(self.device)
+        sup = supervised_loss(logits[:n_labeled], mask, self.config.optim.dice_weight, self.config.optim.bce_weight)
         cons = consistency_loss(torch.sigmoid(logits[n_labeled:].float()), torch.sigmoid(teacher_logits.float()),
                                 mt.mse_weight, mt.kl_weight)
         lam = mt.consistency_weight * consistency_ramp(self.step, self.ramp_steps)
-        return {"loss": sup["loss"] + lam * cons["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"],
-                "loss_bce": sup["bce"], "loss_cons": cons["loss"], "loss_mse": cons["mse"], "loss_kl": cons["kl"],
-                "lambda": torch.tensor(lam)}
+        losses = {"loss": sup["loss"] + lam * cons["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"],
+                  "loss_bce": sup["bce"], "loss_cons": cons["loss"], "loss_mse": cons["mse"], "loss_kl": cons["kl"],
+                  "lambda": torch.tensor(lam)}
+        return self._add_auxiliary(losses, mask, n_labeled)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         logs = super().train_step(batch)

@@ -34,14 +34,12 @@ from echoseg.workflows.protocols import (
     ProtocolResult,
     Timing,
     clean_json,
-    dataset_fold,
-    plan_folds,
+    plan_runs,
     run_one,
     run_protocol,
     shared_cache,
     shown,
     units_note,
-    write_plan,
 )
 
 log = logging.getLogger(__name__)
@@ -162,17 +160,9 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
     label: the dataset's name in the table headers (default: the data folder's name).
     Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
     """
-    from echoseg.data.readers import open_dataset
-
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset(data_root, data_format)
-    if folds:
-        plan = plan_folds(reader, data_format, folds, fold_seed, config.data.val_fraction)
-    else:
-        plan = [dataset_fold(reader.records(), config.data.val_fraction, fold_seed)]
-    write_plan(out_dir, plan)
-    plan = plan[:limit_folds] if limit_folds else plan
+    reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                             val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     rows = ablation_rows(variants, windows, mean_teacher=mean_teacher, label_fractions=label_fractions)
     if windows and timing is None:
         timing = Timing()

@@ -205,6 +205,23 @@ def _write_split(folder: Path, fold: Fold) -> Path:
     return path
 
 
+def plan_runs(data_root: str | Path, data_format: str, out_dir: Path, *, folds: int, fold_seed: int,
+              val_fraction: float, limit_folds: int | None = None) -> tuple[Reader, list[Fold]]:
+    """(the dataset's reader, the folds a protocol runs): folds = 0 the dataset's own split (one fold),
+    k >= 2 patient-level k-fold. OUT is created and the whole plan recorded in OUT/folds.json
+    (`write_plan`); the first `limit_folds` folds are returned."""
+    from echoseg.data.readers import open_dataset
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reader = open_dataset(data_root, data_format)
+    if folds:
+        plan = plan_folds(reader, data_format, folds, fold_seed, val_fraction)
+    else:
+        plan = [dataset_fold(reader.records(), val_fraction, fold_seed)]
+    write_plan(out_dir, plan)
+    return reader, plan[:limit_folds] if limit_folds else plan
+
+
 def write_plan(out_dir: Path, plan: Sequence[Fold]) -> None:
     """OUT/folds.json; refuses a folder made with another plan (other --seed, --folds or data)."""
     path = out_dir / "folds.json"
