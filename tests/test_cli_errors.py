@@ -100,6 +100,21 @@ def test_bad_predict_options_are_refused_at_parse_time(argv, words, tmp_path, ca
     assert not (tmp_path / "o").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--folds", "-1"], ["--folds", "-1"]),
+    (["--folds", "1"], ["--folds", "1"]),
+    (["--bootstrap", "0"], ["--bootstrap", "0"]),
+    (["--time-width", "0"], ["--time-width"]),
+    (["--time-size", "100"], ["--time-size", "100"]),
+])
+def test_bad_compare_options_are_refused_before_training(argv, words, tmp_path, capsys, dataset):
+    code, _, err = _run(["compare", "--data", dataset, "--format", "synthetic", "--config", "cpu",
+                         "--out", tmp_path / "o", "--no-progress", *argv], capsys)
+    assert code == 2
+    _one_line_error(err, *words)
+    assert not (tmp_path / "o").exists()
+
+
 def test_cuda_without_cuda_names_the_device_not_the_weights(tmp_path, capsys, checkpoint, videos, monkeypatch):
     import torch
 
@@ -120,6 +135,8 @@ def test_cuda_without_cuda_names_the_device_not_the_weights(tmp_path, capsys, ch
     ("augment.hflip=2", ["augment.hflip"]),
     ("runtime.device=banana", ["banana"]),
     ("data.max_bad_fraction=-1", ["data.max_bad_fraction"]),
+    ("augment.zoom=1.5", ["augment.zoom", "1.5"]),
+    ("augment.appearance.blur_sigma=0.1", ["augment.appearance.blur_sigma"]),
 ])
 def test_nonsense_config_values_are_refused(override, words, tmp_path, capsys, dataset):
     code, _, err = _run(["train", "--data", dataset, "--format", "synthetic", "--out", tmp_path / "run",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from echoseg.commands._options import non_negative_int, positive_float, positive_int
 from echoseg.commands.cv import add_protocol_arguments
 
 
@@ -21,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", default=None,
                         help="comma-separated registry names (default: sscf and all competitors: sscf,dff,accel,"
                         "tdnet,joint_motion,clstm,mfp_net,joint_net,transunet,planet,echonet_deeplabv3,simlvseg3d)")
-    parser.add_argument("--folds", type=int, default=5,
+    parser.add_argument("--folds", type=non_negative_int, default=5,
                         help="k >= 2: patient-level k-fold (default 5, the paper's); 0: the dataset's own split")
-    parser.add_argument("--fold-seed", type=int, default=0, help="seed of the patient shuffle that makes the folds")
+    parser.add_argument("--fold-seed", type=non_negative_int, default=0, help="seed of the patient shuffle that makes the folds")
     parser.add_argument("--model-set", dest="model_settings", action="append", default=[], metavar="MODEL.KEY=VALUE",
                         help="a setting of one model, e.g. simlvseg3d.window=5 or dff.flow_weight=0 (repeatable). "
                         "Competitors otherwise take only the config's model width; SSCF-family models (unet, "
@@ -35,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--paper-table", choices=["echonet", "camus"], default=None,
                         help="which of the paper's tables to print beside ours (default: camus for CAMUS data, "
                         "echonet otherwise)")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the paired CIs")
+    parser.add_argument("--bootstrap", type=positive_int, default=2000, help="bootstrap resamples of the paired CIs")
     parser.add_argument("--no-timing", action="store_true",
                         help="Table 7 without ms/frame (params and GFLOPs only; timing all models at 256x256 and "
                         "full width takes minutes on a CPU)")
-    parser.add_argument("--time-size", type=int, default=256, help="input size of Table 7 (default 256, the paper's)")
-    parser.add_argument("--time-width", type=float, default=1.0,
+    parser.add_argument("--time-size", type=positive_int, default=256, help="input size of Table 7 (default 256, the paper's)")
+    parser.add_argument("--time-width", type=positive_float, default=1.0,
                         help="width multiplier of Table 7's networks (default 1.0, the paper's)")
-    parser.add_argument("--time-frames", type=int, default=4, help="frames of the random video timed per model")
+    parser.add_argument("--time-frames", type=positive_int, default=4, help="frames of the random video timed per model")
     parser.add_argument("--time-mode", default="channels_last", choices=["fp32", "channels_last", "bf16"],
                         help="CPU inference mode timed (as in `echoseg bench model --modes`)")
     parser.set_defaults(func=run)
@@ -53,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.config import resolve_config
     from echoseg.workflows.compare import Efficiency, parse_model_settings, run_compare
 
-    if args.folds == 1 or args.folds < 0:
+    if args.folds == 1:
         raise EchosegError(f"--folds must be 0 (the dataset's split) or at least 2, got {args.folds}")
-    if args.time_size <= 0 or args.time_size % 16:
+    if args.time_size % 16:
         raise EchosegError(f"--time-size must be a positive multiple of 16, got {args.time_size}")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     config = resolve_config(args.config, args.overrides)
