@@ -102,3 +102,15 @@ def test_resume_refuses_other_data_and_accepts_a_moved_copy(tmp_path, capsys):
     shutil.copytree(data, moved)  # same content elsewhere (copied: new modification times)
     code, _, err = _run(resume + [str(moved)], capsys)
     assert code == 0, err
+
+
+def test_summary_counts_only_the_test_cases_it_does_not_train_on():
+    from echoseg.data.schema import CaseRecord
+    from echoseg.training.data_use import DataUse
+
+    # A CV fold (split file) trains on two cases the dataset marks test and holds out the third.
+    records = [CaseRecord(case_id=c, patient_id=c, split=s)
+               for c, s in [("a", "train"), ("b", "test"), ("c", "test"), ("d", "test"), ("e", "val")]]
+    use = DataUse(records, train=["a", "b", "c"], val=["e"])
+    assert use.summary() == "training on 4 cases (3 train, 1 val) of 5; 0 left out; 1 test cases not used"
+    assert [use.role(r.case_id, r.split)[0] for r in records] == ["train", "train", "train", "test", "val"]

@@ -63,7 +63,9 @@ class DataUse:
         self._train_set, self._val_set = set(self.train), set(self.val)
 
     def summary(self) -> str:
-        tests = sum(1 for r in self.records if r.split == "test")
+        # Cases the dataset marks test and the run does not train on. A split file (a CV fold) can train on
+        # cases the dataset marks test; counting those here would say they were not used.
+        tests = sum(1 for r in self.records if r.split == "test" and self.role(r.case_id, r.split)[0] == "test")
         line = (f"training on {len(self.train) + len(self.val)} cases ({len(self.train)} train, {len(self.val)} val) "
                 f"of {self.n_cases}; {len(self.left_out)} left out")
         return line + (f"; {tests} test cases not used" if tests else "")
