@@ -39,7 +39,7 @@ def build_trainer(preset: str, videos: int, workdir: Path, overrides: list[str])
     config = resolve_config(preset, overrides)
     samples = [v.sample for v in generate_dataset(videos, seed=0, frames=48, size=112, difficulty="medium")]
     source = InMemorySource(samples)
-    cache, train_videos, val_videos = prepare_cache(source, source.fingerprint(), config, workdir / "cache",
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, workdir / "cache",
                                                     DistContext())
     model = create_model(config.model.name, **config.model.create_kwargs())
     cls = MeanTeacherTrainer if config.mean_teacher.enabled else Trainer
