@@ -21,7 +21,7 @@ def trained_teacher(tmp_path: Path, *extra: str) -> MeanTeacherTrainer:
                                                          "runtime.checkpoint_interval=1000",
                                                          "runtime.val_at_start=false", *extra])
     source = InMemorySource(ellipse_dataset(4, 2, 12, 32))
-    cache, train_videos, val_videos = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
                                                     DistContext())
     torch.manual_seed(0)
     trainer = MeanTeacherTrainer(config, DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run",
@@ -78,7 +78,7 @@ def test_label_fraction_keeps_the_traced_frames_of_a_seeded_subset_and_all_frame
 
     config = resolve_config(None, tiny_overrides(2) + ["data.label_fraction=0.25"])
     source = InMemorySource(ellipse_dataset(8, 2, 12, 32))
-    cache, train_videos, val_videos = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
                                                     DistContext())
     trainer = MeanTeacherTrainer(config, DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run",
                                  model_name="deep", model_cfg={})
@@ -107,7 +107,7 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     assert [r.case_id for r in extra.records()] == ["unlabeled/clinic__a", "unlabeled/clinic__b"]
     config = resolve_config(None, tiny_overrides(2) + [f"data.unlabeled=[{tmp_path / 'archive'}]"])
     source = InMemorySource(ellipse_dataset(2, 1, 12, 32))
-    cache, train_videos, val_videos = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
                                                     DistContext(), extra, extra.fingerprint())
     archive = cache.indices("unlabeled")
     assert len(archive) == 2 and all(cache.entries[i].mask_frames == [] for i in archive)
