@@ -132,9 +132,10 @@ class MeanTeacherConfig:
     # batch's statistics, as in Tarvainen & Valpola's code) and keeps its own running statistics for
     # evaluation; ema: eval-mode teacher with EMA-averaged running statistics (echoseg before
     # 2026-11-28; its validation Dice was 0 for much of a CPU-preset run, see training/ema.py)
-    student_batchnorm: str = "joint"  # joint: one student forward of labelled + unlabelled windows (BatchNorm
-    # statistics of the mixed batch); separate: two forwards, the labelled windows' batch statistics and
-    # running statistics from the labelled windows only, the unlabelled windows' from their own batch
+    student_batchnorm: str = "separate"  # separate: two student passes, the labelled windows' batch statistics
+    # and running statistics from the labelled windows only, the unlabelled windows' from their own batch;
+    # joint: one pass over labelled + unlabelled windows (BatchNorm statistics of the mixed batch; echoseg
+    # before 2026-11-29, test Dice 0.03-0.09 lower, benchmarks/ablation_results.md "Why the mean teacher hurts")
     consistency_weight: float = 1.0  # multiplies lambda(t)
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
     mse_weight: float = 0.5  # alpha of eq. 10
