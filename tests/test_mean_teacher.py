@@ -1,5 +1,6 @@
 """The mean teacher's BatchNorm statistics describe its own weights (issue 11: teacher Dice 0.000)."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,12 @@ import torch.nn as nn
 
 from _training_data import DeepTinyNet, ellipse_dataset, tiny_overrides
 from echoseg.config import ConfigError
+from echoseg.models.auxiliary import AuxiliaryLossMixin
 from echoseg.training import resolve_config
 from echoseg.training.api import prepare_cache
 from echoseg.training.cache import InMemorySource
 from echoseg.training.distributed import DistContext
+from echoseg.training.losses import supervised_loss
 from echoseg.training.trainer import MeanTeacherTrainer
 
 
@@ -22,7 +25,7 @@ def trained_teacher(tmp_path: Path, *extra: str) -> MeanTeacherTrainer:
                                                          "runtime.val_at_start=false", *extra])
     source = InMemorySource(ellipse_dataset(4, 2, 12, 32))
     cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
-                                                    DistContext())
+                                                       DistContext())
     torch.manual_seed(0)
     trainer = MeanTeacherTrainer(config, DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run",
                                  model_name="deep", model_cfg={})
@@ -79,7 +82,7 @@ def test_label_fraction_keeps_the_traced_frames_of_a_seeded_subset_and_all_frame
     config = resolve_config(None, tiny_overrides(2) + ["data.label_fraction=0.25"])
     source = InMemorySource(ellipse_dataset(8, 2, 12, 32))
     cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
-                                                    DistContext())
+                                                       DistContext())
     trainer = MeanTeacherTrainer(config, DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run",
                                  model_name="deep", model_cfg={})
     assert len(trainer.labeled_videos) == 2 and set(trainer.labeled_videos) < set(train_videos)
@@ -108,7 +111,7 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     config = resolve_config(None, tiny_overrides(2) + [f"data.unlabeled=[{tmp_path / 'archive'}]"])
     source = InMemorySource(ellipse_dataset(2, 1, 12, 32))
     cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
-                                                    DistContext(), extra, extra.fingerprint())
+                                                       DistContext(), extra, extra.fingerprint())
     archive = cache.indices("unlabeled")
     assert len(archive) == 2 and all(cache.entries[i].mask_frames == [] for i in archive)
     assert cache.video(archive[0]).shape == (10, 32, 32)
@@ -119,3 +122,86 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     assert len(unlabeled) == 2 * 12 + 2 * 10 and set(archive) <= set(unlabeled[:, 0])
     with pytest.raises(ConfigError, match="data.unlabeled"):
         train(config, out_dir=tmp_path / "run2", samples=ellipse_dataset(2, 1, 12, 32), model=DeepTinyNet())
+
+
+def untrained_trainer(tmp_path: Path, *extra: str, model: nn.Module | None = None) -> MeanTeacherTrainer:
+    config = resolve_config(None, tiny_overrides(4) + list(extra))
+    source = InMemorySource(ellipse_dataset(4, 2, 12, 32))
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+                                                       DistContext())
+    torch.manual_seed(0)
+    return MeanTeacherTrainer(config, model or DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run",
+                              model_name="deep", model_cfg={})
+
+
+def running_statistics(model: nn.Module) -> torch.Tensor:
+    return torch.cat([torch.cat([m.running_mean, m.running_var]) for m in model.modules()
+                      if isinstance(m, nn.BatchNorm2d)])
+
+
+@pytest.mark.parametrize("mode", ["joint", "separate"])
+def test_separate_student_batchnorm_normalises_the_labelled_windows_alone(tmp_path, mode):
+    # joint: the labelled windows are normalised with the statistics of labelled + perturbed unlabelled
+    # windows, and the running statistics the student is evaluated with come from that mix.
+    # separate: the supervised loss and the running statistics see the labelled windows only, as in a
+    # supervised run; the unlabelled windows use their own batch's statistics.
+    trainer = untrained_trainer(tmp_path, f"mean_teacher.student_batchnorm={mode}")
+    batch = trainer.dataset[0]
+    labelled_only = copy.deepcopy(trainer.student).train()
+    with torch.no_grad():
+        logits = labelled_only(trainer._input(batch["labeled"]))
+    expected_sup = supervised_loss(logits, batch["mask"], trainer.config.optim.dice_weight,
+                                   trainer.config.optim.bce_weight)["loss"]
+    trainer.student.train()
+    losses = trainer.compute_loss(batch)
+    same_statistics = torch.allclose(running_statistics(trainer.student), running_statistics(labelled_only))
+    same_loss = torch.allclose(losses["loss_sup"], expected_sup, atol=1e-6)
+    assert same_statistics == same_loss == (mode == "separate"), (float(losses["loss_sup"]), float(expected_sup))
+    assert float(losses["loss_cons"].detach()) > 0  # the unlabelled windows still reach the consistency loss
+
+
+class AuxiliaryNet(AuxiliaryLossMixin, nn.Module):
+    """No BatchNorm, so joint and separate passes give the same logits; one label-free auxiliary loss
+    (a mean over windows, as the flow terms) and one on the labelled windows only (as label coherence)."""
+
+    def __init__(self):
+        super().__init__()
+        self.window = 3
+        self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x):
+        logits = self.conv(x)
+        self.stash_auxiliary(logits=logits)
+        return logits
+
+    def compute_auxiliary_losses(self, stash, target, n_labeled):
+        losses = {"smooth": stash["logits"].square().mean()}
+        if target is not None and n_labeled:
+            losses["label"] = (stash["logits"][:n_labeled].sigmoid() - target.float()).abs().mean()
+        return losses
+
+
+def test_separate_student_passes_give_the_joint_auxiliary_losses(tmp_path):
+    by_mode = {}
+    for mode in ("joint", "separate"):
+        trainer = untrained_trainer(tmp_path / mode, f"mean_teacher.student_batchnorm={mode}", model=AuxiliaryNet())
+        trainer.student.train()
+        by_mode[mode] = {k: float(v.detach()) for k, v in trainer.compute_loss(trainer.dataset[1]).items()}
+    assert by_mode["joint"]["loss_aux"] > 0
+    assert by_mode["separate"] == pytest.approx(by_mode["joint"], rel=1e-5)
+
+
+def test_student_batchnorm_setting_is_checked():
+    assert resolve_config("cpu").mean_teacher.student_batchnorm == "separate"
+    with pytest.raises(ConfigError, match="student_batchnorm"):
+        resolve_config(None, ["mean_teacher.student_batchnorm=split"])
+
+
+def test_perturbing_the_labelled_windows_changes_only_their_intensities(tmp_path):
+    plain = untrained_trainer(tmp_path / "a").dataset[3]
+    perturbed = untrained_trainer(tmp_path / "b", "mean_teacher.perturb.labeled=true").dataset[3]
+    assert plain["labeled"].dtype == torch.uint8 and perturbed["labeled"].dtype == torch.float32
+    assert torch.equal(plain["mask"], perturbed["mask"])  # same spatial augmentation
+    change = (perturbed["labeled"] - plain["labeled"].float() / 255).abs()
+    assert 0.01 < float(change.mean()) < 0.2  # brightness/contrast +-0.1, speckle 0.1, noise 0.03
+    assert torch.equal(plain["student"], perturbed["student"]) and torch.equal(plain["teacher"], perturbed["teacher"])

@@ -103,7 +103,8 @@ class NaNAfter(TinyNet):
 
 def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"not finite at step 6 .*last good checkpoint is .*last"):
-        tiny_train(tmp_path / "nan", steps=8, model=NaNAfter())
+        # joint: one training forward per step (separate makes two), so forward 6 is step 6
+        tiny_train(tmp_path / "nan", steps=8, model=NaNAfter(), extra=["mean_teacher.student_batchnorm=joint"])
     last = tmp_path / "nan/checkpoints/last"
     assert torch.load(last / "train_state.pt", weights_only=True)["step"] == 4
     assert all(torch.isfinite(t).all() for t in weights(last / "student.safetensors").values())

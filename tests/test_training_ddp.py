@@ -20,9 +20,10 @@ from echoseg.training import resolve_config, train
 STEPS = 4
 
 
-def config(batch):
+def config(batch, student_batchnorm="joint"):
     return resolve_config(None, tiny_overrides(STEPS) + [f"data.batch_labeled={batch}", f"data.batch_unlabeled={batch}",
-                                                         "runtime.val_at_start=false"])
+                                                         "runtime.val_at_start=false",
+                                                         f"mean_teacher.student_batchnorm={student_batchnorm}"])
 
 
 def free_port():
@@ -31,23 +32,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def ddp_worker(rank, world, port, out):
+def ddp_worker(rank, world, port, out, student_batchnorm="joint"):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.manual_seed(0)
     model = TinyNet(batchnorm=False)
-    train(config(2), out_dir=f"{out}/run", samples=ellipse_dataset(), model=model)
+    train(config(2, student_batchnorm), out_dir=f"{out}/run", samples=ellipse_dataset(), model=model)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
 
 
-def test_ddp_two_processes_match_one_process_with_the_global_batch(tmp_path):
-    mp.spawn(ddp_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+# separate: the student's two passes per step (labelled, then unlabelled windows) under DDP; both
+# passes' gradients must reach the all-reduce (the consistency term is on from step 1 of 4).
+@pytest.mark.parametrize("student_batchnorm", ["joint", pytest.param("separate", marks=pytest.mark.slow)])
+def test_ddp_two_processes_match_one_process_with_the_global_batch(tmp_path, student_batchnorm):
+    mp.spawn(ddp_worker, args=(2, free_port(), str(tmp_path), student_batchnorm), nprocs=2, join=True)
     rank0, rank1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key  # identical across ranks
     torch.manual_seed(0)
     single = TinyNet(batchnorm=False)
-    train(config(4), out_dir=tmp_path / "single", samples=ellipse_dataset(), model=single)
+    train(config(4, student_batchnorm), out_dir=tmp_path / "single", samples=ellipse_dataset(), model=single)
     reference = single.state_dict()
     moved = 0.0
     for key in rank0:

@@ -19,6 +19,7 @@ from echoseg.config import ConfigError, load_config
 
 PRESETS_PACKAGE = "echoseg.configs"
 TEACHER_BATCHNORM = ("batch", "ema")
+STUDENT_BATCHNORM = ("joint", "separate")
 
 
 @dataclass
@@ -91,6 +92,8 @@ class PerturbConfig:
     contrast: float = 0.1  # gain ~ U(1-c, 1+c) around 0.5, one per window
     speckle_std: float = 0.1  # multiplicative per-pixel noise x * (1 + s * N(0, 1)), speckle-like
     gaussian_std: float = 0.03  # additive per-pixel noise s * N(0, 1)
+    labeled: bool = False  # also perturb the labelled windows (one draw each, supervised runs too), so every
+    # window the student's BatchNorm normalises comes from the same (perturbed) distribution
 
 
 @dataclass
@@ -129,6 +132,10 @@ class MeanTeacherConfig:
     # batch's statistics, as in Tarvainen & Valpola's code) and keeps its own running statistics for
     # evaluation; ema: eval-mode teacher with EMA-averaged running statistics (echoseg before
     # 2026-11-28; its validation Dice was 0 for much of a CPU-preset run, see training/ema.py)
+    student_batchnorm: str = "separate"  # separate: two student passes, the labelled windows' batch statistics
+    # and running statistics from the labelled windows only, the unlabelled windows' from their own batch;
+    # joint: one pass over labelled + unlabelled windows (BatchNorm statistics of the mixed batch; echoseg
+    # before 2026-11-29, test Dice 0.03-0.09 lower, benchmarks/ablation_results.md "Why the mean teacher hurts")
     consistency_weight: float = 1.0  # multiplies lambda(t)
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
     mse_weight: float = 0.5  # alpha of eq. 10
@@ -193,6 +200,9 @@ class TrainConfig:
         if self.mean_teacher.teacher_batchnorm not in TEACHER_BATCHNORM:
             raise ConfigError(f"mean_teacher.teacher_batchnorm must be one of {list(TEACHER_BATCHNORM)}, "
                               f"got {self.mean_teacher.teacher_batchnorm!r}")
+        if self.mean_teacher.student_batchnorm not in STUDENT_BATCHNORM:
+            raise ConfigError(f"mean_teacher.student_batchnorm must be one of {list(STUDENT_BATCHNORM)}, "
+                              f"got {self.mean_teacher.student_batchnorm!r}")
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.optim.steps if self.optim.steps > 0 else self.optim.epochs * steps_per_epoch

@@ -86,7 +86,8 @@ class StreamSpec:
 class TwoStreamBatches(Dataset):
     """Map-style dataset indexed by step; item = one process's batch for that step.
 
-    Returns {"step": int, "labeled": uint8 (BL, k, H, W), "mask": uint8 (BL, 1, H, W)} and, when an
+    Returns {"step": int, "labeled": uint8 (BL, k, H, W) (float32 in [0, 1] when `perturb.labeled`),
+    "mask": uint8 (BL, 1, H, W)} and, when an
     unlabelled stream is given, "student": float32 (BU, k, H, W) and "teacher": float32 (BU, k, H, W),
     the same spatially augmented window under two independent intensity perturbations.
     """
@@ -127,7 +128,10 @@ class TwoStreamBatches(Dataset):
             video, centre = self.labeled.windows[item]
             rng = np.random.default_rng([self.seed, int(step), LABELED, int(slot)])
             x, m = self.spatial(self.cache.window(video, centre, self.k), self.cache.mask(video, centre), rng)
-            frames.append(self.appearance(x, rng))
+            x = self.appearance(x, rng)
+            if self.perturb.config.labeled:
+                x = self.perturb(x.astype(np.float32) * np.float32(1 / 255), rng)
+            frames.append(x)
             masks.append(m[None])
         out["labeled"] = torch.from_numpy(np.stack(frames))
         out["mask"] = torch.from_numpy(np.stack(masks))

@@ -227,11 +227,13 @@ class Trainer:
         losses = {"loss": sup["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"], "loss_bce": sup["bce"]}
         return self._add_auxiliary(losses, mask, mask.shape[0])
 
-    def _add_auxiliary(self, losses: dict[str, torch.Tensor], mask: torch.Tensor, n_labeled: int
-                       ) -> dict[str, torch.Tensor]:
+    def _add_auxiliary(self, losses: dict[str, torch.Tensor], mask: torch.Tensor, n_labeled: int,
+                       aux: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Add the student's own auxiliary losses of this step's forward (flow, motion, label coherence:
-        `echoseg.models.auxiliary`) to the total; their sum is logged as loss_aux."""
-        aux = collect_auxiliary_losses(self.student, mask, n_labeled)
+        `echoseg.models.auxiliary`; `aux` when the caller collected them) to the total; their sum is
+        logged as loss_aux."""
+        if aux is None:
+            aux = collect_auxiliary_losses(self.student, mask, n_labeled)
         if aux:
             losses["loss_aux"] = sum(aux.values())
             losses["loss"] = losses["loss"] + losses["loss_aux"]
@@ -471,13 +473,36 @@ class Trainer:
             f"updated; {where}. Lower optim.lr or check the data, then resume with --resume.")
 
 
+@contextlib.contextmanager
+def frozen_running_statistics(model: nn.Module):
+    """Forward passes inside use the batch's statistics but leave BatchNorm's running statistics as they are."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            if tracked is not None:  # the count weights a cumulative average (momentum None)
+                m.num_batches_tracked.copy_(tracked)
+
+
 class MeanTeacherTrainer(Trainer):
     """Mean teacher (Tarvainen & Valpola 2017) as in the paper: the supervised loss on labelled
     windows plus lambda(t) * consistency between the student's and the EMA teacher's probabilities
     on unlabelled windows (each seeing its own perturbation of the same window).
 
-    The student runs once on the concatenated labelled + unlabelled batch (one forward per step is
-    what DDP expects; BatchNorm sees both). The teacher (`mean_teacher.teacher_batchnorm`):
+    The student (`mean_teacher.student_batchnorm`): "separate" (default) runs on the labelled windows
+    and then on the unlabelled ones, whose pass leaves the running statistics alone, so the labelled
+    windows are normalised, and the student evaluated, as a supervised student would be; "joint" runs
+    once on the concatenated batch, so BatchNorm normalises the labelled windows with statistics of
+    the unlabelled ones too. With joint BatchNorm the student learned to rely on its perturbed batch
+    partners and its test Dice fell 0.03-0.17 below a supervised run's (benchmarks/ablation_results.md,
+    "Why the mean teacher hurts"). Under DDP both passes go through the wrapped model; the gradients
+    of the two meet in each parameter's one accumulator, so the all-reduce sees their sum (tested).
+    The teacher (`mean_teacher.teacher_batchnorm`):
     "batch" (default) makes its targets in train mode, BatchNorm on the teacher batch's statistics,
     as in Tarvainen & Valpola's code, and its running statistics come from those forward passes, so
     they describe its own (averaged) weights when it is validated or saved; under DDP they are
@@ -503,11 +528,15 @@ class MeanTeacherTrainer(Trainer):
         mt = self.config.mean_teacher
         labeled = self._input(batch["labeled"])
         n_labeled = labeled.shape[0]
+        mask = batch["mask"].to(self.device)
+        aux = None
+        if mt.student_batchnorm == "separate":
+            logits, aux = self._separate_student_forward(labeled, self._input(batch["student"]), mask)
         with self.autocast():
-            logits = self.forward_model(torch.cat([labeled, self._input(batch["student"])]))
+            if mt.student_batchnorm != "separate":
+                logits = self.forward_model(torch.cat([labeled, self._input(batch["student"])]))
             with torch.no_grad():
                 teacher_logits = self.ema.module(self._input(batch["teacher"]))
-        mask = batch["mask"].to(self.device)
         sup = supervised_loss(logits[:n_labeled], mask, self.config.optim.dice_weight, self.config.optim.bce_weight)
         cons = consistency_loss(torch.sigmoid(logits[n_labeled:].float()), torch.sigmoid(teacher_logits.float()),
                                 mt.mse_weight, mt.kl_weight)
@@ -515,7 +544,26 @@ class MeanTeacherTrainer(Trainer):
         losses = {"loss": sup["loss"] + lam * cons["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"],
                   "loss_bce": sup["bce"], "loss_cons": cons["loss"], "loss_mse": cons["mse"], "loss_kl": cons["kl"],
                   "lambda": torch.tensor(lam)}
-        return self._add_auxiliary(losses, mask, n_labeled)
+        return self._add_auxiliary(losses, mask, n_labeled, aux)
+
+    def _separate_student_forward(self, labeled: torch.Tensor, unlabeled: torch.Tensor, mask: torch.Tensor
+                                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`student_batchnorm=separate`: the student on the labelled windows, then on the unlabelled ones
+        with the running statistics left alone. Returns the logits of both (labelled first, as the joint
+        pass) and the auxiliary losses of both passes: a loss both give is their mean weighted by windows
+        (what one pass over the whole batch gives for the per-window means they are), one only the
+        labelled pass gives (label terms) is kept as is."""
+        with self.autocast():
+            logits_labeled = self.forward_model(labeled)
+        parts = [(collect_auxiliary_losses(self.student, mask, labeled.shape[0]), labeled.shape[0])]
+        with self.autocast(), frozen_running_statistics(self.student):
+            logits_unlabeled = self.forward_model(unlabeled)
+        parts.append((collect_auxiliary_losses(self.student, None, 0), unlabeled.shape[0]))
+        aux: dict[str, torch.Tensor] = {}
+        for name in {name for losses, _ in parts for name in losses}:
+            given = [(losses[name], n) for losses, n in parts if name in losses]
+            aux[name] = sum(loss * n for loss, n in given) / sum(n for _, n in given)
+        return torch.cat([logits_labeled, logits_unlabeled]), aux
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         logs = super().train_step(batch)
