@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/make_pretrained.py --out runs/pretrained [--install]
 
 Seeded and resumable (rerun with the same --out continues). Synthesizes 200 realistic-preset videos,
-trains the CPU preset's SSCF on them for 4000 steps with 2 torch threads (about 20-30 min on 2 free
+trains the CPU preset's SSCF on them for 2500 steps with 2 torch threads (about 30-40 min on 2 free
 cores), scores the exported float16 weights on the 20 held-out test videos and writes
 OUT/sscf_cpu_synthetic.safetensors and OUT/pretrain_summary.json; --install copies the weights to
 src/echoseg/pretrained/. The recipe is `echoseg.workflows.pretrain.RECIPE`, recorded in the file.

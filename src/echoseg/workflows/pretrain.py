@@ -36,7 +36,7 @@ RECIPE: dict[str, Any] = {
     "data": {"difficulty": "realistic", "videos": 200, "seed": 20261128, "size": 112,
              "splits": [0.8, 0.1, 0.1], "layout": "synthetic"},
     "config": "cpu",
-    "overrides": ["data.use_all_frame_labels=true", "data.num_workers=0", "optim.steps=4000",
+    "overrides": ["data.use_all_frame_labels=true", "data.num_workers=0", "optim.steps=2500",
                   "data.max_val_cases=6", "runtime.threads=2", "runtime.seed=0", "runtime.val_interval=400",
                   "runtime.log_interval=50"],
     "export_dtype": "float16",
