@@ -10,8 +10,10 @@ Protocol (optional part of the model contract, see registry.py):
 turns it into losses and forgets it, so a stash never outlives the step that made it. The returned
 losses are already weighted by the model's own settings: the trainer adds their sum to the
 supervised loss. `target` is the (n_labeled, 1, H, W) mask of the first `n_labeled` windows of the
-batch (the mean-teacher student batch is labelled windows first, then unlabelled ones); losses that
-need no labels (flow) use the whole batch. In eval mode, or under no_grad, nothing is kept:
+batch (the mean-teacher student batch is labelled windows first, then unlabelled ones), or None with
+n_labeled = 0 for a batch of unlabelled windows only (the student's separate unlabelled pass,
+`mean_teacher.student_batchnorm=separate`): label terms then return nothing. Losses that need no
+labels (flow) use the whole batch. In eval mode, or under no_grad, nothing is kept:
 validation, the EMA teacher and inference never pay for the auxiliary terms.
 
 `collect_auxiliary_losses(model, ...)` is what the trainer calls: it works for any model and
