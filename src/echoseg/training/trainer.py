@@ -560,7 +560,7 @@ class MeanTeacherTrainer(Trainer):
             logits_unlabeled = self.forward_model(unlabeled)
         parts.append((collect_auxiliary_losses(self.student, None, 0), unlabeled.shape[0]))
         aux: dict[str, torch.Tensor] = {}
-        for name in {name for losses, _ in parts for name in losses}:
+        for name in sorted({name for losses, _ in parts for name in losses}):  # a fixed order: sums are bitwise repeatable
             given = [(losses[name], n) for losses, n in parts if name in losses]
             aux[name] = sum(loss * n for loss, n in given) / sum(n for _, n in given)
         return torch.cat([logits_labeled, logits_unlabeled]), aux
