@@ -65,8 +65,10 @@ def test_teacher_batchnorm_statistics_match_its_own_activations(tmp_path):
 
 @pytest.mark.slow
 def test_averaged_batchnorm_statistics_break_the_teacher(tmp_path):
-    # The earlier behaviour stays selectable; it shows the failure the test above guards against.
-    trainer = trained_teacher(tmp_path, "mean_teacher.teacher_batchnorm=ema")
+    # The earlier behaviour stays selectable; it shows the failure the test above guards against. Earlier
+    # also meant one student pass over labelled + unlabelled windows: with separate passes (the default
+    # since) the averaged statistics are less wrong and this teacher scored 0.62, not 0.
+    trainer = trained_teacher(tmp_path, "mean_teacher.teacher_batchnorm=ema", "mean_teacher.student_batchnorm=joint")
     assert max(variance_ratios(trainer)) > 10
     assert trainer._score(trainer.ema.module) < 0.05 < trainer._score(trainer.student)
 
