@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value, e.g. --set optim.steps=300 (repeatable)")
     parser.add_argument("--predict", dest="predict_count", type=non_negative_int, default=2,
-                        help="how many test videos to run through `predict`")
+                        help="how many test videos to run through `predict` (0: skip that step)")
     parser.add_argument("--postprocess", action="store_true",
                         help="masks after keeping the largest connected component and filling holes, in model "
                         "selection, evaluation and predict (default: the raw threshold-0.5 mask, as the paper)")

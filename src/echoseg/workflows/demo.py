@@ -100,16 +100,20 @@ def run_demo(settings: DemoSettings) -> DemoResult:
                                 progress=settings.progress)
     lap("evaluate")
 
-    test_ids = [r.case_id for r in open_dataset(echonet_root, "echonet").records() if r.split == "test"]
-    inputs = [echonet_root / "Videos" / f"{case_id}.avi" for case_id in test_ids[: settings.predict_count]]
-    predict_dir = out / "predict"
-    prediction = predict_videos(inputs, segmenter, predict_dir, progress=settings.progress)
-    lap("predict")
-
     # The trainer draws its own curves into the run folder; the report shows that figure.
     figures = {"Training": [("training curves: losses and lambda (left), validation Dice (right)",
                              run.curves)]}
-    figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
+    predict_dir = out / "predict"
+    if settings.predict_count:
+        test_ids = [r.case_id for r in open_dataset(echonet_root, "echonet").records() if r.split == "test"]
+        inputs = [echonet_root / "Videos" / f"{case_id}.avi" for case_id in test_ids[: settings.predict_count]]
+        prediction = predict_videos(inputs, segmenter, predict_dir, progress=settings.progress)
+        lap("predict")
+        figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
+        predicted = (f"{prediction.n_done} of {len(inputs)} test videos -> {predict_dir} "
+                     "(masks, overlays, ED/ES, EF per beat)")
+    else:
+        predicted = "skipped (--predict 0)"
     headline = _headline(evaluation.summary, result)
     info = {
         "data": f"{settings.videos} synthetic videos ({settings.difficulty}), "
@@ -118,7 +122,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         "model": f"{meta.model} {meta.model_cfg} input {input_size[0]}x{input_size[1]}, "
                  f"best by validation Dice: {result.best_which} at step {result.best_step}",
         "training": f"{result.steps} steps, preset {settings.config!r}, run folder {run_dir}",
-        "predict": f"{prediction.n_done} of {len(inputs)} test videos -> {predict_dir} (masks, overlays, ED/ES, EF per beat)",
+        "predict": predicted,
         "time (s)": ", ".join(f"{k} {v}" for k, v in seconds.items()),
     }
     files = write_report(evaluation, out, title="echoseg demo: SSCF on synthetic echo videos", info=info,
