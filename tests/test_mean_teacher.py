@@ -112,8 +112,9 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     assert [r.case_id for r in extra.records()] == ["unlabeled/clinic__a", "unlabeled/clinic__b"]
     config = resolve_config(None, tiny_overrides(2) + [f"data.unlabeled=[{tmp_path / 'archive'}]"])
     source = InMemorySource(ellipse_dataset(2, 1, 12, 32))
-    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
-                                                       DistContext(), extra, extra.fingerprint())
+    cache, train_videos, val_videos, use = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+                                                         DistContext(), extra, extra.fingerprint())
+    assert use.summary().endswith("plus 2 untraced videos (data.unlabeled, consistency loss only)")
     archive = cache.indices("unlabeled")
     assert len(archive) == 2 and all(cache.entries[i].mask_frames == [] for i in archive)
     assert cache.video(archive[0]).shape == (10, 32, 32)

@@ -114,3 +114,13 @@ def test_summary_counts_only_the_test_cases_it_does_not_train_on():
     use = DataUse(records, train=["a", "b", "c"], val=["e"])
     assert use.summary() == "training on 4 cases (3 train, 1 val) of 5; 0 left out; 1 test cases not used"
     assert [use.role(r.case_id, r.split)[0] for r in records] == ["train", "train", "train", "test", "val"]
+
+
+def test_summary_says_how_many_untraced_videos_data_unlabeled_adds():
+    from echoseg.data.schema import CaseRecord
+    from echoseg.training.data_use import DataUse
+
+    records = [CaseRecord(case_id=c, patient_id=c, split="train") for c in "abc"]
+    use = DataUse(records, train=["a", "b"], val=["c"], unlabeled=96)
+    assert use.summary() == ("training on 3 cases (2 train, 1 val) of 3; 0 left out; "
+                             "plus 96 untraced videos (data.unlabeled, consistency loss only)")

@@ -128,7 +128,8 @@ def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cac
         else:
             left_out.append(LeftOut(item["case_id"], item["problem"]))
     train, val = cache.indices("train"), cache.indices("val")
-    use = DataUse(records, [cache.entries[i].case_id for i in train], [cache.entries[i].case_id for i in val], left_out)
+    use = DataUse(records, [cache.entries[i].case_id for i in train], [cache.entries[i].case_id for i in val], left_out,
+                  unlabeled=len(cache.indices("unlabeled")))
     return cache, train, val, use
 
 

@@ -35,6 +35,7 @@ class DataUse:
     train: list[str]  # case ids trained on
     val: list[str]  # case ids validated on
     left_out: list[LeftOut] = field(default_factory=list)  # problems: never used
+    unlabeled: int = 0  # untraced videos of data.unlabeled in the run (not cases of the dataset)
 
     @property
     def n_cases(self) -> int:
@@ -68,7 +69,9 @@ class DataUse:
         tests = sum(1 for r in self.records if r.split == "test" and self.role(r.case_id, r.split)[0] == "test")
         line = (f"training on {len(self.train) + len(self.val)} cases ({len(self.train)} train, {len(self.val)} val) "
                 f"of {self.n_cases}; {len(self.left_out)} left out")
-        return line + (f"; {tests} test cases not used" if tests else "")
+        line += f"; {tests} test cases not used" if tests else ""
+        return line + (f"; plus {self.unlabeled} untraced videos (data.unlabeled, consistency loss only)"
+                       if self.unlabeled else "")
 
     def report(self, where: Path | None = None) -> None:
         """Log the summary and each case left out (the first SHOWN_LEFT_OUT; all are in `where`)."""
