@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from echoseg.data.synthetic.scene import REALISTIC_REVISION
 from echoseg.inference.segmenter import PRETRAINED_NOTE, pretrained_path
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 # Everything that decides the shipped weights. The shipped file records it (extra["recipe"]) and a
 # test checks that the two agree, so the file in the package is the one this recipe makes.
 RECIPE: dict[str, Any] = {
-    "data": {"difficulty": "realistic", "videos": 200, "seed": 20261128, "size": 112,
-             "splits": [0.8, 0.1, 0.1], "layout": "synthetic"},
+    "data": {"difficulty": "realistic", "revision": REALISTIC_REVISION, "videos": 200, "seed": 20261128,
+             "size": 112, "splits": [0.8, 0.1, 0.1], "layout": "synthetic"},
     "config": "cpu",
     "overrides": ["data.use_all_frame_labels=true", "data.num_workers=0", "optim.steps=2500",
                   "data.max_val_cases=6", "runtime.threads=2", "runtime.seed=0", "runtime.val_interval=400",

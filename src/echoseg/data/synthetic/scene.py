@@ -121,6 +121,10 @@ def _blob(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
     return np.exp(-0.5 * d2 / max(radius, 1.0) ** 2).astype(np.float32)
 
 
+# Revision of the realistic picture: bump it whenever a change here alters what the realistic preset
+# draws. The synthetic-pretrained model's recipe records it, so a stale shipped model fails its test.
+REALISTIC_REVISION = 2
+
 # Echogenicity of the realistic scene, dB relative to the myocardium; each video draws every level
 # uniformly from its range. Real apical views: the septum, the fibrous annuli, the valves and the
 # pericardium are the brightest structures; the free walls are mid-grey; the blood is dark.
@@ -137,11 +141,13 @@ REALISTIC_LEVELS_DB = {
     "chordae": (-16.0, -8.0),  # strings from the papillary muscle to the mitral leaflet tips
     "blood_clutter": (3.0, 9.0),  # amplitude (dB) of slow-flow clutter / spontaneous contrast in the blood
     "wall_loss": (-30.0, -18.0),  # signal lost by the LV wall where the patchiness field is 1
+    "wall_floor": (4.0, 10.0),  # the least a wall keeps above the blood however much it loses
     "near_field": (0.0, 6.0),  # chest-wall clutter and reverberation at the top of the fan
     "specular": (-6.0, 2.0),  # reflection from a blood-myocardium interface met head-on by the beam
 }
 PERICARDIUM_FADE_DB = (6.0, -6.0, -14.0)  # basal, mid and apical thirds of the pericardium line
-WALL_LOSS_PATCHES = (0.4, 1.0)  # patchiness = clip(a + b * smooth unit field, 0, 1) over the frame
+WALL_LOSS_PATCHES = (1.0, 1.0)  # patchiness = clip(a + b * smooth unit field, 0, 1) over the frame
+SEPTAL_LOSS = 0.0  # fraction of the patchy loss the septum takes (real A4C: the best-seen wall)
 SEPTUM_FROM = 0.35  # the bright septum starts this fraction of the contour samples away from the apex
 SPECULAR_SLOPE_REF = 15.0  # dB per pixel: the 5x5 Sobel estimate at a sharp 40 dB interface
 
@@ -150,9 +156,9 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
                            rng: np.random.Generator) -> np.ndarray:
     """Linear scatter amplitude float32 (T, H, W) of the realistic preset.
 
-    Diffuse scattering per structure (levels above), patchy signal loss of the whole LV wall (a static
-    patchiness field: where it is high the border is no brighter than the blood; visible edges stay at
-    the true border), wall dropout where the beam runs along the wall, and specular reflection: the derivative of the
+    Diffuse scattering per structure (levels above), patchy signal loss of the LV's free walls and apex
+    (a static patchiness field: where it is high the border is barely brighter than the blood; visible
+    edges stay at the true border), wall dropout where the beam runs along the wall, and specular reflection: the derivative of the
     scene along the beam, so interfaces the beam meets head-on (apex cap, annulus plane, closed
     leaflets, pericardium) are bright and those it grazes (the free walls) are not.
     """
@@ -162,6 +168,7 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
     level = {name: float(rng.uniform(*bounds)) for name, bounds in REALISTIC_LEVELS_DB.items()}
     scene = np.full((t, h, w), level["tissue"], np.float32)
     band = np.zeros((t, h, w), np.float32)  # the LV wall, 1 where it lies
+    septal = np.zeros((t, h, w), np.float32)  # the bright septum, 1 where it lies
     right = frames.rv is not None
     n = N_SIDE
     septal_start = int(round(SEPTUM_FROM * n))
@@ -190,6 +197,7 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
         if right:  # septum: from the epicardial (RV) side to the endocardial side, mid-wall to the base
             septum = np.concatenate([px["epi"][i, n - 1 + septal_start : 2 * n - 1], lv[n : 2 * n - septal_start]])
             cv2.fillPoly(img, [septum], level["septum"], cv2.LINE_8, SHIFT)
+            cv2.fillPoly(septal[i], [septum], 1.0, cv2.LINE_8, SHIFT)
         cavities = (px["rv"][i], px["ra"][i], px["la"][i], lv) if right else (px["la"][i], lv)
         for cavity in cavities:
             cv2.fillPoly(img, [cavity], level["blood"], cv2.LINE_8, SHIFT)
@@ -208,11 +216,17 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
 
     # Specular reflection from the macroscopic interfaces (before texture and the wall's signal loss).
     specular = _specular(scene, sector)
-    # Patchy wall dropout: where the static patchiness is high the whole wall thickness loses its signal, so
-    # the border is no brighter than the blood for a stretch; elsewhere the wall meets the cavity at the true
-    # border (no visible edge is ever displaced from the truth, only missing).
+    # Patchy wall dropout: where the static patchiness is high the free walls and apex lose their signal over
+    # their whole thickness, so the border is barely brighter than the blood for a stretch; no visible edge is
+    # ever displaced from the truth, only faint. The loss stops `wall_floor` dB above the blood (myocardium
+    # always scatters more than blood) and spares the septum: lost down to the blood's level, a thin ED wall
+    # and a thick ES wall looked alike and networks guessed a typical cavity (EF biased low; issue 10,
+    # benchmarks/bench_ef_bias.py).
     patches = np.clip(WALL_LOSS_PATCHES[0] + WALL_LOSS_PATCHES[1] * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
-    scene += band * (level["wall_loss"] * patches)[None]
+    floor = np.float32(level["blood"] + level["wall_floor"])
+    lost = np.maximum(scene + level["wall_loss"] * patches[None] * (1 - (1 - SEPTAL_LOSS) * septal),
+                      np.minimum(scene, floor))
+    scene = np.where(band > 0, lost, scene)
     # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
     outside = (scene == np.float32(level["tissue"])).astype(np.float32)
     blood = (scene == np.float32(level["blood"])).astype(np.float32)
