@@ -208,3 +208,30 @@ def test_perturbing_the_labelled_windows_changes_only_their_intensities(tmp_path
     change = (perturbed["labeled"] - plain["labeled"].float() / 255).abs()
     assert 0.01 < float(change.mean()) < 0.2  # brightness/contrast +-0.1, speckle 0.1, noise 0.03
     assert torch.equal(plain["student"], perturbed["student"]) and torch.equal(plain["teacher"], perturbed["teacher"])
+
+
+@pytest.mark.slow  # inductor compiles the network twice (a C++ build): about a minute on 2 shared cores
+def test_compiled_student_with_separate_passes_trains_as_the_eager_one(tmp_path):
+    # The unlabelled pass sets BatchNorm's momentum to 0 for its duration, so a compiled student sees
+    # two module states: it must give the eager student's losses, weights and running statistics, and
+    # must not recompile after both states have been compiled once.
+    import torch._dynamo
+
+    results = {}
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        trainer = untrained_trainer(tmp_path / str(compiled), "mean_teacher.student_batchnorm=separate",
+                                    f"runtime.compile={str(compiled).lower()}")
+        trainer.student.train()
+        losses = [trainer.train_step(trainer.dataset[i])["loss"] for i in range(2)]
+        compiles_after_two_steps = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        losses += [trainer.train_step(trainer.dataset[i])["loss"] for i in range(2, 4)]
+        new_compiles = torch._dynamo.utils.counters["stats"]["unique_graphs"] - compiles_after_two_steps
+        results[compiled] = (losses, running_statistics(trainer.student).clone(),
+                             torch.cat([p.detach().flatten() for p in trainer.student.parameters()]))
+        if compiled:
+            assert compiles_after_two_steps > 0 and new_compiles == 0, (compiles_after_two_steps, new_compiles)
+    (eager_losses, eager_stats, eager_params), (losses, stats, params) = results[False], results[True]
+    assert losses == pytest.approx(eager_losses, rel=1e-5)
+    assert torch.allclose(stats, eager_stats, atol=1e-5)
+    assert torch.allclose(params, eager_params, atol=1e-5)
