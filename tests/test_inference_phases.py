@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 
 from echoseg.inference.phases import (
+    Beat,
     Phases,
     beats_from_volumes,
     detect_phases,
+    flag_beats,
     lv_volumes,
     mean_ef,
     pair_beats,
+    video_ef,
 )
 from inference_support import beating_video
 
@@ -72,3 +75,40 @@ def test_ef_per_beat_matches_truth_on_beating_ellipse():
 def test_pairs_take_the_first_es_after_each_ed():
     assert pair_beats(Phases([10, 50, 90], [30, 70])) == [(10, 30), (50, 70)]
     assert pair_beats(Phases([10], [5])) == []
+
+
+def _beat(ed, es, edv, esv):
+    return Beat(ed, es, edv, esv, 100.0 * (edv - esv) / edv)
+
+
+def test_impossible_beats_are_left_out_of_the_video_ef_with_the_reason():
+    beats = flag_beats([_beat(10, 25, 100, 40),  # EF 60: fine
+                        _beat(60, 75, 100, 120),  # ESV > EDV: EF -20
+                        _beat(110, 125, 100, 3),  # EF 97: implausible
+                        _beat(160, 162, 100, 45),  # ES 0.04 s after ED at 50 fps
+                        _beat(210, 225, 100, 44)], fps=50)
+    assert [b.excluded.split(" ")[0] for b in beats] == ["", "ESV", "EF", "ED->ES", ""]
+    assert "outside 10-85" in beats[2].excluded and "0.04 s" in beats[3].excluded
+    result = video_ef(beats)
+    assert result.ef == pytest.approx(58.0) and (result.used, result.total) == (2, 5)
+    assert result.quality.startswith("check:") and "3 of 5 beats left out" in result.quality
+    assert mean_ef(beats) == pytest.approx(58.0)
+
+
+def test_no_negative_ef_is_ever_reported():
+    result = video_ef(flag_beats([_beat(10, 25, 100, 130), _beat(60, 75, 80, 95)], fps=50))
+    assert np.isnan(result.ef) and result.used == 0
+    assert result.quality.startswith("no EF") and "ESV >= EDV" in result.quality
+    assert video_ef([]).quality == "no EF: no complete ED->ES beat"
+
+
+def test_an_outlier_beat_is_left_out_and_disagreeing_beats_are_flagged():
+    beats = flag_beats([_beat(10, 25, 100, 40), _beat(60, 75, 100, 42), _beat(110, 125, 100, 75),
+                        _beat(160, 175, 100, 39)], fps=50)
+    assert [bool(b.excluded) for b in beats] == [False, False, True, False]
+    assert "points from the other beats" in beats[2].excluded
+    ok = video_ef(beats)
+    assert ok.quality == "ok" and ok.ef == pytest.approx(np.mean([60, 58, 61]))
+    # Two beats cannot outvote each other: both count, and the video is marked for a look.
+    pair = video_ef(flag_beats([_beat(10, 25, 100, 30), _beat(60, 75, 100, 65)], fps=50))
+    assert pair.used == 2 and pair.quality.startswith("check: beats disagree")

@@ -35,6 +35,11 @@ from echoseg.errors import DataError
 # A fan filling at least this fraction of the frame's height and width is taken as already cropped
 # (EchoNet-Dynamic's 112x112 frames, CAMUS images): such inputs are left as they are.
 FILLS_FRAME_FRACTION = 0.9
+# Frames no larger than this on either side are taken as already cut to their fan, whatever the detector
+# makes of them: EchoNet-Dynamic's are 112x112, scanner exports are hundreds of pixels wide. On 203 real
+# EchoNet-Dynamic videos the detector read a dark near field or a faint lateral edge as the fan's end in
+# 53 (which were then cropped, unlike the other 145 and unlike training) and found no fan in 5 (issue 22).
+PRECROPPED_MAX_SIDE = 160
 MAX_DETECTION_FRAMES = 48
 FRAMINGS = ("depth", "whole")
 
@@ -551,13 +556,21 @@ class FanCrop:
                 "scale": round(self.scale, 6), "fan": self.geometry.to_dict()}
 
 
+def small_enough_to_be_cropped(shape: tuple[int, int]) -> bool:
+    """A frame of `shape` (H, W) this small is already cut to its fan (see PRECROPPED_MAX_SIDE)."""
+    return max(shape) <= PRECROPPED_MAX_SIDE
+
+
 def crop_sample(sample, framing: str = "depth", path: str | None = None):
     """An EchoSample cut to its ultrasound fan at the original resolution (see `FanCrop.native`): video
     blanked outside the fan, masks and labels cut to the same window, spacing unchanged (no resampling).
-    A sample whose fan fills its frame (EchoNet-Dynamic, CAMUS) comes back as it is. Raises FanNotFound.
+    A sample whose fan fills its frame (EchoNet-Dynamic, CAMUS) or whose frames are small enough to be
+    already cut (`small_enough_to_be_cropped`) comes back as it is. Raises FanNotFound.
     """
     from dataclasses import replace
 
+    if small_enough_to_be_cropped(sample.video.shape[1:]):
+        return sample
     fan = detect_fan(sample.video, path=path or sample.case_id)
     if fan.fills_frame():
         return sample

@@ -70,9 +70,9 @@ def write_frames_csv(path: Path, areas: np.ndarray, volumes: np.ndarray, ed: lis
 def write_beats_csv(path: Path, beats) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["beat", "ed_frame", "es_frame", "edv", "esv", "ef"])
+    writer.writerow(["beat", "ed_frame", "es_frame", "edv", "esv", "ef", "excluded"])
     for i, b in enumerate(beats):
-        writer.writerow([i, b.ed, b.es, f"{b.edv:.4f}", f"{b.esv:.4f}", f"{b.ef:.2f}"])
+        writer.writerow([i, b.ed, b.es, f"{b.edv:.4f}", f"{b.esv:.4f}", f"{b.ef:.2f}", b.excluded])
     atomic_write_text(path, buf.getvalue())
 
 

@@ -34,7 +34,7 @@ import torch.nn as nn
 from echoseg.data.sector import FRAMINGS, FanCrop
 from echoseg.errors import DataError, EchosegError, Interrupted
 from echoseg.inference import outputs
-from echoseg.inference.phases import Beat, beats_from_volumes, detect_phases, lv_volumes, mean_ef
+from echoseg.inference.phases import Beat, VideoEF, beats_from_volumes, detect_phases, flag_beats, lv_volumes, video_ef
 from echoseg.inference.segmenter import Segmenter
 from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.inference.views import ModelView
@@ -43,7 +43,8 @@ from echoseg.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["name", "input", "status", "frames", "height", "width", "fps", "spacing_dy_mm", "spacing_dx_mm",
-                   "n_beats", "ed_frames", "es_frames", "ef_per_beat", "ef_mean", "edv_mean", "esv_mean", "fan_crop",
+                   "n_beats", "ed_frames", "es_frames", "ef_per_beat", "ef_mean", "edv_mean", "esv_mean", "beats_used",
+                   "ef_quality", "fan_crop",
                    "notes"]
 ERROR_COLUMNS = ["input", "error"]
 RUN_RECORD = "run.json"
@@ -56,8 +57,9 @@ class VideoPrediction:
     """Everything predicted for one video; arrays at the video's own size.
 
     masks bool (T, H, W); areas float (T,) in mm^2 (px without spacing); volumes float (T,) in ml
-    (px^3 without spacing); beats: ED/ES pairs with EDV, ESV, EF. view: how the frames reached the
-    model (fan crop or whole-frame resize), None when not recorded.
+    (px^3 without spacing); beats: ED/ES pairs with EDV, ESV, EF, and why a beat is left out of the
+    video's EF (`echoseg.inference.phases.flag_beats`). view: how the frames reached the model (fan
+    crop or whole-frame resize), None when not recorded.
     """
 
     video: VideoInput
@@ -70,8 +72,8 @@ class VideoPrediction:
     view: ModelView | None = None
 
     @property
-    def ef_mean(self) -> float:
-        return mean_ef(self.beats)
+    def ef(self) -> VideoEF:
+        return video_ef(self.beats)
 
 
 class PredictInterrupted(Interrupted):
@@ -125,7 +127,7 @@ def analyse(video: VideoInput, masks: np.ndarray, view: ModelView | None = None)
     box = masks[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if rows.size else masks
     volumes = lv_volumes(box, spacing)
     phases = detect_phases(areas, video.fps)
-    beats = beats_from_volumes(phases, volumes)
+    beats = flag_beats(beats_from_volumes(phases, volumes), video.fps)
     if not beats:
         n = len(masks)
         why = f"too few frames ({n})" if n < MIN_FRAMES_FOR_PHASES else f"no complete ED->ES beat in {n} frames"
@@ -136,26 +138,25 @@ def analyse(video: VideoInput, masks: np.ndarray, view: ModelView | None = None)
 def summary_row(name: str, pred: VideoPrediction) -> dict:
     v = pred.video
     spacing = v.spacing_mm or (float("nan"), float("nan"))
-    finite = [b for b in pred.beats if math.isfinite(b.ef)]
+    used = [b for b in pred.beats if b.counts]
+    ef = pred.ef
     return {
         "name": name, "input": str(v.path), "status": "done", "frames": int(v.frames.shape[0]),
         "height": int(v.frames.shape[1]), "width": int(v.frames.shape[2]),
         "fps": _fmt(v.fps), "spacing_dy_mm": _fmt(spacing[0]), "spacing_dx_mm": _fmt(spacing[1]),
         "n_beats": len(pred.beats), "ed_frames": " ".join(map(str, pred.ed_frames)),
         "es_frames": " ".join(map(str, pred.es_frames)),
-        "ef_per_beat": " ".join(f"{b.ef:.2f}" for b in pred.beats), "ef_mean": _fmt(pred.ef_mean, 2),
-        "edv_mean": _fmt(np.mean([b.edv for b in finite]) if finite else None),
-        "esv_mean": _fmt(np.mean([b.esv for b in finite]) if finite else None),
+        "ef_per_beat": " ".join(f"{b.ef:.2f}" for b in pred.beats), "ef_mean": _fmt(ef.ef, 2),
+        "edv_mean": _fmt(np.mean([b.edv for b in used]) if used else None),
+        "esv_mean": _fmt(np.mean([b.esv for b in used]) if used else None),
+        "beats_used": f"{ef.used}/{ef.total}", "ef_quality": ef.quality,
         "fan_crop": _fan_crop_state(pred.view), "notes": "; ".join(v.notes),
     }
 
 
 def _fan_crop_state(view: ModelView | None) -> str:
-    """summary.csv's fan_crop: cropped (fan found, frames cut to it), not needed (fan fills the frame),
-    off (--no-crop), or empty when unknown."""
-    if view is None:
-        return ""
-    return "cropped" if view.crop is not None else "not needed" if view.fan is not None else "off"
+    """summary.csv's fan_crop (`ModelView.state`), or empty when unknown."""
+    return "" if view is None else view.state
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
