@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from echoseg.training.losses import bernoulli_kl, consistency_loss, dice_loss, supervised_loss
+from echoseg.training.losses import bernoulli_kl, confident_pixels, consistency_loss, dice_loss, supervised_loss
 
 
 def as_map(values):
@@ -57,3 +57,20 @@ def test_consistency_loss_weights_and_gradient_only_to_student():
 def test_kl_finite_at_saturated_probabilities():
     value = bernoulli_kl(as_map([1.0, 0.0]), as_map([0.0, 1.0]))
     assert torch.isfinite(value)
+
+
+def test_consistency_on_confident_teacher_pixels_only():
+    """mean_teacher.confidence: only pixels the teacher is sure of count (self-ensembling domain
+    adaptation, French et al. 2018); the rest neither add to the loss nor dilute it."""
+    student = as_map([0.5, 0.5, 0.5]).requires_grad_(True)
+    teacher = as_map([0.95, 0.6, 0.02])
+    weight = confident_pixels(teacher, 0.9)
+    assert weight.flatten().tolist() == [1.0, 0.0, 1.0]
+    out = consistency_loss(student, teacher, weight=weight)
+    both = consistency_loss(as_map([0.5, 0.5]), as_map([0.95, 0.02]))
+    assert out["loss"].item() == pytest.approx(both["loss"].item(), rel=1e-6)
+    out["loss"].backward()
+    assert student.grad.flatten()[1].item() == 0.0 and student.grad.flatten()[0].item() != 0.0
+    # No confident pixel: a zero loss, not 0/0.
+    assert consistency_loss(student, teacher, weight=torch.zeros_like(weight))["loss"].item() == 0.0
+    assert confident_pixels(teacher, 0.0) is None

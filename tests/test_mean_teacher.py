@@ -125,6 +125,18 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     assert len(unlabeled) == 2 * 12 + 2 * 10 and set(archive) <= set(unlabeled[:, 0])
     with pytest.raises(ConfigError, match="data.unlabeled"):
         train(config, out_dir=tmp_path / "run2", samples=ellipse_dataset(2, 1, 12, 32), model=DeepTinyNet())
+    # Domain adaptation: the consistency stream takes the untraced videos only (another domain than the
+    # labelled training videos), every frame of each.
+    only = resolve_config(None, tiny_overrides(2) + [f"data.unlabeled=[{tmp_path / 'archive'}]",
+                                                     "data.unlabeled_stream=extra"])
+    adapting = MeanTeacherTrainer(only, DeepTinyNet(), cache, train_videos, val_videos, tmp_path / "run3",
+                                  model_name="deep", model_cfg={})
+    windows = adapting.dataset.unlabeled.windows
+    assert len(windows) == 2 * 10 and set(windows[:, 0]) == set(archive)
+    with pytest.raises(ConfigError, match="unlabeled_stream"):
+        resolve_config(None, ["data.unlabeled_stream=some"])
+    with pytest.raises(ConfigError, match="data.unlabeled_stream=extra needs data.unlabeled"):
+        resolve_config(None, ["data.unlabeled_stream=extra"])
 
 
 def untrained_trainer(tmp_path: Path, *extra: str, model: nn.Module | None = None) -> MeanTeacherTrainer:

@@ -20,6 +20,7 @@ from echoseg.config import ConfigError, load_config
 PRESETS_PACKAGE = "echoseg.configs"
 TEACHER_BATCHNORM = ("batch", "ema")
 STUDENT_BATCHNORM = ("joint", "separate")
+UNLABELED_STREAMS = ("all", "extra")
 
 
 @dataclass
@@ -37,6 +38,8 @@ class DataConfig:
     # runtime.seed, the same draw for every model); the others give only unlabelled windows (mean teacher)
     unlabeled: list[str] = field(default_factory=list)  # folders (or files) of untraced videos in any format
     # `echoseg predict` reads: every frame feeds only the consistency loss (a clinic's archive)
+    unlabeled_stream: str = "all"  # all: the consistency loss sees every training video and data.unlabeled;
+    # extra: data.unlabeled only (domain adaptation: the labelled videos come from another domain, e.g. synthetic)
     max_val_cases: int = 0  # 0 = all
     max_bad_fraction: float = 0.05  # refuse to train when more of the dataset's cases than this are left out
     # for problems (bad labels, missing or broken videos); 1 = train on whatever is usable
@@ -137,6 +140,8 @@ class MeanTeacherConfig:
     # joint: one pass over labelled + unlabelled windows (BatchNorm statistics of the mixed batch; echoseg
     # before 2026-11-29, test Dice 0.03-0.09 lower, benchmarks/ablation_results.md "Why the mean teacher hurts")
     consistency_weight: float = 1.0  # multiplies lambda(t)
+    confidence: float = 0.0  # > 0: the consistency loss counts only pixels whose teacher probability of
+    # either class reaches this (self-ensembling domain adaptation, French et al. 2018); 0 = every pixel
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
     mse_weight: float = 0.5  # alpha of eq. 10
     kl_weight: float = 0.5  # beta of eq. 10
@@ -197,6 +202,11 @@ class TrainConfig:
             except (RuntimeError, ValueError):
                 raise ConfigError(f"runtime.device {self.runtime.device!r} is not a torch device; use auto, cpu, "
                                   "cuda, cuda:N or mps") from None
+        if self.data.unlabeled_stream not in UNLABELED_STREAMS:
+            raise ConfigError(f"data.unlabeled_stream must be one of {list(UNLABELED_STREAMS)}, "
+                              f"got {self.data.unlabeled_stream!r}")
+        if self.data.unlabeled_stream == "extra" and not self.data.unlabeled:
+            raise ConfigError("data.unlabeled_stream=extra needs data.unlabeled (the videos that feed the stream)")
         if self.mean_teacher.teacher_batchnorm not in TEACHER_BATCHNORM:
             raise ConfigError(f"mean_teacher.teacher_batchnorm must be one of {list(TEACHER_BATCHNORM)}, "
                               f"got {self.mean_teacher.teacher_batchnorm!r}")
@@ -255,6 +265,7 @@ _RANGES = [
     ("optim.bce_weight", _at_least(0), ">= 0"),
     ("mean_teacher.ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("mean_teacher.consistency_weight", _at_least(0), ">= 0"),
+    ("mean_teacher.confidence", lambda v: v == 0 or 0.5 <= v < 1, "0 (off) or in [0.5, 1)"),
     ("mean_teacher.ramp_steps", _at_least(0), ">= 0 (0 = all steps)"),
     ("mean_teacher.mse_weight", _at_least(0), ">= 0"),
     ("mean_teacher.kl_weight", _at_least(0), ">= 0"),

@@ -38,7 +38,14 @@ def supervised_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: flo
     return {"loss": dice_weight * dice + bce_weight * bce, "dice": dice, "bce": bce}
 
 
-def bernoulli_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+def _mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of `values`, or their weighted mean over the pixels `weight` marks (0 when it marks none)."""
+    if weight is None:
+        return values.mean()
+    return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def bernoulli_kl(p: torch.Tensor, q: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over pixels of KL(Bern(p) || Bern(q)) = p log(p/q) + (1-p) log((1-p)/(1-q)).
 
     Eq. 9 writes only the foreground term; with one sigmoid output per pixel the two-class
@@ -47,18 +54,28 @@ def bernoulli_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     p = p.float().clamp(_PROB_EPS, 1 - _PROB_EPS)
     q = q.float().clamp(_PROB_EPS, 1 - _PROB_EPS)
     kl = p * (p.log() - q.log()) + (1 - p) * ((1 - p).log() - (1 - q).log())
-    return kl.mean()
+    return _mean(kl, weight)
+
+
+def confident_pixels(teacher_probs: torch.Tensor, threshold: float) -> torch.Tensor | None:
+    """1 where the teacher's probability of either class reaches `threshold`, else 0 (float, same shape);
+    None when `threshold` is 0 (every pixel counts)."""
+    if threshold <= 0:
+        return None
+    p = teacher_probs.detach().float()
+    return (torch.maximum(p, 1 - p) >= threshold).float()
 
 
 def consistency_loss(student_probs: torch.Tensor, teacher_probs: torch.Tensor, mse_weight: float = 0.5,
-                     kl_weight: float = 0.5) -> dict[str, torch.Tensor]:
+                     kl_weight: float = 0.5, weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """alpha * MSE + beta * KL(student || teacher) (eqs. 8-10), direction as in eq. 9.
 
     The teacher's probabilities are targets: they are detached here so no gradient reaches the
-    teacher whatever the caller did. Returns {"loss", "mse", "kl"}.
+    teacher whatever the caller did. weight: count only these pixels (`confident_pixels`); None = all.
+    Returns {"loss", "mse", "kl"}.
     """
     teacher_probs = teacher_probs.detach().float()
     student_probs = student_probs.float()
-    mse = F.mse_loss(student_probs, teacher_probs)
-    kl = bernoulli_kl(student_probs, teacher_probs)
+    mse = _mean((student_probs - teacher_probs) ** 2, weight)
+    kl = bernoulli_kl(student_probs, teacher_probs, weight)
     return {"loss": mse_weight * mse + kl_weight * kl, "mse": mse, "kl": kl}

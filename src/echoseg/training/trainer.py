@@ -53,7 +53,7 @@ from echoseg.training.dataset import (
 )
 from echoseg.training.distributed import DistContext, wrap_model
 from echoseg.training.ema import ModelEMA
-from echoseg.training.losses import consistency_loss, supervised_loss
+from echoseg.training.losses import confident_pixels, consistency_loss, supervised_loss
 from echoseg.training.run_folder import (
     STATE_NAME,
     MetricsLog,
@@ -171,7 +171,8 @@ class Trainer:
         # Streams and schedule. With data.label_fraction < 1 only some training videos are traced; every
         # training video, and every video of data.unlabeled (cache split "unlabeled"), is unlabelled.
         self.labeled_videos = labeled_subset(cache, train_videos, config.data.label_fraction, rt.seed)
-        self.unlabeled_videos = list(train_videos) + cache.indices("unlabeled")
+        extra = cache.indices("unlabeled")
+        self.unlabeled_videos = extra if config.data.unlabeled_stream == "extra" else list(train_videos) + extra
         self.labeled_windows = labeled_windows(cache, self.labeled_videos, config.data.use_all_frame_labels)
         self.val_windows = labeled_windows(cache, val_videos, config.data.use_all_frame_labels)
         global_labeled = config.data.batch_labeled * self.dist.world_size
@@ -538,12 +539,16 @@ class MeanTeacherTrainer(Trainer):
             with torch.no_grad():
                 teacher_logits = self.ema.module(self._input(batch["teacher"]))
         sup = supervised_loss(logits[:n_labeled], mask, self.config.optim.dice_weight, self.config.optim.bce_weight)
-        cons = consistency_loss(torch.sigmoid(logits[n_labeled:].float()), torch.sigmoid(teacher_logits.float()),
-                                mt.mse_weight, mt.kl_weight)
+        teacher_probs = torch.sigmoid(teacher_logits.float())
+        confident = confident_pixels(teacher_probs, mt.confidence)
+        cons = consistency_loss(torch.sigmoid(logits[n_labeled:].float()), teacher_probs, mt.mse_weight, mt.kl_weight,
+                                confident)
         lam = mt.consistency_weight * consistency_ramp(self.step, self.ramp_steps)
         losses = {"loss": sup["loss"] + lam * cons["loss"], "loss_sup": sup["loss"], "loss_dice": sup["dice"],
                   "loss_bce": sup["bce"], "loss_cons": cons["loss"], "loss_mse": cons["mse"], "loss_kl": cons["kl"],
                   "lambda": torch.tensor(lam)}
+        if confident is not None:
+            losses["confident"] = confident.mean()
         return self._add_auxiliary(losses, mask, n_labeled, aux)
 
     def _separate_student_forward(self, labeled: torch.Tensor, unlabeled: torch.Tensor, mask: torch.Tensor
