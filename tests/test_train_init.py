@@ -73,3 +73,28 @@ def test_train_command_init_errors_are_one_line(tmp_path, capsys, pretrained):
     code, err = run("--init", str(pretrained.run_dir))
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "cannot start from these weights: they are tiny" in err and "the config builds sscf" in err
+
+
+def test_fine_tuning_cannot_end_below_its_starting_weights_on_validation(tmp_path, pretrained):
+    """The guard: with model.init, step 0 is a trained model and may be the best checkpoint. A run that
+    only makes things worse (a learning rate that wrecks the network) ends with the starting weights."""
+    best = pretrained.run_dir / "checkpoints/best/model.safetensors"
+    result = tiny_train(tmp_path / "wrecked", steps=3, extra=[f"model.init={pretrained.run_dir}", "optim.lr=50",
+                                                              "optim.init_lr_scale=1", "mean_teacher.enabled=false"])
+    assert result.best_step == 0 and result.best_dice == pytest.approx(result.initial_val_dice)
+    start, kept = load_file(str(best)), load_file(str(result.best_checkpoint))
+    assert all(torch.equal(start[k], kept[k]) for k in start)
+    assert read_metadata(result.best_checkpoint).extra["step"] == 0
+
+
+def test_fine_tuning_scales_the_learning_rate(tmp_path, pretrained):
+    config = resolve_config(None, tiny_overrides(2) + [f"model.init={pretrained.run_dir}", "optim.lr=1e-3"])
+    assert config.optim.init_lr_scale == 0.1
+    def first_lr(result):
+        rows = (result.run_dir / "metrics.csv").read_text().splitlines()
+        header, first = rows[0].split(","), rows[2].split(",")
+        return float(first[header.index("lr")])
+
+    fine = tiny_train(tmp_path / "fine", steps=2, extra=[f"model.init={pretrained.run_dir}", "optim.lr=1e-3"])
+    scratch = tiny_train(tmp_path / "scratch", steps=2, extra=["optim.lr=1e-3"])
+    assert first_lr(fine) == pytest.approx(0.1 * first_lr(scratch), rel=1e-4)  # the same poly decay, a tenth

@@ -122,6 +122,8 @@ class OptimConfig:
     epochs: int = 100  # one epoch = one pass over the labelled windows
     steps: int = 0  # > 0: train this many steps instead of `epochs`
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    init_lr_scale: float = 0.1  # with model.init (fine-tuning) the learning rate is lr x this: a trained
+    # network moved at a from-scratch rate by a few videos can end worse than it began (issue 22)
     dice_weight: float = 0.5  # alpha of eq. 7
     bce_weight: float = 0.5  # beta of eq. 7
 
@@ -261,6 +263,7 @@ _RANGES = [
     ("optim.epochs", _at_least(0), ">= 0"),
     ("optim.steps", _at_least(0), ">= 0 (0 = use optim.epochs)"),
     ("optim.grad_clip", _at_least(0), ">= 0 (0 = off)"),
+    ("optim.init_lr_scale", lambda v: v > 0, "> 0 (1 = the from-scratch rate)"),
     ("optim.dice_weight", _at_least(0), ">= 0"),
     ("optim.bce_weight", _at_least(0), ">= 0"),
     ("mean_teacher.ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),

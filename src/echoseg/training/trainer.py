@@ -188,8 +188,9 @@ class Trainer:
             config.augment, config.mean_teacher.perturb, rt.seed, self.total_steps,
             rank=self.dist.rank, world_size=self.dist.world_size)
 
-        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=config.optim.lr,
-                                          weight_decay=config.optim.weight_decay)
+        # Fine-tuning moves a trained network at a fraction of the from-scratch rate.
+        lr = config.optim.lr * (config.optim.init_lr_scale if init_from is not None else 1.0)
+        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=lr, weight_decay=config.optim.weight_decay)
         total, power = self.total_steps, config.optim.poly_power
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: poly_factor(s, total, power))
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[rt.amp_dtype]
@@ -353,8 +354,10 @@ class Trainer:
             self.metrics.add(self.step, {f"val_dice_{name}": value for name, value in scores.items()}
                              | {"elapsed_s": self.elapsed()})
             which = max(scores, key=lambda name: (scores[name], name == "student"))  # ties: the student (paper)
-            # Step 0 (the untrained network) is a reference point, never the best checkpoint.
-            if self.step > 0 and (self.best["dice"] is None or scores[which] > self.best["dice"]):
+            # Step 0 of a run from random weights is a reference point, never the best checkpoint; of a run
+            # from model.init it is the starting model, which a fine-tuning run must beat to replace.
+            eligible = self.step > 0 or self.init_from is not None
+            if eligible and (self.best["dice"] is None or scores[which] > self.best["dice"]):
                 self.best = {"dice": scores[which], "which": which, "step": self.step}
                 self.save_best(which, scores)
             self.metrics.write()
