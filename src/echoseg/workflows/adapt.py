@@ -53,7 +53,7 @@ ADAPT_OVERRIDES = [
     "data.unlabeled_stream=extra",  # the consistency loss sees the user's videos only
     "mean_teacher.enabled=true",
     "mean_teacher.confidence=0.9",
-    "optim.lr=3e-4",  # a third of the CPU preset's from-scratch rate: start from what the model knows
+    "optim.lr=3e-4", "optim.init_lr_scale=1",  # 3e-4 as it is: a third of the CPU preset's from-scratch rate
     "augment.hflip=0", "augment.vflip=0", "augment.transpose=0",
     "data.max_val_cases=8",
     "data.num_workers=0",
