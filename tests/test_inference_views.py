@@ -33,7 +33,7 @@ def test_export_is_cut_to_its_fan_and_predictions_come_back_to_the_canvas(export
 def test_already_cropped_and_no_crop_resize_the_whole_frame(export):
     video = generate_video(1, frames=16, size=112).sample.video
     view = model_view(video, (64, 64))
-    assert view.crop is None and "already cut to its fan" in view.note
+    assert view.crop is None and "already cut to their fan" in view.note
     whole = model_view(export.gray, (64, 64), crop=False)
     assert whole.crop is None and whole.fan is None and whole.note.startswith("--no-crop")
     assert whole.probs_to_frame(np.ones((2, 64, 64), np.float32)).shape == (2, 240, 320)
@@ -57,5 +57,5 @@ def test_small_frames_are_taken_as_already_cut_to_their_fan():
     video[:, :, 96:] = 0
     view = model_view(video, (64, 64))
     assert view.crop is None and view.frames.shape == (16, 64, 64)
-    assert "already cut to its fan" in view.note
+    assert "already cut to their fan" in view.note
     assert np.array_equal(view.frames, model_view(video, (64, 64), crop=False).frames)

@@ -76,10 +76,9 @@ def model_view(frames: np.ndarray, input_size: tuple[int, int], *, crop: bool = 
     if not crop:
         return ModelView(resize_video(frames, size), shape, None, None, _resized_note(shape, size, "--no-crop: "))
     if small_enough_to_be_cropped(shape):
-        note = f"frames {shape[1]}x{shape[0]} taken as already cut to its fan (as EchoNet-Dynamic's)"
-        resized = _resized_note(shape, size, "")
-        return ModelView(resize_video(frames, size), shape, None, None, f"{note}: {resized}" if resized else note,
-                         "not needed")
+        prefix = "small frames taken as already cut to their fan (as EchoNet-Dynamic's): "
+        return ModelView(resize_video(frames, size), shape, None, None,
+                         _resized_note(shape, size, prefix) or prefix.rstrip(": "), "not needed")
     try:
         fan = detect_fan(frames, region, path=path)
     except FanNotFound as exc:
