@@ -5,7 +5,8 @@
 1. synthesize `RECIPE["data"]`: realistic-preset videos (lengths drawn 100-250 frames, as EchoNet's),
    native layout with the LV mask on every frame;
 2. train the CPU preset's SSCF (width 0.25, 64x64, mean teacher, appearance augmentation) with
-   `RECIPE["overrides"]`: every frame's mask supervises (synthetic truth is exact), 2 torch threads;
+   `RECIPE["overrides"]`: every frame's mask supervises (synthetic truth is exact), no flips (the
+   orientation of an apical view is a prior worth keeping), 2 torch threads;
 3. evaluate the best checkpoint on the held-out test videos (ED/ES and all frames);
 4. export its weights in float16 (half the size; float32 again on loading) with the recipe, the
    scores and the note "trained on synthetic data only; for research" in the file's metadata, and with
@@ -39,7 +40,11 @@ RECIPE: dict[str, Any] = {
     "config": "cpu",
     "overrides": ["data.use_all_frame_labels=true", "data.num_workers=0", "optim.steps=2500",
                   "data.max_val_cases=6", "runtime.threads=2", "runtime.seed=0", "runtime.val_interval=400",
-                  "runtime.log_interval=50"],
+                  "runtime.log_interval=50",
+                  # No flips: every apical four-chamber video shows the heart one way up (EchoNet's convention,
+                  # the LV right of the septum); trained with flips, the model also segments mirror-image
+                  # chambers on real video (benchmarks/RESULTS.md, "Real EchoNet-Dynamic video").
+                  "augment.hflip=0", "augment.vflip=0", "augment.transpose=0"],
     "export_dtype": "float16",
 }
 

@@ -121,11 +121,11 @@ def generate_video(seed: int, *, frames: int | None = None, size: int = 112, dif
         raise ValueError(f"spacing_mm must be two positive numbers (dy, dx), got {spacing_mm!r}")
     sector = make_sector(rng, size, spacing_mm, preset)
     ef_target = draw_echonet_ef(rng) if realistic else _draw_ef(rng)
-    shape = draw_shape(rng, sector.depth_mm, ef_target, preset.placement)
+    shape = draw_shape(rng, sector.frame_depth_mm, ef_target, preset.placement)
     calibrate_shortening(shape, ef_target, long_ratio=rng.uniform(0.35, 0.8))
     heart_rate, fps = draw_echonet_rate(rng) if realistic else (None, None)
     timing = draw_timing(rng, frames, heart_rate, fps)
-    shift, turn = draw_drift(rng, timing.q, sector.depth_mm / 150)
+    shift, turn = draw_drift(rng, timing.q, sector.frame_depth_mm / 150)
     if view == "A2C":
         # Its own generator, so the four-chamber video of this seed stays what it was.
         shape = two_chamber_shape(shape, np.random.default_rng([seed, 2]))

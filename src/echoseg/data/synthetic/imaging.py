@@ -47,7 +47,13 @@ class ImagingPreset:
     decorrelation: tuple[float, float]  # range of the frame-to-frame speckle correlation
     style: str = "classic"
     # Fan and beam (domain randomisation). Classic defaults are the values the first presets used.
-    depth_mm: Range = (145.0, 180.0)  # imaging depth; the frame's pixel pitch follows (zoom)
+    depth_mm: Range = (145.0, 180.0)  # depth the frame shows; the frame's pixel pitch follows (zoom)
+    # Fan radius / the depth the frame shows. 1: the whole fan, its arc at the frame's bottom. Above 1 the
+    # frame cuts the fan's arc off, as EchoNet-Dynamic's square crops do (their mean frame is lit to the
+    # bottom corners: the arc lies beyond them, at least 1.12 frame heights from the apex).
+    overshoot: Range = (1.0, 1.0)
+    apex_offset_px: Range = (-1.0, 1.0)  # transducer right of the frame's centre, px at 112 (scaled)
+    apex_drop_px: Range = (0.0, 0.0)  # transducer below the frame's top edge, px at 112 (0: above it, by the gap)
     half_angle_deg: Range = (38.0, 45.0)  # half the sector angle
     tilt_deg: float = 0.0  # fan steering drawn in [-tilt, tilt] degrees (0: symmetric fan, no draw)
     psf_depth: Range = (0.6, 0.9)  # axial PSF sigma, in beam-grid samples per 145 depth samples
@@ -81,10 +87,12 @@ PRESETS = {
     "realistic": ImagingPreset(blood_db=-42, tissue_db=-6, speckle=1.0, noise_db=-45, dropout_prob=1.0,
                                dropout_db=(6, 16), shadow_prob=0.15, haze_prob=0.7, haze_db=-24, texture_db=2.5,
                                decorrelation=(0.85, 0.95), style="realistic", depth_mm=(140.0, 175.0),
-                               half_angle_deg=(38.0, 46.0), tilt_deg=4.0, psf_depth=(1.2, 1.8), psf_beam=(0.8, 1.4),
+                               tilt_deg=4.0, psf_depth=(1.2, 1.8), psf_beam=(0.8, 1.4),
                                gain_db=(-3.0, 3.0), depth_gain_db=(-6.0, 2.0), tgc_ripple_db=2.5,
                                edge_loss_db=(2.0, 8.0), dynamic_range_db=(48.0, 60.0), top_db=(22.0, 30.0),
-                               gamma=(1.2, 1.6), placement=Placement(apex_x=(-0.05, 0.08), apex_depth=(0.24, 0.31),
+                               gamma=(1.2, 1.6), overshoot=(1.12, 1.35), apex_offset_px=(2.0, 8.0),
+                               apex_drop_px=(2.0, 7.0), half_angle_deg=(37.0, 44.0),
+                               placement=Placement(apex_x=(-0.09, 0.04), apex_depth=(0.22, 0.29),
                                                                      length=(0.5, 0.6), axis_deg=(4.0, 16.0),
                                                                      width=(0.26, 0.32)),
                                colour_marks=True),
@@ -96,7 +104,8 @@ class Sector:
     """The fan and its beam grid for an output image of `shape` (H, W) with pixel `spacing` (dy, dx) mm.
 
     The transducer sits at pixel `origin_px` (x, y) (just above the top row, mid-width); beams span
-    +-`half_angle` radians, `depth_mm` deep. Polar grid: `n_depth` samples x `n_beams` beams.
+    +-`half_angle` radians, `depth_mm` deep (the fan's radius); the frame shows `view_depth_mm` of it
+    (the heart is scaled to that). Polar grid: `n_depth` samples x `n_beams` beams.
     """
 
     shape: tuple[int, int]
@@ -112,6 +121,12 @@ class Sector:
     cart_from_polar: tuple[np.ndarray, np.ndarray]  # maps (H, W) into beam-grid coordinates
     depth_of_row: np.ndarray  # (n_depth,) mm
     tilt: float = 0.0  # steering of the fan's centre line, radians (positive: towards the image right)
+    view_depth_mm: float | None = None  # the depth the frame shows; None: the whole fan (depth_mm)
+
+    @property
+    def frame_depth_mm(self) -> float:
+        """The depth the frame shows, mm: what the heart and its drift are scaled to."""
+        return self.depth_mm if self.view_depth_mm is None else self.view_depth_mm
 
     def to_px(self, points_mm: np.ndarray) -> np.ndarray:
         """(..., 2) points (x, y) in mm from the transducer -> pixel coordinates (x = column, y = row)."""
@@ -133,10 +148,16 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
         spacing = (float(spacing_mm[0]), float(spacing_mm[1]))
         depth = min(size * spacing[0], size * spacing[1]) * rng.uniform(0.96, 1.0) - gap_mm
     dy, dx = spacing
-    origin = np.array([(size - 1) / 2 + rng.uniform(-1.0, 1.0) * size / 112, -gap_mm / dy])
+    origin = np.array([(size - 1) / 2 + rng.uniform(*preset.apex_offset_px) * size / 112, -gap_mm / dy])
+    if preset.apex_drop_px != (0.0, 0.0):  # drawn only then, so the classic presets keep their random stream
+        origin[1] += rng.uniform(*preset.apex_drop_px) * size / 112
     half_angle = math.radians(rng.uniform(*preset.half_angle_deg))
     tilt = math.radians(rng.uniform(-preset.tilt_deg, preset.tilt_deg)) if preset.tilt_deg > 0 else 0.0
-    n_depth, n_beams = int(round(1.3 * size)), int(round(1.0 * size))
+    view_depth = None
+    if preset.overshoot != (1.0, 1.0):  # drawn only then, so the classic presets keep their random stream
+        view_depth, depth = depth, depth * rng.uniform(*preset.overshoot)
+    # The beam grid keeps its sampling density over a fan that runs beyond the frame.
+    n_depth, n_beams = int(round(1.3 * size * depth / (view_depth or depth))), int(round(1.0 * size))
 
     # Pixel grid -> (depth, angle); angles are measured from the fan's own centre line (tilted).
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -159,7 +180,7 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
         n_depth=n_depth, n_beams=n_beams, inside=inside, edge_fade=(soft * inside).astype(np.float32),
         polar_from_cart=(map_col.astype(np.float32), map_row.astype(np.float32)),
         cart_from_polar=(beam_index.astype(np.float32), depth_index.astype(np.float32)),
-        depth_of_row=r[:, 0], tilt=tilt,
+        depth_of_row=r[:, 0], tilt=tilt, view_depth_mm=view_depth,
     )
 
 

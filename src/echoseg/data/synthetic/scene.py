@@ -123,7 +123,7 @@ def _blob(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
 
 # Revision of the realistic picture: bump it whenever a change here alters what the realistic preset
 # draws. The synthetic-pretrained model's recipe records it, so a stale shipped model fails its test.
-REALISTIC_REVISION = 2
+REALISTIC_REVISION = 3
 
 # Echogenicity of the realistic scene, dB relative to the myocardium; each video draws every level
 # uniformly from its range. Real apical views: the septum, the fibrous annuli, the valves and the
