@@ -146,9 +146,9 @@ def run_stages(args) -> dict:
     import numpy as np
     import torch
 
+    from echoseg.data.inputs import read_video
     from echoseg.data.resize import resize_probs, resize_video
     from echoseg.inference.predict import analyse, summary_row, write_video_outputs
-    from echoseg.inference.sources import read_video
     from echoseg.inference.threads import default_threads
 
     torch.set_num_threads(default_threads() if args.threads == "default" else int(args.threads))

@@ -46,9 +46,9 @@ def bootstrap_mean_ci(values: np.ndarray, n: int = 10_000, seed: int = 0) -> tup
 
 
 def run_detect(args) -> dict:
+    from echoseg.data.inputs import read_video
     from echoseg.data.sector import detect_fan, iou
     from echoseg.data.synthetic.export_files import write_export_avi, write_export_dicom
-    from echoseg.inference.sources import read_video
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import pytest
 from echoseg.cli import main
 from echoseg.models.checkpoint import save_model
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, beating_video, one_torch_thread, register_tiny_model  # noqa: F401
-from test_inference_sources import _write_cv2
+from test_data_inputs import _write_cv2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

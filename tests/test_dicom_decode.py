@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from echoseg.data import files
+from echoseg.data.inputs import read_video
 from echoseg.data.synthetic import generate_video
 from echoseg.data.synthetic.export import render_export
 from echoseg.data.synthetic.export_files import (
@@ -15,7 +16,6 @@ from echoseg.data.synthetic.export_files import (
     write_export_dicom,
 )
 from echoseg.errors import DataError
-from echoseg.inference.sources import read_video
 
 pydicom = pytest.importorskip("pydicom", minversion="3.0")
 

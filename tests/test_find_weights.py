@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from echoseg.errors import CheckpointError
-from echoseg.training.run_folder import STATE_NAME, find_weights
+from echoseg.models.weights_files import STATE_NAME, find_weights
 
 
 def _run_folder(root, checkpoints=("last",)):

@@ -22,7 +22,7 @@ from inference_support import (
     one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
     register_tiny_model,
 )
-from test_inference_sources import _write_cv2, write_dicom
+from test_data_inputs import _write_cv2, write_dicom
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

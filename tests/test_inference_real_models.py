@@ -18,7 +18,7 @@ from inference_support import (
     beating_video,
     one_torch_thread,  # noqa: F401 (fixture, used through pytestmark)
 )
-from test_inference_sources import _write_cv2
+from test_data_inputs import _write_cv2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

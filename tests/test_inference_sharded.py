@@ -18,7 +18,7 @@ import pytest
 from echoseg.inference import outputs
 from echoseg.models.checkpoint import save_model
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, beating_video, register_tiny_model
-from test_inference_sources import _write_cv2
+from test_data_inputs import _write_cv2
 
 TESTS_DIR = Path(__file__).resolve().parent
 SRC_DIR = TESTS_DIR.parent / "src"

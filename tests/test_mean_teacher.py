@@ -98,8 +98,8 @@ def test_label_fraction_keeps_the_traced_frames_of_a_seeded_subset_and_all_frame
 
 
 def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
-    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
+    from echoseg.training.unlabeled import unlabeled_videos
     from readers_fixtures import write_avi
 
     folder = tmp_path / "archive" / "clinic"

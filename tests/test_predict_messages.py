@@ -10,7 +10,7 @@ import pytest
 from echoseg.inference.predict import predict_videos
 from echoseg.inference.segmenter import Segmenter
 from inference_support import TinyDarkNet, beating_video, one_torch_thread  # noqa: F401
-from test_inference_sources import _write_cv2
+from test_data_inputs import _write_cv2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from echoseg.data.inputs import discover_inputs
 from echoseg.inference import outputs
 from echoseg.inference.predict import OUT_FILES, predict_videos
 from echoseg.inference.segmenter import Segmenter
-from echoseg.inference.sources import discover_inputs
 from inference_support import TinyDarkNet, beating_video, one_torch_thread  # noqa: F401
-from test_inference_sources import _write_cv2
+from test_data_inputs import _write_cv2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

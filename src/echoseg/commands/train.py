@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = resolve_config(args.config, overrides)
     writable_folder(args.out)
-    from echoseg.inference.sources import unlabeled_videos
+    from echoseg.training.unlabeled import unlabeled_videos
 
     unlabeled = unlabeled_videos(config.data.unlabeled)
     try:

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from echoseg.data.inputs import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.data.sector import FRAMINGS, FanCrop
 from echoseg.errors import DataError, EchosegError, Interrupted
 from echoseg.inference import outputs
 from echoseg.inference.phases import Beat, VideoEF, beats_from_volumes, detect_phases, flag_beats, lv_volumes, video_ef
 from echoseg.inference.segmenter import Segmenter
-from echoseg.inference.sources import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.inference.views import ModelView
 from echoseg.io import atomic_write_text
 

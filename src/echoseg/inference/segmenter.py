@@ -27,7 +27,7 @@ from echoseg.models.checkpoint import WeightsInfo, load_model
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.network import STRIDE
 from echoseg.models.video import predict_video_probs, set_memory_format
-from echoseg.training.run_folder import find_weights
+from echoseg.models.weights_files import find_weights
 
 # For weights files whose metadata gives no input size (written outside the trainer, which records it).
 DEFAULT_INPUT_SIZE = (112, 112)

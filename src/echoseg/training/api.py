@@ -20,11 +20,12 @@ from echoseg.data.splits import hold_out_patients
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
 from echoseg.models.checkpoint import load_initial_weights, read_metadata
+from echoseg.models.weights_files import find_weights
 from echoseg.training.cache import ChainedSource, FrameCache, InMemorySource, SampleSource, build_frame_cache
 from echoseg.training.config import TrainConfig, resolve_config
 from echoseg.training.data_use import DataUse
 from echoseg.training.distributed import DistContext, setup
-from echoseg.training.run_folder import RunFolder, find_weights
+from echoseg.training.run_folder import RunFolder
 from echoseg.training.trainer import MeanTeacherTrainer, RunResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     resume:      continue from RUN/checkpoints/last (same config; ends as an uninterrupted run would).
     until_step:  stop after this step (checkpoint saved) as if interrupted; resume later.
     unlabeled:   the videos of `config.data.unlabeled` (masks ignored), with `unlabeled_id` naming their
-                 content for the frame cache: `echoseg.inference.sources.unlabeled_videos(folders)`
+                 content for the frame cache: `echoseg.training.unlabeled.unlabeled_videos(folders)`
                  reads them (the inference layer reads the files users bring; training cannot import it).
     config.model.init: start from these weights (a weights file or run folder) instead of random ones;
                  the network must be the same, else CheckpointError. A resumed run continues from its
@@ -282,7 +283,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
             source_id = f"{source_id}-fan"
         if config.data.unlabeled and unlabeled is None:
             raise ConfigError("data.unlabeled is set: pass its videos as `unlabeled` "
-                              "(echoseg.inference.sources.unlabeled_videos); the echoseg commands do")
+                              "(echoseg.training.unlabeled.unlabeled_videos); the echoseg commands do")
         if unlabeled is not None and not config.mean_teacher.enabled:
             log.warning("untraced videos are only used by the mean teacher's consistency loss; it is off")
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache

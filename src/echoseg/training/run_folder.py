@@ -1,5 +1,6 @@
 """The run folder: resolved config, metrics.csv, training curves, checkpoints. This module owns its
-layout (`RunFolder`); nothing else spells out these names.
+layout (`RunFolder`); nothing else spells out these names. The checkpoint names come from
+`echoseg.models.weights_files`, which `find_weights` (inference's way to a run's weights) reads too.
 
     RUN/config.yaml                 the resolved TrainConfig
     RUN/dataset.json                the dataset trained on: path, format, fingerprint (--resume checks it)
@@ -37,10 +38,18 @@ import torch
 from echoseg.errors import CheckpointError
 from echoseg.io import atomic_path, atomic_write_text
 from echoseg.models.checkpoint import WEIGHTS_NAME
+from echoseg.models.weights_files import (
+    BEST,
+    CHECKPOINTS_DIR,
+    CONFIG_NAME,
+    LAST,
+    STATE_NAME,
+    checkpoint_folder,
+    run_weights,
+    weights_name,
+)
 
 log = logging.getLogger(__name__)
-
-STATE_NAME = "train_state.pt"
 
 
 class RunFolder:
@@ -48,76 +57,48 @@ class RunFolder:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.config = self.path / "config.yaml"
+        self.config = self.path / CONFIG_NAME
         self.dataset = self.path / "dataset.json"
         self.cases = self.path / "cases.csv"
         self.metrics = self.path / "metrics.csv"
         self.curves = self.path / "training_curves.png"
-        self.checkpoints = self.path / "checkpoints"
+        self.checkpoints = self.path / CHECKPOINTS_DIR
         self.cache = self.path / "cache"
 
     def checkpoint(self, name: str) -> Path | None:
         """The complete checkpoint folder `name` ("last" holds the training state too, "best" only
         weights), or its previous version if a kill interrupted the swap; None if there is none."""
-        return checkpoint_folder(self.checkpoints, name, STATE_NAME if name == "last" else WEIGHTS_NAME)
+        return checkpoint_folder(self.checkpoints, name, STATE_NAME if name == LAST else WEIGHTS_NAME)
 
     def can_resume(self) -> bool:
         """True when the folder holds a checkpoint that `train(resume=True)` continues from."""
-        return self.checkpoint("last") is not None
+        return self.checkpoint(LAST) is not None
 
     @property
     def best_weights(self) -> Path | None:
-        folder = self.checkpoint("best")
-        return folder / WEIGHTS_NAME if folder else None
+        return run_weights(self.path, BEST)
 
     @property
     def last_weights(self) -> Path | None:
-        folder = self.checkpoint("last")
-        return folder / WEIGHTS_NAME if folder else None
+        return run_weights(self.path, LAST)
 
+    def staging(self, name: str):
+        """Context manager: a temporary folder that replaces checkpoints/NAME when the block succeeds."""
+        return atomic_dir(self.checkpoints / name)
 
-def find_weights(path: str | Path) -> Path:
-    """The weights file meant by `path`: the file itself; in a folder its model.safetensors or
-    best/model.safetensors; in a run folder checkpoints/best/model.safetensors, else (a run without
-    validation cases, or stopped before its first validation) checkpoints/last/ with a warning; in a
-    folder holding one run folder (e.g. `runs/demo`, whose run is `runs/demo/train`) that run's.
-    Anything else raises CheckpointError naming what was looked for, or the runs to choose from."""
-    path = Path(path)
-    if not path.is_dir():
-        if not path.is_file():
-            raise CheckpointError(f"{path}: checkpoint not found")
-        return path
-    for candidate in (path / WEIGHTS_NAME, path / "best" / WEIGHTS_NAME):
-        if candidate.is_file():
-            return candidate
-    run = RunFolder(path)
-    if run.best_weights is not None:
-        return run.best_weights
-    last = run.last_weights or (path / "last" / WEIGHTS_NAME if (path / "last" / WEIGHTS_NAME).is_file() else None)
-    if last is not None:
-        log.warning("%s: no best checkpoint (no validation cases, or stopped before the first validation); "
-                    "using the last one, %s", path, last.parent)
-        return last
-    runs = runs_inside(path)
-    if len(runs) == 1:
-        log.info("%s: using the training run in %s", path, runs[0])
-        return find_weights(runs[0])
-    if runs:
-        raise CheckpointError(f"{path}: holds {len(runs)} training runs; give one of them: "
-                              + ", ".join(str(r) for r in runs[:10]) + (" ..." if len(runs) > 10 else ""))
-    raise CheckpointError(f"{path}: no {WEIGHTS_NAME} here (nor in best/, checkpoints/best/, checkpoints/last/), "
-                          "and no training run in its subfolders")
+    @staticmethod
+    def network_file(folder: Path, which: str) -> Path:
+        """The weights of one network ("student", "teacher") in a checkpoint folder."""
+        return Path(folder) / weights_name(which)
 
+    @staticmethod
+    def model_file(folder: Path) -> Path:
+        """model.safetensors of a checkpoint folder: the weights inference uses."""
+        return Path(folder) / WEIGHTS_NAME
 
-def runs_inside(folder: Path, depth: int = 2) -> list[Path]:
-    """Run folders (config.yaml + a checkpoint) up to `depth` levels below `folder`, sorted."""
-    found = set()
-    for level in range(1, depth + 1):
-        for config in folder.glob("/".join(["*"] * level) + "/config.yaml"):
-            run = RunFolder(config.parent)
-            if run.best_weights is not None or run.last_weights is not None:
-                found.add(config.parent)
-    return sorted(found)
+    @staticmethod
+    def state_file(folder: Path) -> Path:
+        return Path(folder) / STATE_NAME
 
 
 @contextlib.contextmanager
@@ -138,15 +119,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def checkpoint_folder(checkpoints: Path, name: str, required: str) -> Path | None:
-    """The complete checkpoint folder `name` (holding `required`), or its previous version if a kill
-    interrupted the swap; None if there is none."""
-    for candidate in (checkpoints / name, checkpoints / f".{name}.old"):
-        if (candidate / required).is_file():
-            return candidate
-    return None
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

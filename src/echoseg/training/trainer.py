@@ -39,7 +39,8 @@ from torch.utils.data import DataLoader
 from echoseg.errors import CheckpointError, EchosegError, Interrupted
 from echoseg.geometry.masks import clean_mask
 from echoseg.models.auxiliary import collect_auxiliary_losses
-from echoseg.models.checkpoint import WEIGHTS_NAME, save_model
+from echoseg.models.checkpoint import save_model
+from echoseg.models.weights_files import BEST, LAST
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
 from echoseg.training.dataset import (
@@ -55,10 +56,8 @@ from echoseg.training.distributed import DistContext, wrap_model
 from echoseg.training.ema import ModelEMA
 from echoseg.training.losses import confident_pixels, consistency_loss, supervised_loss
 from echoseg.training.run_folder import (
-    STATE_NAME,
     MetricsLog,
     RunFolder,
-    atomic_dir,
     link_or_copy,
     load_train_state,
     plot_curves,
@@ -149,7 +148,6 @@ class Trainer:
         self.cache = cache
         self.run_dir = Path(run_dir)
         self.run = RunFolder(run_dir)
-        self.checkpoints = self.run.checkpoints
         self.model_name = model_name or config.model.name
         self.model_cfg = model_cfg if model_cfg is not None else config.model.create_kwargs()
         self.dist = dist or DistContext()
@@ -324,7 +322,7 @@ class Trainer:
         other ranks may be gone, so the last saved checkpoint stands) and raise TrainingInterrupted."""
         if self.dist.world_size == 1 and self._saved_step != self.step:
             self.save_last()
-        folder = self.run.checkpoint("last")
+        folder = self.run.checkpoint(LAST)
         if folder is None:
             raise TrainingInterrupted(f"interrupted at step {self.step} of {self.total_steps}, before any "
                                       "checkpoint was saved", self.step, None)
@@ -375,12 +373,12 @@ class Trainer:
             info = {**extra, "which": name, "input_size": list(self.cache.input_size), "step": self.step}
             if self.init_from is not None:
                 info["init_from"] = self.init_from
-            save_model(folder / f"{name}.safetensors", model, self.model_name, self.model_cfg, info)
+            save_model(self.run.network_file(folder, name), model, self.model_name, self.model_cfg, info)
 
     def save_best(self, which: str, scores: dict[str, float]) -> None:
-        with atomic_dir(self.checkpoints / "best") as tmp:
+        with self.run.staging(BEST) as tmp:
             self._save_weights(tmp, {"val_dice": scores, "best": which})
-            link_or_copy(tmp / f"{which}.safetensors", tmp / WEIGHTS_NAME)
+            link_or_copy(self.run.network_file(tmp, which), self.run.model_file(tmp))
 
     def train_state(self) -> dict[str, Any]:
         return {"step": self.step, "optimizer": self.optimizer.state_dict(),
@@ -392,24 +390,24 @@ class Trainer:
     def save_last(self) -> None:
         self._saved_step = self.step
         if self.dist.is_main:
-            with atomic_dir(self.checkpoints / "last") as tmp:
+            with self.run.staging(LAST) as tmp:
                 self._save_weights(tmp, {"best": self.best})
-                link_or_copy(tmp / "student.safetensors", tmp / WEIGHTS_NAME)
-                save_train_state(tmp / STATE_NAME, self.train_state())
+                link_or_copy(self.run.network_file(tmp, "student"), self.run.model_file(tmp))
+                save_train_state(self.run.state_file(tmp), self.train_state())
         self.dist.barrier()
 
     def load_last(self) -> bool:
         """Restore everything from checkpoints/last. False if there is no checkpoint to resume."""
-        folder = self.run.checkpoint("last")
+        folder = self.run.checkpoint(LAST)
         if folder is None:
             return False
-        state = load_train_state(folder / STATE_NAME)
+        state = load_train_state(self.run.state_file(folder))
         if state.get("world_size", 1) != self.dist.world_size:
             raise CheckpointError(
                 f"{folder}: saved by a run with {state.get('world_size')} processes, resumed with "
                 f"{self.dist.world_size}; resume with the same number of processes (the data order depends on it)")
         for name, model in self.models_to_save().items():
-            model.load_state_dict(load_file(str(folder / f"{name}.safetensors"), device=str(self.device)))
+            model.load_state_dict(load_file(str(self.run.network_file(folder, name)), device=str(self.device)))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -470,7 +468,7 @@ class Trainer:
 
     def _diverged(self, losses: dict[str, torch.Tensor]) -> None:
         values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
-        last = self.run.checkpoint("last")
+        last = self.run.checkpoint(LAST)
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         raise TrainingDiverged(
             f"loss is not finite at step {self.step + 1} ({values}); training stopped and the weights were not "

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from echoseg.data.inputs import discover_inputs, read_video
 from echoseg.errors import DataError
 from echoseg.evaluation.bootstrap import bootstrap_ci
 from echoseg.evaluation.plausibility import VideoPlausibility, summarise, video_plausibility
 from echoseg.geometry.masks import MaskRule
 from echoseg.inference.segmenter import PRETRAINED_NOTE, Segmenter, check_input_size, pretrained_path
-from echoseg.inference.sources import discover_inputs, read_video
 from echoseg.inference.views import model_view
 from echoseg.io import atomic_write_text
 from echoseg.models.batchnorm_stats import recompute_batchnorm_statistics
@@ -87,10 +87,10 @@ class AdaptResult:
 
 def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
     """Run the whole adaptation (module doc) into `settings.out`."""
-    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
+    from echoseg.training.unlabeled import unlabeled_videos
 
     out = Path(settings.out)
     start = Path(settings.init) if settings.init else pretrained_path()
@@ -157,7 +157,7 @@ def choose(scores: dict[str, list[VideoPlausibility]]) -> tuple[str, dict[str, d
 
 
 def _weights_file(path: Path) -> Path:
-    from echoseg.training.run_folder import find_weights
+    from echoseg.models.weights_files import find_weights
 
     return find_weights(path)
 

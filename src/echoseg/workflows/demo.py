@@ -56,10 +56,10 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import predict_videos
     from echoseg.inference.segmenter import load_segmenter
-    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
+    from echoseg.training.unlabeled import unlabeled_videos
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -245,9 +245,9 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.evaluation.report import write_report
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
-    from echoseg.inference.sources import unlabeled_videos
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
+    from echoseg.training.unlabeled import unlabeled_videos
 
     folder = Path(folder)
     name = name or folder.name

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from echoseg.data.inputs import discover_inputs, read_video
 from echoseg.errors import DataError
-from echoseg.inference.sources import discover_inputs, read_video
 from inference_support import beating_video
 
 
