@@ -5,14 +5,9 @@ import math
 import pytest
 
 from echoseg.data.schema import CaseRecord
+from echoseg.data.splits import make_folds, read_camus_split_lists
 from echoseg.errors import DataError
-from echoseg.evaluation.folds import (
-    aggregate_folds,
-    format_table,
-    headline_metrics,
-    make_folds,
-    read_camus_split_lists,
-)
+from echoseg.evaluation.folds import aggregate_folds, format_table, headline_metrics
 
 
 def _camus_records(n_patients):

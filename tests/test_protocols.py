@@ -14,16 +14,16 @@ import yaml
 from echoseg.cli import main
 from echoseg.data.readers import open_dataset
 from echoseg.data.schema import CaseRecord
+from echoseg.data.splits import Fold, dataset_fold, plan_folds
 from echoseg.data.synthetic import generate_dataset, write_synthetic
 from echoseg.errors import DataError, EchosegError
-from echoseg.evaluation.folds import Fold
 from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.training.api import split_cases
 from echoseg.training.config import resolve_config
 from echoseg.workflows import ablation
 from echoseg.workflows.ablation import AblationRow, ablation_rows, run_ablation, variant_config
 from echoseg.workflows.cv import run_cv
-from echoseg.workflows.protocols import RunOutcome, dataset_fold, plan_folds, run_one, table_metrics
+from echoseg.workflows.protocols import RunOutcome, run_one, table_metrics
 
 TINY = ["model.settings.width=0.125", "data.input_size=[32,32]", "optim.steps=2", "data.num_workers=0",
         "runtime.val_interval=2", "data.batch_labeled=2", "data.batch_unlabeled=2", "optim.lr=0.003"]

@@ -3,11 +3,9 @@
 import pytest
 
 from echoseg.data.schema import CaseRecord
-from echoseg.data.splits import hold_out_patients
-from echoseg.evaluation.folds import make_folds
+from echoseg.data.splits import dataset_fold, hold_out_patients, make_folds
 from echoseg.training.api import split_cases
 from echoseg.training.config import resolve_config
-from echoseg.workflows.protocols import dataset_fold
 
 
 def _patients(n):

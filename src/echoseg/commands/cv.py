@@ -38,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "metrics.json, ...) and write OUT/cv_summary.json and OUT/cv_summary.md (mean ± std across folds).")
     add_protocol_arguments(parser)
     parser.add_argument("--folds", type=positive_int, default=5, help="number of folds k (default 5: 80/20 as in the paper)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the patient shuffle that makes the folds (training seed: --set runtime.seed=S)")
+    parser.add_argument("--fold-seed", "--seed", dest="fold_seed", type=non_negative_int, default=0,
+                        help="seed of the patient shuffle that makes the folds, as in ablation and compare (--seed is "
+                        "an older name for it; training seed: --set runtime.seed=S)")
     parser.set_defaults(func=run)
 
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit_folds is not None and args.limit_folds < 1:
         raise EchosegError(f"--limit-folds must be at least 1, got {args.limit_folds}")
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
-    result = run_cv(config, args.data, args.format, args.out, folds=args.folds, seed=args.seed,
+    result = run_cv(config, args.data, args.format, args.out, folds=args.folds, fold_seed=args.fold_seed,
                     limit_folds=args.limit_folds, progress=not args.no_progress)
     print(result.table)
     print(f"wrote {result.files['json']} and {result.files['markdown']}")

@@ -1,106 +1,13 @@
-"""Patient-level cross-validation folds, fold aggregation and the paper's Table 2 layout.
-
-Folds split patients, never cases: CAMUS has a 2CH and a 4CH case per patient, and both must land
-in the same fold or the test set leaks into training. The paper uses 5-fold cross-validation
-(80 % train / 20 % test per fold). When the CAMUS official split lists are present
-(`database_split/subgroup_{training,validation,testing}.txt`), `make_folds(..., official=...)`
-returns that one official fold instead.
+"""Fold results: the headline numbers of an evaluation, their aggregation across folds, and the
+paper's Table 2 layout. The folds themselves are made in `echoseg.data.splits`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from echoseg.data.schema import CaseRecord
-from echoseg.data.splits import hold_out_patients
-from echoseg.errors import DataError
-
-CAMUS_SPLIT_FILES = {"train": "subgroup_training.txt", "val": "subgroup_validation.txt", "test": "subgroup_testing.txt"}
-
-
-@dataclass
-class Fold:
-    """Case ids of one fold. `source` is "kfold" or "official"."""
-
-    index: int
-    train: list[str]
-    val: list[str]
-    test: list[str]
-    source: str = "kfold"
-
-    def as_dict(self) -> dict:
-        return {"index": self.index, "source": self.source, "train": self.train, "val": self.val, "test": self.test}
-
-
-def read_camus_split_lists(root: str | Path) -> dict[str, str] | None:
-    """{patient_id: "train"|"val"|"test"} from CAMUS `database_split/` lists; None when absent.
-
-    Looks in ROOT/database_split and ROOT/../database_split (ROOT may be database_nifti).
-    """
-    root = Path(root)
-    for folder in (root / "database_split", root.parent / "database_split"):
-        if all((folder / name).is_file() for name in CAMUS_SPLIT_FILES.values()):
-            break
-    else:
-        return None
-    mapping: dict[str, str] = {}
-    for split, name in CAMUS_SPLIT_FILES.items():
-        for line in (folder / name).read_text().splitlines():
-            patient = line.strip()
-            if not patient:
-                continue
-            if not re.fullmatch(r"patient\d+", patient):
-                raise DataError(folder / name, f"expected a patient id like patient0001, got {patient!r}")
-            if patient in mapping and mapping[patient] != split:
-                raise DataError(folder / name, f"{patient} is in both {mapping[patient]} and {split} lists")
-            mapping[patient] = split
-    return mapping
-
-
-def make_folds(records: Sequence[CaseRecord], k: int = 5, seed: int = 0, *, val_fraction: float = 0.1,
-               official: Mapping[str, str] | None = None) -> list[Fold]:
-    """Patient-level folds over `records`.
-
-    k-fold (default): patients are shuffled with `seed` (sorted first, so the result does not depend
-    on listing order) and dealt into k test folds of near-equal size; each fold's other patients are
-    split again into val and train by `echoseg.data.splits.hold_out_patients` (`val_fraction` of
-    them, at least one when val_fraction > 0).
-    official: {patient_id: split} (e.g. `read_camus_split_lists`): one fold following it; patients
-    missing from the lists are left out.
-    """
-    by_patient: dict[str, list[str]] = {}
-    for r in records:
-        by_patient.setdefault(r.patient_id, []).append(r.case_id)
-    patients = sorted(by_patient)
-
-    def cases(pats) -> list[str]:
-        return sorted(c for p in pats for c in by_patient[p])
-
-    if official is not None:
-        groups = {s: [p for p in patients if official.get(p) == s] for s in ("train", "val", "test")}
-        if not groups["test"] or not groups["train"]:
-            raise ValueError("official split lists name no training or no test patient among these records")
-        return [Fold(0, cases(groups["train"]), cases(groups["val"]), cases(groups["test"]), "official")]
-    if k < 2:
-        raise ValueError(f"k-fold needs k >= 2, got {k}")
-    if len(patients) < k:
-        raise ValueError(f"{len(patients)} patients cannot make {k} folds")
-    rng = np.random.default_rng(seed)
-    order = [patients[i] for i in rng.permutation(len(patients))]
-    test_sets = [order[i::k] for i in range(k)]
-    folds = []
-    for i, test in enumerate(test_sets):
-        held_out = set(test)
-        rest = [p for p in order if p not in held_out]
-        val = hold_out_patients(rest, val_fraction, seed)
-        folds.append(Fold(i, cases(p for p in rest if p not in val), cases(val), cases(test)))
-    return folds
 
 
 def headline_metrics(summary: Mapping, group: str = "ED+ES") -> dict[str, float]:

@@ -16,7 +16,7 @@ from echoseg.config import ConfigError, dump_yaml, from_dict, to_dict
 from echoseg.data.identity import dataset_identity
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.data.screening import LeftOut, listing_left_out
-from echoseg.data.splits import hold_out_patients
+from echoseg.data.splits import dataset_split
 from echoseg.errors import DataError, EchosegError
 from echoseg.io import atomic_write_text
 from echoseg.models.checkpoint import load_initial_weights, read_metadata
@@ -72,12 +72,7 @@ def split_cases(records: list[CaseRecord], config: TrainConfig) -> tuple[list[st
     if config.data.split_file:
         train, val = read_split_file(config.data.split_file, records)
     else:
-        train = [r for r in records if r.split in ("train", None)]
-        val = [r for r in records if r.split == "val"]
-    if not val and not config.data.split_file:
-        chosen = hold_out_patients((r.patient_id for r in train), config.data.val_fraction, config.runtime.seed)
-        val = [r for r in train if r.patient_id in chosen]
-        train = [r for r in train if r.patient_id not in chosen]
+        train, val = dataset_split(records, config.data.val_fraction, config.runtime.seed)
     if config.data.max_train_cases:
         train = train[:config.data.max_train_cases]
     if config.data.max_val_cases:

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from echoseg.config import to_dict
+from echoseg.data.splits import plan_folds
 from echoseg.evaluation.folds import aggregate_folds, format_table
 from echoseg.io import atomic_write_text
 from echoseg.workflows.protocols import (
@@ -20,7 +21,6 @@ from echoseg.workflows.protocols import (
     TABLE2_COLUMNS,
     ProtocolResult,
     clean_json,
-    plan_folds,
     run_one,
     run_protocol,
     shared_cache,
@@ -32,12 +32,12 @@ from echoseg.workflows.protocols import (
 log = logging.getLogger(__name__)
 
 
-def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path, *, folds: int = 5, seed: int = 0,
+def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path, *, folds: int = 5, fold_seed: int = 0,
            limit_folds: int | None = None, progress: bool = False, label: str | None = None) -> ProtocolResult:
     """k-fold cross-validation: train and evaluate every fold into OUT/fold{i}/, aggregate mean ± std.
 
     config: a TrainConfig (every fold trains with it; `data.split_file` is set per fold).
-    seed: the seed of the patient shuffle that makes the folds (the training seed is
+    fold_seed: the seed of the patient shuffle that makes the folds (the training seed is
     `config.runtime.seed`). limit_folds: run only the first N folds (quick checks).
     label: the dataset's name in the table headers (default: the data folder's name).
     """
@@ -46,7 +46,7 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reader = open_dataset(data_root, data_format)
-    plan = plan_folds(reader, data_format, folds, seed, config.data.val_fraction)
+    plan = plan_folds(reader, data_format, folds, fold_seed, config.data.val_fraction)
     write_plan(out_dir, plan)
     selected = plan[:limit_folds] if limit_folds else plan
     log.info("cv: %d fold(s) of %d (%s) over %d cases -> %s", len(selected), len(plan), plan[0].source,
@@ -66,7 +66,7 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     summary = {
         "protocol": f"{len(plan)}-fold patient-level cross-validation" if plan[0].source == "kfold"
                     else "CAMUS official split (one fold)",
-        "data": {"root": str(data_root), "format": data_format}, "fold_seed": seed,
+        "data": {"root": str(data_root), "format": data_format}, "fold_seed": fold_seed,
         "folds_planned": len(plan), "folds_run": [o.name for o in outcomes],
         "config": to_dict(config), "definitions": DEFINITIONS,
         "folds": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error}

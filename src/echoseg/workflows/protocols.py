@@ -31,15 +31,9 @@ from typing import Any
 import numpy as np
 
 from echoseg.data.readers.base import Reader
-from echoseg.data.schema import CaseRecord
-from echoseg.data.splits import hold_out_patients
+from echoseg.data.splits import Fold, dataset_fold, plan_folds
 from echoseg.errors import EchosegError
-from echoseg.evaluation.folds import (
-    Fold,
-    headline_metrics,
-    make_folds,
-    read_camus_split_lists,
-)
+from echoseg.evaluation.folds import headline_metrics
 from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -125,33 +119,6 @@ class ProtocolResult:
 # ----------------------------------------------------------------------------------- folds
 
 
-def plan_folds(reader: Reader, data_format: str, k: int = 5, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
-    """Patient-level k-fold over the dataset's usable cases; CAMUS official split lists, when present
-    beside the data, give their one official fold instead."""
-    official = read_camus_split_lists(reader.root) if data_format == "camus" else None
-    if official is not None:
-        log.info("CAMUS official split lists found: one official fold instead of %d-fold", k)
-    try:
-        return make_folds(reader.records(), k=k, seed=seed, val_fraction=val_fraction, official=official)
-    except ValueError as exc:
-        raise EchosegError(f"{reader.root}: {exc}") from None
-
-
-def dataset_fold(records: Sequence[CaseRecord], val_fraction: float = 0.1, seed: int = 0) -> Fold:
-    """The dataset's own train/val/test split as one fold. Without val cases, `val_fraction` of the
-    training patients (seeded) become val, whole patients at a time, as `make_folds` does."""
-    train = [r for r in records if r.split in ("train", None)]
-    val = [r.case_id for r in records if r.split == "val"]
-    test = [r.case_id for r in records if r.split == "test"]
-    if not test:
-        raise EchosegError("the dataset has no test split; use k-fold cross-validation (--folds 5) instead")
-    if not val:
-        chosen = hold_out_patients((r.patient_id for r in train), val_fraction, seed)
-        val = sorted(r.case_id for r in train if r.patient_id in chosen)
-        train = [r for r in train if r.patient_id not in chosen]
-    return Fold(0, sorted(r.case_id for r in train), sorted(val), sorted(test), source="dataset")
-
-
 # ----------------------------------------------------------------------------------- one run
 
 
@@ -198,7 +165,7 @@ def _write_split(folder: Path, fold: Fold) -> Path:
     if path.is_file():
         existing = json.loads(path.read_text())
         if {k: existing.get(k) for k in ("train", "val", "test")} != {k: planned[k] for k in ("train", "val", "test")}:
-            raise EchosegError(f"{path}: this folder was started with a different fold (another --seed, --folds or "
+            raise EchosegError(f"{path}: this folder was started with a different fold (another --fold-seed, --folds or "
                                "dataset?); use another --out or delete the folder")
         return path
     atomic_write_text(path, json.dumps(planned, indent=1) + "\n")
@@ -223,11 +190,11 @@ def plan_runs(data_root: str | Path, data_format: str, out_dir: Path, *, folds: 
 
 
 def write_plan(out_dir: Path, plan: Sequence[Fold]) -> None:
-    """OUT/folds.json; refuses a folder made with another plan (other --seed, --folds or data)."""
+    """OUT/folds.json; refuses a folder made with another plan (other --fold-seed, --folds or data)."""
     path = out_dir / "folds.json"
     planned = [f.as_dict() for f in plan]
     if path.is_file() and json.loads(path.read_text()) != planned:
-        raise EchosegError(f"{path}: this folder holds runs of other folds (another --seed, --folds or dataset?); "
+        raise EchosegError(f"{path}: this folder holds runs of other folds (another --fold-seed, --folds or dataset?); "
                            "use another --out or delete the folder")
     atomic_write_text(path, json.dumps(planned, indent=1) + "\n")
 
