@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from echoseg.evaluation.evaluate import evaluate_model, frames_to_evaluate
+from echoseg.geometry.masks import MaskRule
 from evaluation_fakes import FakeReader, FakeSegmenter, make_sample, perfect_predictor, shifted_predictor
 
 SIZE = (48, 64)  # the fake videos' own size: no resizing, so a perfect predictor is exact
@@ -115,9 +116,9 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         calls["predict"] = video.shape
         return shifted_predictor(3)(video)
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, mask_rule=None, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False):
         calls["checkpoint"] = (str(path), device, batch_size)
-        calls["rule"] = mask_rule
+        calls["rule"] = mask_rule = MaskRule.from_metadata(None, threshold, clean)
         return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size,
                              mask_rule=mask_rule)
 
@@ -147,7 +148,7 @@ def test_evaluate_exits_1_when_a_case_failed_as_predict_does(tmp_path, monkeypat
     from echoseg.cli import main
     from echoseg.models.checkpoint import WeightsInfo
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, mask_rule=None, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False):
         return FakeSegmenter(shifted_predictor(0), (48, 64), weights=WeightsInfo(path, "fake", {}))
 
     monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
@@ -232,7 +233,7 @@ def test_validation_dice_uses_the_testing_rule():
     trainer_module.validation_batches = lambda *args: iter(batches)
     try:
         raw = validation_dice(IslandModel(), Cache(), None, 1, torch.device("cpu"))
-        clean = validation_dice(IslandModel(), Cache(), None, 1, torch.device("cpu"), postprocess=True)
+        clean = validation_dice(IslandModel(), Cache(), None, 1, torch.device("cpu"), rule=MaskRule(clean=True))
     finally:
         trainer_module.validation_batches = original
     assert raw == pytest.approx(2 * 256 / (256 + 260)) and clean == 1.0

@@ -53,6 +53,7 @@ def test_run_folder_contents_and_learning(tmp_path):
     meta = read_metadata(best / "model.safetensors")
     assert meta.model == "tiny" and meta.extra["which"] == result.best_which
     assert meta.extra["input_size"] == [32, 32]
+    assert meta.extra["mask_rule"] == {"threshold": 0.5, "clean": False}  # the rule validation chose it with
     assert_same_weights(weights(best / "model.safetensors"), weights(best / f"{result.best_which}.safetensors"))
     last = run / "checkpoints" / "last"
     state = torch.load(last / "train_state.pt", weights_only=True)

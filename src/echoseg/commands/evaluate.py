@@ -37,9 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="score only the ED and ES frames even where masks exist for every frame")
     parser.add_argument("--worst", type=non_negative_int, default=4,
                         help="how many lowest-Dice cases to show with overlays and area curves (default: 4)")
-    parser.add_argument("--postprocess", action="store_true",
-                        help="score masks after keeping the largest connected component and filling holes "
-                        "(default: the raw threshold-0.5 mask, as the paper, section 3.5)")
+    parser.add_argument("--postprocess", action=argparse.BooleanOptionalAction, default=None,
+                        help="score masks after keeping the largest connected component and filling holes, or "
+                        "not (--no-postprocess) (default: the rule the weights record, which training chose "
+                        "its checkpoint with; the raw threshold-0.5 mask, as the paper, section 3.5, when "
+                        "they record none)")
     parser.add_argument("--compare-postprocess", action="store_true",
                         help="also score the other mask rule from the same probabilities and show both")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
@@ -64,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(default_threads())
     writable_folder(args.out)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
-                               mask_rule=MaskRule(clean=args.postprocess), channels_last=device.type == "cpu")
-    compare_rule = MaskRule(clean=not args.postprocess) if args.compare_postprocess else None
+                               clean=args.postprocess, channels_last=device.type == "cpu")
+    rule = segmenter.mask_rule
+    compare_rule = MaskRule(rule.threshold, clean=not rule.clean) if args.compare_postprocess else None
     data = Path(args.data)
     if not data.exists():
         raise EchosegError(f"{data}: dataset folder not found")

@@ -55,11 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "this is also the fastest setting on a busy machine)")
     p.add_argument("--spacing", type=positive_float, nargs=2, metavar=("DY", "DX"), default=None,
                    help="pixel spacing in mm for inputs whose files give none (areas in mm2, volumes in ml)")
-    p.add_argument("--threshold", type=open_unit_interval, default=0.5,
-                   help="probability threshold for the mask (default 0.5)")
-    p.add_argument("--postprocess", action="store_true",
-                   help="keep the largest connected component of each mask and fill its holes (default: the raw "
-                   "threshold mask; volumes and EF always use the cleaned mask)")
+    p.add_argument("--threshold", type=open_unit_interval, default=None,
+                   help="probability threshold for the mask (default: the one the weights record, else 0.5)")
+    p.add_argument("--postprocess", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the largest connected component of each mask and fill its holes, or not "
+                   "(--no-postprocess) (default: the rule the weights record, else the raw threshold mask; "
+                   "volumes and EF always use the cleaned mask)")
     p.add_argument("--no-crop", action="store_true",
                    help="do not look for the ultrasound fan: resize whole frames to the model. By default scanner "
                    "exports (a fan among text, ECG and scales) are cut to the detected fan, everything outside it "
@@ -82,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from echoseg.errors import EchosegError, Interrupted
-    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
     from echoseg.inference.threads import default_threads
@@ -108,12 +108,11 @@ def run(args: argparse.Namespace) -> int:
 
     autocast = torch.bfloat16 if args.bf16 else (torch.float16 if device.type == "cuda" and not args.no_amp else None)
     channels_last = args.channels_last if args.channels_last is not None else device.type == "cpu"
-    mask_rule = MaskRule(args.threshold, clean=args.postprocess)
     checkpoint = args.checkpoint
     if checkpoint is None:
         checkpoint = pretrained_path()
         log.warning("no --checkpoint: using the built-in model %s (%s)", checkpoint.name, PRETRAINED_NOTE)
-    segmenter = load_segmenter(checkpoint, device=device, mask_rule=mask_rule,
+    segmenter = load_segmenter(checkpoint, device=device, threshold=args.threshold, clean=args.postprocess,
                                batch_size=args.batch_size, autocast_dtype=autocast,
                                channels_last=channels_last)
     if args.compile:

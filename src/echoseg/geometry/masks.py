@@ -45,8 +45,9 @@ class MaskRule:
     reported metrics compare with published ones; `clean` removes stray islands and pinholes (the LV
     cavity is one blob). One rule object travels with the model (`echoseg.inference.segmenter.Segmenter`),
     so `evaluate` scores exactly the masks `predict` writes and streaming returns them too; training
-    selects its best checkpoint with the same rule (`runtime.val_postprocess`). Volumes and EF clean
-    their masks themselves (`echoseg.geometry.disks`), whatever the rule.
+    selects its best checkpoint with the same rule (`runtime.val_postprocess`) and records it in the
+    weights' metadata (`as_metadata`), which `load_segmenter` reads back (`from_metadata`). Volumes and
+    EF clean their masks themselves (`echoseg.geometry.disks`), whatever the rule.
     """
 
     threshold: float = THRESHOLD
@@ -60,11 +61,25 @@ class MaskRule:
         mask = np.asarray(probs) >= self.threshold
         return clean_mask(mask) if self.clean else mask
 
+    def from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Logits float (N, H, W) -> masks bool (N, H, W), as from sigmoid probabilities but compared in
+        logit space (threshold 0.5: logit > 0), so no probability is rounded onto the threshold."""
+        mask = np.asarray(logits) > np.log(self.threshold / (1.0 - self.threshold))
+        return np.stack([clean_mask(m) for m in mask]) if self.clean and len(mask) else mask
+
     def describe(self) -> str:
         cleaning = ", largest connected component, holes filled" if self.clean else " (no post-processing)"
         return f"probability >= {self.threshold:g}{cleaning}"
 
+    def as_metadata(self) -> dict:
+        """{"threshold", "clean"}: how the rule is recorded in a weights file's metadata."""
+        return {"threshold": self.threshold, "clean": self.clean}
 
-def mask_from_probs(probs: np.ndarray, threshold: float = THRESHOLD, clean: bool = False) -> np.ndarray:
-    """bool (H, W) by `MaskRule(threshold, clean)(probs)` (default: the raw threshold mask)."""
-    return MaskRule(threshold, clean)(probs)
+    @classmethod
+    def from_metadata(cls, recorded: dict | None, threshold: float | None = None,
+                      clean: bool | None = None) -> MaskRule:
+        """The rule a weights file recorded (`as_metadata`; the default rule when it recorded none), with
+        `threshold` and `clean` overriding it where given."""
+        recorded = recorded or {}
+        return cls(float(threshold if threshold is not None else recorded.get("threshold", THRESHOLD)),
+                   bool(clean if clean is not None else recorded.get("clean", False)))

@@ -37,7 +37,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from echoseg.errors import CheckpointError, EchosegError, Interrupted
-from echoseg.geometry.masks import clean_mask
+from echoseg.geometry.masks import MaskRule
 from echoseg.models.auxiliary import collect_auxiliary_losses
 from echoseg.models.checkpoint import save_model
 from echoseg.models.weights_files import BEST, LAST
@@ -108,11 +108,10 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
 @torch.no_grad()
 def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, window: int, device: torch.device,
                     autocast: contextlib.AbstractContextManager | None = None, channels_last: bool = False,
-                    postprocess: bool = False) -> float:
-    """Mean per-image Dice (MONAI compute_dice, threshold 0.5; empty prediction on empty mask = 1).
-
-    postprocess: score the masks of `MaskRule(clean=True)` (largest component, holes filled), the
-    rule a run tested with `--postprocess` uses, so the best checkpoint is chosen by what is tested.
+                    rule: MaskRule | None = None) -> float:
+    """Mean per-image Dice (MONAI compute_dice; empty prediction on empty mask = 1) of the masks `rule`
+    makes: the rule the weights record and that `evaluate` and `predict` apply, so the best
+    checkpoint is chosen by what is tested (default: threshold 0.5, no cleaning).
     """
     was_training = model.training
     model.eval()
@@ -124,11 +123,9 @@ def validation_dice(model: nn.Module, cache: FrameCache, windows: np.ndarray, wi
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast or contextlib.nullcontext():
                 logits = model(x)
-            pred = (logits.float() > 0).float()  # sigmoid(z) > 0.5  <=>  z > 0
-            if postprocess:
-                pred = torch.from_numpy(np.stack([clean_mask(m) for m in pred[:, 0].cpu().numpy()])[:, None]).float()
-                pred = pred.to(device)
-            scores.append(compute_dice(pred, y.to(device).float(), include_background=True, ignore_empty=False).cpu())
+            pred = torch.from_numpy((rule or MaskRule()).from_logits(logits.float()[:, 0].cpu().numpy())[:, None]).float()
+            scores.append(compute_dice(pred.to(device), y.to(device).float(), include_background=True,
+                                       ignore_empty=False).cpu())
     finally:
         model.train(was_training)
     return float(torch.cat(scores).mean()) if scores else float("nan")
@@ -148,6 +145,8 @@ class Trainer:
         self.cache = cache
         self.run_dir = Path(run_dir)
         self.run = RunFolder(run_dir)
+        # validation selects the checkpoint with this rule; the weights record it for load_segmenter
+        self.mask_rule = MaskRule(clean=config.runtime.val_postprocess)
         self.model_name = model_name or config.model.name
         self.model_cfg = model_cfg if model_cfg is not None else config.model.create_kwargs()
         self.dist = dist or DistContext()
@@ -342,7 +341,7 @@ class Trainer:
 
     def _score(self, model: nn.Module) -> float:
         return validation_dice(model, self.cache, self.val_windows, self.window, self.device, self.autocast(),
-                               self.config.runtime.channels_last, self.config.runtime.val_postprocess)
+                               self.config.runtime.channels_last, self.mask_rule)
 
     def validate(self) -> None:
         """Score on the validation windows (rank 0), log, and save `best` if a score improved."""
@@ -370,7 +369,8 @@ class Trainer:
 
     def _save_weights(self, folder: Path, extra: dict[str, Any]) -> None:
         for name, model in self.models_to_save().items():
-            info = {**extra, "which": name, "input_size": list(self.cache.input_size), "step": self.step}
+            info = {**extra, "which": name, "input_size": list(self.cache.input_size),
+                    "mask_rule": self.mask_rule.as_metadata(), "step": self.step}
             if self.init_from is not None:
                 info["init_from"] = self.init_from
             save_model(self.run.network_file(folder, name), model, self.model_name, self.model_cfg, info)

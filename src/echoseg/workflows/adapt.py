@@ -38,7 +38,7 @@ from echoseg.errors import DataError
 from echoseg.evaluation.bootstrap import bootstrap_ci
 from echoseg.evaluation.plausibility import VideoPlausibility, summarise, video_plausibility
 from echoseg.geometry.masks import MaskRule
-from echoseg.inference.segmenter import PRETRAINED_NOTE, Segmenter, check_input_size, pretrained_path
+from echoseg.inference.segmenter import PRETRAINED_NOTE, Segmenter, pretrained_path, recorded_input_size
 from echoseg.inference.views import model_view
 from echoseg.io import atomic_write_text
 from echoseg.models.batchnorm_stats import recompute_batchnorm_statistics
@@ -95,7 +95,7 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
     out = Path(settings.out)
     start = Path(settings.init) if settings.init else pretrained_path()
     start_model, start_info = load_model(_weights_file(start))
-    input_size = check_input_size(start_info.extra.get("input_size") or (112, 112))
+    input_size = recorded_input_size(start_info)
     data_root = _synthesize(out / "synthetic", settings.synthetic_videos, settings.seed)
 
     overrides = [f"model.name={start_info.model}", f"model.settings={json.dumps(start_info.model_cfg)}",
@@ -117,9 +117,9 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
     candidates = {
         "start": start_model,
         "start, BatchNorm of these videos": _with_target_batchnorm(start_model, check, settings.batchnorm_windows),
-        "adapted teacher": load_model(last / "teacher.safetensors")[0],
+        "adapted teacher": load_model(run.network_file(last, "teacher"))[0],
         "adapted student, BatchNorm of these videos": _with_target_batchnorm(
-            load_model(last / "student.safetensors")[0], check, settings.batchnorm_windows),
+            load_model(run.network_file(last, "student"))[0], check, settings.batchnorm_windows),
     }
     scores = {name: _plausibility(model, check, input_size) for name, model in candidates.items()}
     chosen, comparison = choose(scores)

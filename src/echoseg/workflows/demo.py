@@ -53,7 +53,6 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.predict import predict_videos
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
@@ -94,7 +93,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")
 
-    segmenter = load_segmenter(result.best_checkpoint, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
+    segmenter = load_segmenter(result.best_checkpoint)  # the mask rule training chose it with, recorded in the weights
     meta, input_size = segmenter.weights, segmenter.input_size
     evaluation = evaluate_model(segmenter, open_dataset(native_root, "synthetic"), split="test", all_frames=True,
                                 progress=settings.progress)

@@ -96,6 +96,8 @@ def make_pretrained(out: str | Path, *, install: bool = False, progress: bool = 
         "which": info.extra.get("which"), "step": info.extra.get("step"), "val_dice": info.extra.get("val_dice"),
         "source_sha256": info.sha256,
     }
+    if "mask_rule" in info.extra:  # the rule training chose the checkpoint with travels with the export
+        extra["mask_rule"] = info.extra["mask_rule"]
     save_model(export, model.to(torch.float16), info.model, info.model_cfg, extra)
     # Score the exported file itself (float16 weights, float32 compute), as `echoseg predict` will use it.
     evaluation = evaluate_model(load_segmenter(export), open_dataset(data_root, "synthetic"), split="test",

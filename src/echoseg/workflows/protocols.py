@@ -210,7 +210,6 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.data.readers import open_dataset
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
@@ -236,8 +235,8 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress,
                    unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
     weights = result.best_checkpoint or run.last_weights
-    # the rule training selected the checkpoint with (runtime.val_postprocess): one rule, train and test
-    segmenter = load_segmenter(weights, mask_rule=MaskRule(clean=config.runtime.val_postprocess))
+    # the weights record the rule training selected them with (runtime.val_postprocess): one rule, train and test
+    segmenter = load_segmenter(weights)
     meta, input_size = segmenter.weights, segmenter.input_size
     reader = reader or open_dataset(data_root, data_format)
     log.info("%s: evaluating %d test cases with %s", name, len(fold.test), weights)
