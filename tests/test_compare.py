@@ -18,7 +18,7 @@ from echoseg.workflows.compare import (
     case_scores,
     compare_config,
     ef_table_row,
-    paired_differences,
+    paired_cis_vs_reference,
     parse_model_settings,
     run_compare,
 )
@@ -92,7 +92,7 @@ def test_case_scores_average_ed_and_es_frames_and_pair_models_by_case(tmp_path):
     assert ef["n"] == 2 and ef["bias"] == pytest.approx(-2.5) and ef["mae"] == pytest.approx(7.5)
     other = {"v1": {**scores["v1"], "dice": 0.7, "ef_pred": 55}, "v2": {**scores["v2"], "dice": 0.7},
              "v9": {"dice": 0.1}}
-    diffs = paired_differences({"sscf": scores, "dff": other}, "sscf", n_boot=100)
+    diffs = paired_cis_vs_reference({"sscf": scores, "dff": other}, "sscf", n_boot=100)
     assert set(diffs) == {"dff"}
     assert diffs["dff"]["dice"]["n"] == 2 and diffs["dff"]["dice"]["mean"] == pytest.approx(-10.0)  # % points
     assert diffs["dff"]["ef_abs_error"]["mean"] == pytest.approx(((0 - 5) + (10 - 10)) / 2)

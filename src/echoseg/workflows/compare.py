@@ -39,14 +39,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
-
-import numpy as np
 
 from echoseg.config import to_dict
 from echoseg.errors import EchosegError
 from echoseg.evaluation import paper_tables
-from echoseg.evaluation.bootstrap import bootstrap_ci, verdict
+from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, verdict
 from echoseg.evaluation.folds import aggregate_folds
 from echoseg.io import atomic_write_text
 from echoseg.models.variants import ABLATION_VARIANTS
@@ -56,6 +55,7 @@ from echoseg.workflows.protocols import (
     ProtocolResult,
     clean_json,
     is_finished,
+    per_video_metrics,
     plan_runs,
     run_one,
     run_protocol,
@@ -200,18 +200,16 @@ def _float(text: str | None) -> float:
 
 
 def case_scores(run_folder: Path) -> dict[str, dict[str, float]]:
-    """{case_id: {"dice", "hd", "auc", "ef_pred", "ef_reference"}} of one finished run: per-video means
-    over its ED and ES frames (per_frame.csv) and its EF (per_case.csv)."""
-    frames: dict[str, dict[str, list[float]]] = {}
+    """{case_id: {"dice", "hd", "auc", "ef_pred", "ef_reference"}} of one finished run: the per-video
+    scores of `per_video_metrics` over its per_frame.csv, and its EF (per_case.csv)."""
     with open(run_folder / "per_frame.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["phase"] in ("ED", "ES"):
-                case = frames.setdefault(row["case_id"], {"dice": [], "hd": [], "auc": []})
-                for key in case:
-                    case[key].append(_float(row[key]))
+        rows = [SimpleNamespace(case_id=row["case_id"], phase=row["phase"],
+                                **{k: _float(row[k]) for k in CASE_METRICS}) for row in csv.DictReader(f)]
+    per_video = per_video_metrics(rows, CASE_METRICS)
     out: dict[str, dict[str, float]] = {}
-    for case_id, values in frames.items():
-        out[case_id] = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in values.items()}
+    for key, videos in per_video.items():
+        for video, value in videos.items():
+            out.setdefault(video, {})[key] = value
     with open(run_folder / "per_case.csv", newline="") as f:
         for row in csv.DictReader(f):
             if row.get("error"):
@@ -222,24 +220,27 @@ def case_scores(run_folder: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def paired_differences(scores: Mapping[str, Mapping[str, Mapping[str, float]]], reference: str, n_boot: int,
-                       seed: int = 0) -> dict[str, dict[str, dict]]:
-    """{model: {metric: paired bootstrap CI of model - reference}} over the cases both have.
+CASE_METRICS = ("dice", "hd", "auc")
+
+
+def paired_cis_vs_reference(scores: Mapping[str, Mapping[str, Mapping[str, float]]], reference: str, n_boot: int,
+                            seed: int = 0) -> dict[str, dict[str, dict]]:
+    """{model: {metric: paired bootstrap CI of model - reference}} over the cases both have
+    (`echoseg.evaluation.bootstrap.paired_differences`, one fold set as one seed).
     Metrics: dice and auc in % points, hd in the distance unit, ef_abs_error in EF points."""
+    def values(cases: Mapping[str, Mapping[str, float]], key: str, scale: float) -> dict[int, dict[str, float]]:
+        if key == "ef_abs_error":
+            return {0: {c: abs(v.get("ef_pred", math.nan) - v.get("ef_reference", math.nan)) for c, v in cases.items()}}
+        return {0: {c: v.get(key, math.nan) * scale for c, v in cases.items()}}
+
     out: dict[str, dict[str, dict]] = {}
     ref = scores.get(reference, {})
     for model, cases in scores.items():
         if model == reference or not ref:
             continue
-        common = sorted(set(cases) & set(ref))
-        out[model] = {}
-        for key, scale in (("dice", 100.0), ("hd", 1.0), ("auc", 100.0)):
-            a = [cases[c].get(key, math.nan) * scale for c in common]
-            b = [ref[c].get(key, math.nan) * scale for c in common]
-            out[model][key] = bootstrap_ci(np.subtract(a, b), n_resamples=n_boot, seed=seed)
-        a = [abs(cases[c].get("ef_pred", math.nan) - cases[c].get("ef_reference", math.nan)) for c in common]
-        b = [abs(ref[c].get("ef_pred", math.nan) - ref[c].get("ef_reference", math.nan)) for c in common]
-        out[model]["ef_abs_error"] = bootstrap_ci(np.subtract(a, b), n_resamples=n_boot, seed=seed)
+        out[model] = {key: bootstrap_ci(paired_differences(values(cases, key, scale), values(ref, key, scale)),
+                                        n_resamples=n_boot, seed=seed)
+                      for key, scale in (("dice", 100.0), ("hd", 1.0), ("auc", 100.0), ("ef_abs_error", 1.0))}
     return out
 
 
@@ -400,7 +401,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
             if is_finished(o.folder):
                 scores[m].update(case_scores(o.folder))
             units |= {o.unit} if o.unit else set()
-    diffs = paired_differences(scores, reference, n_boot)
+    diffs = paired_cis_vs_reference(scores, reference, n_boot)
     ef_rows = {m: ef_table_row(c) for m, c in scores.items() if c}
 
     eff_rows, trained = {}, {}

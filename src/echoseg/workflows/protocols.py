@@ -90,18 +90,28 @@ class RunOutcome:
     per_video: dict[str, dict[str, float]] | None = None
 
 
-# Per-video values kept in run.json for paired comparisons: (key, FrameRecord field) over ED and ES.
-PER_VIDEO_METRICS = (("dice", "dice"), ("hd_penalised", "hd_penalised"))
+# The per-video scores every protocol pairs on (ablation CIs from run.json, compare from the report files).
+PER_VIDEO_METRICS = ("dice", "hd", "hd_penalised", "auc")
 
 
-def per_video_metrics(records) -> dict[str, dict[str, float]]:
-    """{metric: {video: mean over its ED and ES frames}} of an evaluation's FrameRecords."""
+def per_video_metrics(records, metrics: Sequence[str] = PER_VIDEO_METRICS) -> dict[str, dict[str, float]]:
+    """The one per-video score of every protocol: {metric: {video: mean over its ED and ES frames}};
+    frames where the metric is undefined (NaN: HD with an empty mask) are left out, NaN when none is.
+
+    records: FrameRecords, or anything with `case_id`, `phase` and the metrics as attributes (rows
+    read back from per_frame.csv, `compare.case_scores`).
+    """
     by_video: dict[str, list] = {}
     for r in records:
         if r.phase in ("ED", "ES"):
             by_video.setdefault(r.case_id, []).append(r)
-    return {key: {video: float(np.mean([getattr(r, field) for r in recs])) for video, recs in by_video.items()}
-            for key, field in PER_VIDEO_METRICS}
+    out: dict[str, dict[str, float]] = {}
+    for key in metrics:
+        out[key] = {}
+        for video, recs in by_video.items():
+            values = np.asarray([getattr(r, key) for r in recs])
+            out[key][video] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return out
 
 
 @dataclass
