@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from echoseg.data.schema import EchoSample
+from echoseg.models.contract import SegmentationModel
 
 
 def ellipse_video(seed: int, frames: int = 12, size: int = 32, split: str = "train") -> EchoSample:
@@ -33,7 +34,7 @@ def ellipse_dataset(n_train: int = 4, n_val: int = 2, frames: int = 12, size: in
             + [ellipse_video(100 + i, frames, size, "val") for i in range(n_val)])
 
 
-class TinyNet(nn.Module):
+class TinyNet(SegmentationModel):
     """Follows the model contract: `window`, float (B, k, H, W) -> logits (B, 1, H, W)."""
 
     def __init__(self, window: int = 3, width: int = 8, batchnorm: bool = True):
@@ -54,7 +55,7 @@ def tiny_overrides(steps: int = 8, workers: int = 0) -> list[str]:
             "model.name=tiny"]
 
 
-class DeepTinyNet(nn.Module):
+class DeepTinyNet(SegmentationModel):
     """`depth` conv-BatchNorm-ReLU layers: enough BatchNorm layers for running-statistics errors to compound."""
 
     def __init__(self, window: int = 3, width: int = 8, depth: int = 6):

@@ -15,10 +15,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from echoseg.models.contract import SegmentationModel
+
 TINY_MODEL_NAME = "tiny_dark_test_net"
 
 
-class TinyDarkNet(nn.Module):
+class TinyDarkNet(SegmentationModel):
     """(B, k, H, W) in [0, 1] -> logits (B, 1, H, W): dark (blood) pixels of the centre frame are LV."""
 
     def __init__(self, window: int = 3, width: int = 4):

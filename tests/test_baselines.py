@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from _training_data import TinyNet, ellipse_dataset, tiny_overrides
 from echoseg.models import create_model
-from echoseg.models.auxiliary import AuxiliaryLossMixin, collect_auxiliary_losses
+from echoseg.models.auxiliary import collect_auxiliary_losses
 from echoseg.models.baselines import BASELINES
 from echoseg.models.baselines.clstm import ConvLSTMCell
 from echoseg.models.baselines.flow import FlowNet, photometric_loss, resize_flow, smoothness_loss, warp
@@ -172,7 +172,7 @@ def test_same_label_maps_mark_boundaries_and_image_edges():
 # ------------------------------------------------------------------ the auxiliary-loss seam
 
 
-class AuxTiny(AuxiliaryLossMixin, TinyNet):
+class AuxTiny(TinyNet):
     """TinyNet with a known auxiliary loss: 2 x mean of the first conv's weight squared."""
 
     def forward(self, x):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from echoseg.models import available_models, create_model
+from echoseg.models import available_models, create_model, list_models
 from echoseg.models.calibration import ASSC, reference_calibration, summarize
 from echoseg.models.checkpoint import load_model, save_model
+from echoseg.models.contract import SegmentationModel
 from echoseg.models.video import predict_video_probs, window_indices
 
 TINY = {"width": 0.125}
@@ -40,6 +41,27 @@ def test_every_variant_maps_a_window_to_centre_logits(name):
         with torch.no_grad():
             y = model(x)
         assert y.shape == (2, 1, H, W) and y.dtype == torch.float32 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_model_follows_the_contract_base_class(name):
+    model = _tiny(name, window=_windows(name)[0])
+    assert isinstance(model, SegmentationModel)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        model.check_input_shape(torch.rand(1, model.window, H + 8, W))
+    assert isinstance(model.splits_frames, bool) and isinstance(model.window, int)
+    assert model.splits_frames == (type(model).encode_frames is not SegmentationModel.encode_frames)
+
+
+def test_registry_records_module_and_family_instead_of_hand_kept_lists():
+    from echoseg.models.baselines import BASELINES
+    from echoseg.models.registry import model_entry
+    from echoseg.models.variants import ABLATION_VARIANTS
+
+    assert list(ABLATION_VARIANTS) == list_models(family="table2") == list_models(module="echoseg.models.variants")
+    assert sorted(BASELINES) == sorted(list_models(family="competitor"))  # BASELINES: the paper's row order
+    assert model_entry("dff").module == "echoseg.models.baselines.dff"
+    assert list_models(module="echoseg.models.baselines") == list_models(family="competitor")
 
 
 def test_registry_lists_the_ablation_variants_and_rejects_unknown_names():

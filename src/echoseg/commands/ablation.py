@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     windows = _ints(args.k, "--k") if args.k else None
     if windows:
-        from echoseg.models.network import check_window
+        from echoseg.models.contract import check_window
 
         try:
             for k in windows:

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         measure_ratios,
         rows_as_dicts,
     )
-    from echoseg.models.network import check_spatial, check_window
+    from echoseg.models.contract import check_spatial, check_window
     from echoseg.models.variants import ABLATION_VARIANTS
 
     if args.quick:

@@ -33,7 +33,7 @@ def example_input(model: nn.Module, size: tuple[int, int], seed: int = 0) -> tor
     """A random (1, k, H, W) input in [0, 1], the shape the export is fixed to."""
     h, w = check_input_size(size)
     gen = torch.Generator().manual_seed(seed)
-    return torch.rand(1, int(getattr(model, "window", 1)), h, w, generator=gen)
+    return torch.rand(1, model.window, h, w, generator=gen)
 
 
 @torch.inference_mode()

@@ -106,7 +106,7 @@ class PredictReport:
 def compile_model(model: nn.Module) -> nn.Module:
     """torch.compile the parts `predict_video_probs` calls: `encode_frames`/`decode_window` when the
     network has them (the per-frame feature path bypasses forward), else forward. Same object back."""
-    parts = [name for name in ("encode_frames", "decode_window") if hasattr(model, name)] or ["forward"]
+    parts = ["encode_frames", "decode_window"] if model.splits_frames else ["forward"]
     for name in parts:
         setattr(model, name, torch.compile(getattr(model, name)))
     return model

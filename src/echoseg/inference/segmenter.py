@@ -24,8 +24,8 @@ from echoseg.errors import CheckpointError, EchosegError
 from echoseg.geometry.masks import MaskRule
 from echoseg.inference.views import ModelView, model_view
 from echoseg.models.checkpoint import WeightsInfo, load_model
+from echoseg.models.contract import STRIDE
 from echoseg.models.fold_bn import fold_batchnorm
-from echoseg.models.network import STRIDE
 from echoseg.models.video import predict_video_probs, set_memory_format
 from echoseg.models.weights_files import find_weights
 
@@ -76,7 +76,7 @@ class Segmenter:
 
     @property
     def window(self) -> int:
-        return int(getattr(self.model, "window", 1))
+        return self.model.window if self.model is not None else 1
 
     def model_probs(self, small: np.ndarray) -> np.ndarray:
         """uint8 (T, h, w) at `input_size` -> float32 probabilities (T, h, w)."""

@@ -76,7 +76,7 @@ def model_flops(variant: str, cfg: dict, size: int) -> tuple[float, float, int]:
         window = torch.zeros(1, model.window, size, size)
         frame = torch.zeros(1, 1, size, size)
     forward = count_flops(lambda: model(window))
-    if not hasattr(model, "encode_frames"):
+    if not model.splits_frames:
         return forward / 1e9, forward / 1e9, count_params(model)
     encode = count_flops(lambda: model.encode_frames(frame))
     feats = model.encode_frames(frame)

@@ -14,31 +14,15 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from echoseg.models.contract import STRIDE, SegmentationModel, check_window
 from echoseg.models.decoders import build_decoder
 from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.fusion import BSSF, ConcatFusion
 
-MAX_WINDOW = 11
-STRIDE = 16  # the encoder's total downsampling: H and W must be multiples of it
 FUSIONS = ("concat", "bssf")
 
 
-def check_window(window: int) -> int:
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window > MAX_WINDOW or window % 2 == 0:
-        raise ValueError(f"window (k) must be an odd integer in 1..{MAX_WINDOW}, got {window!r}")
-    return window
-
-
-def check_spatial(h: int, w: int, minimum: int = STRIDE) -> None:
-    if h % STRIDE or w % STRIDE or h == 0 or w == 0:
-        raise ValueError(f"frame size {h}x{w} is not supported: height and width must be positive multiples of "
-                         f"{STRIDE} (resize first, e.g. with echoseg.data.resize.resize_video)")
-    if h < minimum or w < minimum:
-        raise ValueError(f"frame size {h}x{w} is too small for this network: it needs at least {minimum}x{minimum} "
-                         "(unpadded 3x3 calibration transforms need a 3x3 map at H/16)")
-
-
-class TemporalSegNet(nn.Module):
+class TemporalSegNet(SegmentationModel):
     """(B, k, H, W) float in [0, 1] -> logits (B, 1, H, W) of the centre frame k // 2.
 
     shared_encoder: one encoder for all k frames (its features can be reused across windows);
@@ -47,6 +31,8 @@ class TemporalSegNet(nn.Module):
     calibration, calibration_scale, transform_padding, dilations: the ASSC settings (calibration.py).
     release_decoder: the released network's LinkNet tail (decoders.py).
     """
+
+    splits_frames = True
 
     def __init__(self, *, window: int = 3, width: float = 1.0, shared_encoder: bool = False, fusion: str = "bssf",
                  decoder: str = "linknet", dilations: tuple[int, ...] = (1,), calibration: str = "matmul",
@@ -74,11 +60,6 @@ class TemporalSegNet(nn.Module):
         k = self.decoder.head_kernel_size
         self.head = nn.Conv2d(self.decoder.out_channels, 1, k, padding=k // 2)
 
-    @staticmethod
-    def normalize_input(frames: torch.Tensor) -> torch.Tensor:
-        """[0, 1] intensities -> [-1, 1]; the BatchNorm after the stem absorbs the rest."""
-        return (frames - 0.5) * 2.0
-
     def encode_frames(self, frames: torch.Tensor, position: int = 0) -> list[torch.Tensor]:
         """Encode frames (N, 1, H, W) in [0, 1] seen at window `position` (ignored with a shared encoder).
 
@@ -98,10 +79,7 @@ class TemporalSegNet(nn.Module):
         return self.head(self.decoder(fused))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.window:
-            raise ValueError(f"expected input (B, {self.window}, H, W) for a model with window k={self.window}, "
-                             f"got shape {tuple(x.shape)}")
-        check_spatial(x.shape[2], x.shape[3], self.min_input)
+        self.check_input_shape(x)
         if self.shared_encoder and self.window > 1:
             # one encoder pass over all B*k frames: a bigger batch is faster than k small ones
             b, k, h, w = x.shape

@@ -1,14 +1,12 @@
-"""Model registry: `@register_model("name")` on a factory, `create_model("name", **cfg)` to build.
+"""Model registry: `@register_model("name", family=...)` on a factory, `create_model("name", **cfg)` to build.
 
-Model contract (every registered model):
-- attribute `window: int` (k, the number of consecutive frames it reads; 1 for single-frame models);
-- forward(x: float (B, k, H, W) with values in [0, 1]) -> logits (B, 1, H, W) for the centre frame;
-  any further intensity normalisation happens inside the model;
-- H and W must be multiples of 16 (a clear ValueError otherwise).
+Every registered model is a `echoseg.models.contract.SegmentationModel`; the contract (window,
+input size check, outputs, auxiliary losses, per-frame features) is stated there once.
 
-Optional: `auxiliary_losses(target, n_labeled) -> {name: weighted scalar}` for networks that train
-with extra losses of their own (flow, motion, label coherence); see `echoseg.models.auxiliary`.
-The trainer adds their sum to the supervised loss.
+The registry records each model's module and family ("table2": the paper's ablation variants;
+"competitor": the paper's competitors and public anchors), so `list_models(family=...)` or
+`list_models(module=...)` replaces hand-kept lists of names (as timm's `list_models(module=...)`).
+Names come back in registration order.
 
 The registry is a leaf: it imports no model module. Modules that define models register them when
 imported, and the `echoseg.models` package imports them all, so importing anything from
@@ -18,17 +16,27 @@ imported, and the `echoseg.models` package imports them all, so importing anythi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch.nn as nn
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    factory: Callable[..., nn.Module]
+    module: str
+    family: str
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, family: str = "other") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = factory
+        _MODELS[name] = ModelEntry(name, factory, factory.__module__, family)
         return factory
 
     return decorator
@@ -38,8 +46,19 @@ def available_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, **cfg) -> nn.Module:
-    """Build model `name` with keyword settings `cfg` (e.g. width=0.5, window=3, decoder="linknet")."""
+def list_models(*, family: str | None = None, module: str | None = None) -> list[str]:
+    """Registered names in registration order, of one `family` and/or from modules under `module`."""
+    return [e.name for e in _MODELS.values() if (family is None or e.family == family)
+            and (module is None or e.module == module or e.module.startswith(module + "."))]
+
+
+def model_entry(name: str) -> ModelEntry:
+    """Where model `name` comes from (module, family); ValueError listing the valid names."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {sorted(_MODELS)}")
-    return _MODELS[name](**cfg)
+    return _MODELS[name]
+
+
+def create_model(name: str, **cfg) -> nn.Module:
+    """Build model `name` with keyword settings `cfg` (e.g. width=0.5, window=3, decoder="linknet")."""
+    return model_entry(name).factory(**cfg)

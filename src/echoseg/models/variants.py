@@ -25,11 +25,7 @@ the released network's LinkNet decoder. For a decoder-matched ablation pass `dec
 from __future__ import annotations
 
 from echoseg.models.network import TemporalSegNet
-from echoseg.models.registry import register_model
-
-# The rows of the paper's Table 2, in its order (the ablation protocol and `echoseg bench` use it).
-ABLATION_VARIANTS = ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")
-
+from echoseg.models.registry import list_models, register_model
 
 # Weights files written before calibration_scale existed store calibration_norm: True meant logits
 # / sqrt(M) and a unit-scale kernel, False the released network's raw scale.
@@ -58,7 +54,7 @@ def _release_cfg(decoder: str | None, dilations, calibration: str | None, calibr
     return {**release, "transform_padding": 0, "release_decoder": True}
 
 
-@register_model("unet")
+@register_model("unet", family="table2")
 def unet(*, width: float = 1.0, window: int = 1, decoder: str = "unet") -> TemporalSegNet:
     """Single-frame network: one encoder, no temporal fusion."""
     if window != 1:
@@ -66,19 +62,19 @@ def unet(*, width: float = 1.0, window: int = 1, decoder: str = "unet") -> Tempo
     return TemporalSegNet(width=width, window=1, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
-@register_model("baseline")
+@register_model("baseline", family="table2")
 def baseline(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """One encoder shared by the k frames; stages fused by concatenation + 1x1 conv + BN."""
     return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=True, fusion="concat")
 
 
-@register_model("baseline_tce")
+@register_model("baseline_tce", family="table2")
 def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet") -> TemporalSegNet:
     """k encoders with separate weights (TCE); stages fused by concatenation + 1x1 conv + BN."""
     return TemporalSegNet(width=width, window=window, decoder=decoder, shared_encoder=False, fusion="concat")
 
 
-@register_model("baseline_bssf")
+@register_model("baseline_bssf", family="table2")
 def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
                   calibration: str = "matmul", calibration_scale: str | None = None,
                   calibration_norm: bool | None = None) -> TemporalSegNet:
@@ -88,7 +84,7 @@ def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linkne
     return TemporalSegNet(**cfg, shared_encoder=True, fusion="bssf")
 
 
-@register_model("sscf")
+@register_model("sscf", family="table2")
 def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dilations=(1,),
          calibration: str | None = None, calibration_scale: str | None = None, release: bool = False,
          calibration_norm: bool | None = None) -> TemporalSegNet:
@@ -101,3 +97,8 @@ def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dil
     cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
            **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
     return TemporalSegNet(**cfg, shared_encoder=False, fusion="bssf")
+
+
+# The rows of the paper's Table 2, in its order (registered in that order above; the ablation
+# protocol and `echoseg bench` use it).
+ABLATION_VARIANTS = tuple(list_models(family="table2"))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from echoseg.models.network import check_spatial
+from echoseg.models.contract import check_spatial
 
 
 def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device=None,
@@ -38,7 +38,7 @@ def predict_video_probs(model: nn.Module, video, *, batch_size: int = 16, device
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_frames, h, w = frames.shape
-    check_spatial(h, w, getattr(model, "min_input", 16))
+    check_spatial(h, w, model.min_input)
     model_device = next(model.parameters()).device
     device = model_device if device is None else torch.device(device)
     if device != model_device:
@@ -104,7 +104,7 @@ def _iter_batches(model, frames: torch.Tensor, batch_size: int, device, fmt):
     """Yield (first centre index, probabilities float32 (B, H, W) numpy) batch by batch."""
     n_frames = frames.shape[0]
     k = model.window
-    shared = getattr(model, "shared_encoder", False) and hasattr(model, "encode_frames")
+    shared = model.splits_frames and model.shared_encoder
     cache_start, cache = 0, None  # features of frames cache_start .. cache_start + len - 1
     for start in range(0, n_frames, batch_size):
         centres = torch.arange(start, min(start + batch_size, n_frames))
@@ -115,7 +115,7 @@ def _iter_batches(model, frames: torch.Tensor, batch_size: int, device, fmt):
             local = idx - cache_start
             feats = [[f[local[:, j]] for f in cache] for j in range(k)]
             logits = model.decode_window(feats)
-        elif hasattr(model, "encode_frames"):
+        elif model.splits_frames:
             feats = [model.encode_frames(_to_input(frames[idx[:, j]], device, fmt), j) for j in range(k)]
             logits = model.decode_window(feats)
         else:  # any model honouring the contract: (B, k, H, W) -> (B, 1, H, W)

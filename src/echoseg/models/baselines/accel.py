@@ -36,7 +36,7 @@ from echoseg.models.encoders import ResNetEncoder
 from echoseg.models.registry import register_model
 
 
-@register_model("accel")
+@register_model("accel", family="competitor")
 class Accel(BaselineNet):
     min_window = 3
 

@@ -57,7 +57,7 @@ class ConvLSTMCell(nn.Module):
         return h, c
 
 
-@register_model("clstm")
+@register_model("clstm", family="competitor")
 class CLSTM(BaselineNet):
     def __init__(self, *, width: float = 1.0, window: int = 5):
         super().__init__(window)

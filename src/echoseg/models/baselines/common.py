@@ -10,17 +10,15 @@ and each module's docstring says it:
 - single-frame methods (mfp_net, transunet, planet, echonet_deeplabv3) have k = 1.
 
 `window_frames(x)` gives the frames as (B, 1, H, W) tensors normalised to [-1, 1]. Each class is
-registered directly (`@register_model("name")`): its keyword-only constructor arguments are the
+registered directly (`@register_model("name", family="competitor")`): its keyword-only constructor arguments are the
 model's settings, which checkpoints store and `create_model` passes back.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
-from echoseg.models.auxiliary import AuxiliaryLossMixin
-from echoseg.models.network import MAX_WINDOW, check_spatial, check_window
+from echoseg.models.contract import MAX_WINDOW, SegmentationModel, check_window
 
 
 def scaled(channels: int, width: float) -> int:
@@ -30,7 +28,7 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-class BaselineNet(AuxiliaryLossMixin, nn.Module):
+class BaselineNet(SegmentationModel):
     """Base of the competitor networks. Subclasses set `min_window` / `max_window` and implement forward."""
 
     min_window = 1
@@ -47,19 +45,8 @@ class BaselineNet(AuxiliaryLossMixin, nn.Module):
                              f"{self.max_window}, got window={window}")
         self.window = window
 
-    def check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.window:
-            raise ValueError(f"expected input (B, {self.window}, H, W) for a model with window k={self.window}, "
-                             f"got shape {tuple(x.shape)}")
-        check_spatial(x.shape[2], x.shape[3])
-
-    @staticmethod
-    def normalize_input(frames: torch.Tensor) -> torch.Tensor:
-        """[0, 1] intensities -> [-1, 1] (the first BatchNorm absorbs the rest), as the SSCF variants do."""
-        return (frames - 0.5) * 2.0
-
     def window_frames(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Validated window -> k normalised frames (B, 1, H, W), oldest first; the centre is [k // 2]."""
-        self.check_input(x)
+        self.check_input_shape(x)
         x = self.normalize_input(x)
         return [x[:, j:j + 1] for j in range(self.window)]

@@ -48,7 +48,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat(outs, dim=1))
 
 
-@register_model("echonet_deeplabv3")
+@register_model("echonet_deeplabv3", family="competitor")
 class EchoNetDeepLabV3(BaselineNet):
     min_window = max_window = 1
 

@@ -51,7 +51,7 @@ def deep_features(width: float) -> ResNet50:
     return ResNet50(width, blocks=(3, 4, 6, 3), dilate=(False, False, True))
 
 
-@register_model("dff")
+@register_model("dff", family="competitor")
 class DeepFeatureFlow(BaselineNet):
     min_window = 3
 

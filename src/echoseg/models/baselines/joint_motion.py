@@ -75,7 +75,7 @@ class MultiScaleHead(nn.Module):
         return self.fuse(torch.cat(ups, dim=1))
 
 
-@register_model("joint_motion")
+@register_model("joint_motion", family="competitor")
 class JointMotion(BaselineNet):
     min_window = 3
 

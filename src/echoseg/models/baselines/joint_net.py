@@ -40,7 +40,7 @@ from echoseg.models.fusion import ConcatFusion
 from echoseg.models.registry import register_model
 
 
-@register_model("joint_net")
+@register_model("joint_net", family="competitor")
 class JointNet(BaselineNet):
     min_window = 3
 

@@ -28,7 +28,7 @@ from echoseg.models.registry import register_model
 UNET_CHANNELS = (64, 128, 256, 512, 1024)
 
 
-@register_model("mfp_net")
+@register_model("mfp_net", family="competitor")
 class MFPUnet(BaselineNet):
     min_window = max_window = 1
 

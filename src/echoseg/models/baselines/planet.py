@@ -80,7 +80,7 @@ def same_label_maps(mask: torch.Tensor, distance: int = 1) -> tuple[torch.Tensor
     return torch.cat(same, dim=1), torch.cat(valid, dim=1)
 
 
-@register_model("planet")
+@register_model("planet", family="competitor")
 class PLANet(BaselineNet):
     min_window = max_window = 1
 

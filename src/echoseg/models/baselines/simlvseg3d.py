@@ -48,7 +48,7 @@ class Up3d(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
-@register_model("simlvseg3d")
+@register_model("simlvseg3d", family="competitor")
 class SimLVSeg3D(BaselineNet):
     def __init__(self, *, width: float = 1.0, window: int = 9):
         super().__init__(window)
@@ -60,7 +60,7 @@ class SimLVSeg3D(BaselineNet):
 
     def clip_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, k, H, W) in [0, 1] -> logits of every frame (B, k, H, W)."""
-        self.check_input(x)
+        self.check_input_shape(x)
         y = self.normalize_input(x).unsqueeze(1)
         skips = []
         for i, block in enumerate(self.down):

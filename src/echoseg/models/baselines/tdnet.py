@@ -67,7 +67,7 @@ def attention_propagate(keys: torch.Tensor, values: torch.Tensor, queries: torch
     return out.view(b, values.shape[1], h, w)
 
 
-@register_model("tdnet")
+@register_model("tdnet", family="competitor")
 class TDNet(BaselineNet):
     min_window = 3
 

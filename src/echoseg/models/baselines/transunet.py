@@ -79,7 +79,7 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1) if skip is not None else x)
 
 
-@register_model("transunet")
+@register_model("transunet", family="competitor")
 class TransUNet(BaselineNet):
     min_window = max_window = 1
 
