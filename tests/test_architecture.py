@@ -18,7 +18,7 @@ LAYERS = [
     ("training", {"echoseg.training"}),
     ("inference", {"echoseg.inference"}),
     ("evaluation", {"echoseg.evaluation"}),
-    ("workflows", {"echoseg.workflows"}),
+    ("workflows", {"echoseg.workflows", "echoseg.pretrained"}),
     ("commands", {"echoseg.commands", "echoseg.cli", "echoseg.__main__"}),
 ]
 

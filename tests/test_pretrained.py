@@ -11,8 +11,8 @@ import pytest
 from echoseg.data.synthetic import generate_video, write_echonet
 from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
 from echoseg.models.checkpoint import read_metadata
+from echoseg.pretrained.recipe import RECIPE
 from echoseg.training.config import resolve_config
-from echoseg.workflows.pretrain import RECIPE
 
 
 def test_shipped_weights_record_the_recipe_that_makes_them():
@@ -20,7 +20,7 @@ def test_shipped_weights_record_the_recipe_that_makes_them():
     config = resolve_config(RECIPE["config"], RECIPE["overrides"])
     assert info.model == config.model.name == "sscf"
     assert info.model_cfg == config.model.create_kwargs()
-    assert info.extra["recipe"] == json.loads(json.dumps(RECIPE))  # what benchmarks/make_pretrained.py records
+    assert info.extra["recipe"] == json.loads(json.dumps(RECIPE))  # what python -m echoseg.pretrained.recipe records
     assert info.extra["note"] == PRETRAINED_NOTE == "trained on synthetic data only; for research"
     assert info.extra["input_size"] == list(config.data.input_size)
     assert pretrained_path().stat().st_size < 8_000_000  # float16: a few MB in the package

@@ -177,7 +177,7 @@ def recorded_input_size(info: WeightsInfo) -> tuple[int, int]:
 
 
 # The model `echoseg predict` uses when no checkpoint is given: package data made by
-# `echoseg.workflows.pretrain` (benchmarks/make_pretrained.py). Every output that uses it says so.
+# `echoseg.pretrained.recipe` (python -m echoseg.pretrained.recipe). Every output that uses it says so.
 PRETRAINED_FILE = ("pretrained", "sscf_cpu_synthetic.safetensors")
 PRETRAINED_NOTE = "trained on synthetic data only; for research"
 
