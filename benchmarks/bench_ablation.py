@@ -1,6 +1,6 @@
 """Accuracy ablation on synthetic data: the paper's Table 2 in form (and Table 5 with --k).
 
-    PYTHONPATH=src python benchmarks/bench_ablation.py [--videos 48] [--steps 200] [--seeds 0,1,2]
+    python -m benchmarks.bench_ablation [--videos 48] [--steps 200] [--seeds 0,1,2]
         [--variants unet,baseline,baseline_tce,baseline_bssf,sscf] [--k 1,3,5] [--out runs/bench_ablation]
 
 Synthesizes medium-difficulty videos in the EchoNet layout (only ED and ES traced, as in the real
@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import machine_description, paper_dice_hd
+
 # The paper's Table 2, EchoNet-Dynamic column, DC (%) and HD (mm): the reference ordering.
-PAPER_ECHONET = {"unet": (89.34, 4.36), "baseline": (90.67, 3.92), "baseline_tce": (91.69, 3.51),
-                 "baseline_bssf": (91.33, 3.27), "sscf": (92.87, 2.93)}
+PAPER_ECHONET = {v: paper_dice_hd("echonet")[v] for v in ("unet", "baseline", "baseline_tce", "baseline_bssf", "sscf")}
 
 
 def ordering(values: dict[str, float], ascending: bool = True) -> str:
@@ -88,9 +87,8 @@ def main() -> int:
     paper = {v: PAPER_ECHONET[v] for v in dice if v in PAPER_ECHONET}
     lines = [
         f"\n## Run of {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}\n",
-        f"Command: `PYTHONPATH=src python benchmarks/bench_ablation.py {' '.join(sys.argv[1:])}`  ",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs), "
-        f"torch {torch.__version__}; wall time {minutes:.1f} min.  ",
+        f"Command: `python -m benchmarks.bench_ablation {' '.join(sys.argv[1:])}`  ",
+        f"Machine: {machine_description()}; wall time {minutes:.1f} min.  ",
         f"Data: {args.videos} synthetic {args.difficulty} videos, {args.frames} frames at {args.size}x{args.size}, "
         "EchoNet layout (only ED/ES traced), the generator's 70/15/15 split; every run evaluated on the same "
         f"{table2.summary['folds'][0]['test']} test videos (ED and ES frames). Training: preset "

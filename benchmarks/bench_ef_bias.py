@@ -1,6 +1,6 @@
 """Where the realistic preset's low EF bias comes from: the demo's recipe on generator variants (issue 10).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_ef_bias.py --out /tmp/efbias \
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_ef_bias --out /tmp/efbias \
         [--arms current,whole_wall_loss,no_wall_loss] [--videos 120] [--seeds 0] [--jobs 2]
 
 Each arm changes one mechanism of the realistic scene (`echoseg.data.synthetic.scene`) and runs the demo

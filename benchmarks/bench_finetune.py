@@ -1,6 +1,6 @@
 """Does fine-tuning on a few traced videos end below the model it started from? (issue 22)
 
-    PYTHONPATH=src python benchmarks/bench_finetune.py --out /tmp/finetune [--init W] [--preset hard]
+    python -m benchmarks.bench_finetune --out /tmp/finetune [--init W] [--preset hard]
         [--data-seeds 1 2 3] [--steps 300]
 
 For each data seed: synthesize a small dataset of another preset than the starting model was trained on

@@ -1,7 +1,7 @@
 """SSCF at the paper's settings on one GPU: inference frames/s per mode and training windows/s.
 
-    python benchmarks/bench_gpu.py                      # 256x256, width 1.0, on cuda (benchmarks/gpu.sh)
-    python benchmarks/bench_gpu.py --device cpu --size 64 --width 0.125 --frames 8   # plumbing check
+    python -m benchmarks.bench_gpu                      # 256x256, width 1.0, on cuda (benchmarks/gpu.sh)
+    python -m benchmarks.bench_gpu --device cpu --size 64 --width 0.125 --frames 8   # plumbing check
 
 Inference: whole-video `predict_video_probs` (sliding windows of 3, batch of windows) on a
 BatchNorm-folded copy, in fp32, fp32 channels_last, bf16 autocast, fp16 autocast and
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_training import build_trainer, windows_per_batch  # benchmarks/ is the script's folder
 
+from benchmarks.bench_training import build_trainer, windows_per_batch
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs

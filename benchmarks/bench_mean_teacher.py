@@ -1,6 +1,6 @@
 """Does mean teacher help? Semi-supervised vs supervised-only, same network, same step budget.
 
-    PYTHONPATH=src python benchmarks/bench_mean_teacher.py [--steps 300] [--seeds 0 1 2] [--videos 24]
+    python -m benchmarks.bench_mean_teacher [--steps 300] [--seeds 0 1 2] [--videos 24]
 
 Synthetic medium videos; only ED and ES are labelled (2 labelled frames per video, the EchoNet
 setting; the generator's other masks are not used for training). Both arms train the CPU preset's
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from echoseg.data.synthetic import generate_dataset
+from benchmarks.common import synthetic_samples
 from echoseg.models.checkpoint import load_model
 from echoseg.training import resolve_config, train
 from echoseg.training.cache import InMemorySource, build_frame_cache
@@ -42,8 +42,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    samples = [v.sample for v in generate_dataset(args.videos, seed=1234, frames=args.frames, size=112,
-                                                  difficulty="medium")]
+    samples = synthetic_samples(args.videos, 1234, frames=args.frames)
     test = [s for s in samples if s.split == "test"]
     print(f"{len(samples)} videos: " + ", ".join(f"{n} {sp}" for sp in ("train", "val", "test")
                                                  if (n := sum(s.split == sp for s in samples))))

@@ -1,7 +1,7 @@
 """Model benchmark script: the same as `echoseg bench model ...` (see `--help`).
 
-    PYTHONPATH=src python benchmarks/bench_model.py --quick
-    PYTHONPATH=src python benchmarks/bench_model.py --size 256 --width 1.0 --json benchmarks/model.json
+    python -m benchmarks.bench_model --quick
+    python -m benchmarks.bench_model --size 256 --width 1.0 --json benchmarks/model.json
 """
 
 import sys

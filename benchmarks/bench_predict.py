@@ -5,12 +5,12 @@ Writes N synthetic beating-ellipse AVIs (MJPG, like EchoNet) to a temporary fold
 `predict_videos` on them once to warm up (not timed) and once timed with `overwrite=True`.
 
     # one setting (the CPU preset's shape, untrained: sscf width 0.25 at 64x64 on 112x112 videos)
-    python benchmarks/bench_predict.py --model sscf --width 0.25 --size 64 --video-size 112 --no-overlay
-    python benchmarks/bench_predict.py --checkpoint runs/demo/train --channels-last --no-overlay
+    python -m benchmarks.bench_predict --model sscf --width 0.25 --size 64 --video-size 112 --no-overlay
+    python -m benchmarks.bench_predict --checkpoint runs/demo/train --channels-last --no-overlay
     # what each stage costs, one after the other on one thread (no overlap)
-    python benchmarks/bench_predict.py --checkpoint runs/demo/train --stages
+    python -m benchmarks.bench_predict --checkpoint runs/demo/train --stages
     # threads x wait policy, each in a fresh process (the policy is read when OpenMP starts), interleaved
-    python benchmarks/bench_predict.py --checkpoint runs/demo/train --no-overlay --matrix --repeats 3
+    python -m benchmarks.bench_predict --checkpoint runs/demo/train --no-overlay --matrix --repeats 3
 
 `--threads default` and `--wait-policy default` are what `echoseg predict` does when not told
 (`echoseg.inference.threads`); `unset` leaves OMP_WAIT_POLICY alone (libgomp spins before sleeping).

@@ -1,6 +1,6 @@
 """Real-video benchmark: what a model does on real EchoNet-Dynamic video that has no tracings (issue 22).
 
-    PYTHONPATH=src python benchmarks/bench_real.py REAL_DIR --out OUT [--checkpoint W] [--name NAME]
+    python -m benchmarks.bench_real REAL_DIR --out OUT [--checkpoint W] [--name NAME]
         [-- PREDICT_ARGS...]
 
 REAL_DIR is an EchoNet-Dynamic-layout folder (FileList.csv + Videos/), for example the 203 real videos

@@ -1,6 +1,6 @@
 """How close each synthetic appearance preset looks to real EchoNet-Dynamic A4C video (issue 10).
 
-    PYTHONPATH=src python benchmarks/bench_realism.py [--videos 50] [--seed 0] [--presets easy medium hard realistic]
+    python -m benchmarks.bench_realism [--videos 50] [--seed 0] [--presets easy medium hard realistic]
 
 For each preset: writes --videos videos in EchoNet layout as `echoseg synth` does (default lengths:
 64 frames for easy/medium/hard, drawn in 100-250 for realistic), measures them with

@@ -1,9 +1,9 @@
 """Scanner exports: fan detection accuracy and speed, DICOM decode speed, and Dice through predict with
 and without the fan crop. Results go to benchmarks/RESULTS.md by hand.
 
-    python benchmarks/bench_sector.py detect --videos 100            # IoU with the true fan, s/video
-    python benchmarks/bench_sector.py decode                          # ms/frame per transfer syntax
-    python benchmarks/bench_sector.py dice --checkpoint runs/demo --videos 100   # Dice in original pixels
+    python -m benchmarks.bench_sector detect --videos 100            # IoU with the true fan, s/video
+    python -m benchmarks.bench_sector decode                          # ms/frame per transfer syntax
+    python -m benchmarks.bench_sector dice --checkpoint runs/demo --videos 100   # Dice in original pixels
 
 `detect` renders exports of varied layout (canvas 640x480 .. 1024x768, fan 60-85% of the height,
 anywhere left to right, three image difficulties), writes each as an MJPG AVI (pixels only) and as a

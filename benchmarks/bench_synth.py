@@ -1,6 +1,6 @@
 """Synthetic generator speed: issue 2 asks for 100 videos x 64 frames at 112x112 in under 30 s on 2 cores.
 
-    PYTHONPATH=src python benchmarks/bench_synth.py [--videos 100] [--frames 64] [--size 112] [--write echonet]
+    python -m benchmarks.bench_synth [--videos 100] [--frames 64] [--size 112] [--write echonet]
 
 Prints generation seconds and videos/s, and with --write the extra time to write that layout.
 """

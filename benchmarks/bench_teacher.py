@@ -1,6 +1,6 @@
 """Why the EMA teacher lags the student: validation Dice of the teacher under controlled variants.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_teacher.py DATA --format echonet \
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_teacher DATA --format echonet \
         --steps 300 --val-every 50 --set optim.lr=1e-3 --out /tmp/teacher_lr1e-3
 
 Trains the CPU preset's mean teacher (sscf, width 0.25, 64x64) and, at every validation, scores

@@ -1,6 +1,6 @@
 """Training throughput: the data pipeline alone vs the training step alone (windows/s).
 
-    PYTHONPATH=src python benchmarks/bench_training.py [--config cpu] [--videos 12] [--paper]
+    python -m benchmarks.bench_training [--config cpu] [--videos 12] [--paper]
 
 Builds a frame cache from synthetic videos, then measures with the preset's model and batch sizes:
 - the pipeline: DataLoader over `TwoStreamBatches` (cache reads, augmentation, perturbations) with
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from echoseg.data.synthetic import generate_dataset
+from benchmarks.common import synthetic_samples
 from echoseg.models.registry import create_model
 from echoseg.training import train
 from echoseg.training.api import prepare_cache
@@ -37,7 +37,7 @@ from echoseg.training.trainer import MeanTeacherTrainer, Trainer
 
 def build_trainer(preset: str, videos: int, workdir: Path, overrides: list[str]):
     config = resolve_config(preset, overrides)
-    samples = [v.sample for v in generate_dataset(videos, seed=0, frames=48, size=112, difficulty="medium")]
+    samples = synthetic_samples(videos, 0, frames=48)
     source = InMemorySource(samples)
     cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, workdir / "cache",
                                                     DistContext())
@@ -72,7 +72,7 @@ def step_rate(trainer, steps: int) -> float:
 
 
 def time_to_dice(preset: str, target: float, videos: int, steps: int, workdir: Path) -> str:
-    samples = [v.sample for v in generate_dataset(videos, seed=7, frames=48, size=112, difficulty="medium")]
+    samples = synthetic_samples(videos, 7, frames=48)
     config = resolve_config(preset, [f"optim.steps={steps}", "runtime.val_interval=25"])
     result = train(config, out_dir=workdir / "time-to-dice", samples=samples)
     for row in csv.DictReader(open(result.metrics_csv)):

@@ -2,11 +2,11 @@
 fine-tuning? (issue 10)
 
     # Dice of each checkpoint on fresh test sets of each preset (paired bootstrap CIs between checkpoints)
-    PYTHONPATH=src python benchmarks/bench_transfer.py gap --checkpoint medium=runs/demo_medium/train \\
+    python -m benchmarks.bench_transfer gap --checkpoint medium=runs/demo_medium/train \\
         --checkpoint realistic=runs/demo/train --presets medium realistic --videos 40 --out /tmp/gap
 
     # Fine-tuning with 8 labelled frames (4 videos, ED + ES) of another preset: --init pretrained vs scratch
-    PYTHONPATH=src python benchmarks/bench_transfer.py finetune --pretrained src/echoseg/pretrained/sscf_cpu_synthetic.safetensors \\
+    python -m benchmarks.bench_transfer finetune --pretrained src/echoseg/pretrained/sscf_cpu_synthetic.safetensors \\
         --preset hard --steps 300 --out /tmp/finetune
 
 Test sets are generated with their own seed (never the training data's). Dice is the per-video mean of

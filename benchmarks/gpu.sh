@@ -12,4 +12,4 @@ if ! python3 -c "import monai, nibabel" 2>/dev/null; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-timeout 420 python3 benchmarks/bench_gpu.py --size 256 --width 1.0 --frames 128 --batch-size 32 "$@"
+timeout 420 python3 -m benchmarks.bench_gpu --size 256 --width 1.0 --frames 128 --batch-size 32 "$@"

@@ -1,6 +1,6 @@
 """Paired bootstrap CI between two sets of evaluated runs that `echoseg ablation` cannot put in one table.
 
-    PYTHONPATH=src python benchmarks/paired_runs.py A_RUN_FOLDER B_RUN_FOLDER [--metrics dice_mean,hd_mean]
+    python -m benchmarks.paired_runs A_RUN_FOLDER B_RUN_FOLDER [--metrics dice_mean,hd_mean]
 
 Each argument is an ablation row's folder (e.g. OUT/runs/baseline_MT_labels0.125) holding seed*/fold*/
 metrics.json; runs of the same seed are paired video by video, seeds pooled per video, and the 95% CI

@@ -25,7 +25,7 @@ Scaling (`scale`). The released network uses none: with G initialised to ones it
 frame's, and its logits Q'K'^T sum M = 84 products of max-pooled, hence positive, values, which
 saturates the sigmoid. Saturated below means |logit| > ln 99 (A outside [0.01, 0.99], less than 1%
 of the gradient reaches Tq and Tk); numbers at initialisation, sscf width 1.0, train-mode
-BatchNorm, 64x64 / 256x256 inputs (`benchmarks/bench_assc_saturation.py`, stages 1-4):
+BatchNorm, 64x64 / 256x256 inputs (`benchmarks/bench_assc_saturation.py` (retired in issue 21 once its findings were recorded here: `git show a7aca4d:benchmarks/bench_assc_saturation.py`), stages 1-4):
 - "centred" (default): each channel's summary is centred over its M values before the product,
   and the product is divided by sqrt(M): the scaled dot product on zero-mean vectors it was made
   for, i.e. a covariance of the two frames' channel summaries (the paper calls Q'K'^T a
