@@ -113,7 +113,7 @@ def run_once(args) -> dict:
     set_wait_policy(args.wait_policy)
     import torch
 
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.threads import default_threads
 
     threads = default_threads() if args.threads == "default" else int(args.threads)
@@ -125,9 +125,9 @@ def run_once(args) -> dict:
         for i in range(args.videos):
             synthetic_avi(tmp / "in" / f"v{i}.avi", args.frames, args.video_size, seed=i)
         kwargs = dict(overlay=not args.no_overlay, progress=False)
-        predict_videos([tmp / "in" / "v0.avi"], segmenter, tmp / "warm", **kwargs)  # first-call costs, not timed
+        predict_videos([tmp / "in" / "v0.avi"], segmenter, tmp / "warm", PredictSettings(**kwargs))  # first-call costs, not timed
         t0 = time.perf_counter()
-        report = predict_videos([tmp / "in"], segmenter, tmp / "out", overwrite=True, **kwargs)
+        report = predict_videos([tmp / "in"], segmenter, tmp / "out", PredictSettings(overwrite=True, **kwargs))
         wall = time.perf_counter() - t0
     frames = report.frames
     return {

@@ -126,7 +126,7 @@ def run_dice(args) -> dict:
     from echoseg.data.files import read_video_frames
     from echoseg.data.synthetic.export_files import write_export_avi
     from echoseg.data.synthetic.writers import write_avi
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.segmenter import load_segmenter
 
     torch.set_num_threads(args.threads)
@@ -153,7 +153,7 @@ def run_dice(args) -> dict:
                              ("no_crop", {"crop": False})):
             out = tmp / mode
             start = time.perf_counter()
-            report = predict_videos([tmp / "in"], segmenter, out, overlay=False, progress=False, **kwargs)
+            report = predict_videos([tmp / "in"], segmenter, out, PredictSettings(overlay=False, progress=False, **kwargs))
             timings[mode] = {"seconds": time.perf_counter() - start, "fan_seconds": report.seconds["fan"],
                              "errors": len(report.errors)}
             for row, (case, export) in zip(rows, cases, strict=True):

@@ -13,7 +13,7 @@ from echoseg.data.sector import FanGeometry, iou
 from echoseg.data.synthetic import generate_video
 from echoseg.data.synthetic.export import render_export
 from echoseg.data.synthetic.export_files import write_export_avi, write_export_dicom
-from echoseg.inference.predict import predict_videos
+from echoseg.inference.predict import PredictSettings, predict_videos
 from echoseg.inference.segmenter import Segmenter
 
 SIZE = (64, 64)
@@ -71,7 +71,7 @@ def test_predict_crops_exports_and_maps_masks_back(tmp_path, exports):
     write_export_avi(inputs / "blank.avi", type(exports[0])(**{**exports[0].__dict__, "rgb": nothing}))
     segmenter = OracleSegmenter({e.gray.shape[1:]: e.masks for e in exports})
     out = tmp_path / "out"
-    report = predict_videos([inputs], segmenter, out, progress=False)
+    report = predict_videos([inputs], segmenter, out, PredictSettings(progress=False))
 
     # A video without a fan is not an error (issue 22): its whole frame is segmented, and the summary says so.
     assert report.n_done == 3 and report.seconds["fan"] > 0
@@ -106,7 +106,7 @@ def test_no_crop_resizes_whole_frames_and_is_recorded(tmp_path, exports):
     write_export_avi(tmp_path / "in" / "scan.avi", export)
     segmenter = OracleSegmenter({export.gray.shape[1:]: export.masks})
     out = tmp_path / "out"
-    predict_videos([tmp_path / "in"], segmenter, out, progress=False, crop=False, overlay=False)
+    predict_videos([tmp_path / "in"], segmenter, out, PredictSettings(progress=False, crop=False, overlay=False))
     row = _rows(out / "summary.csv")[0]
     assert row["fan_crop"] == "off" and row["notes"].startswith("--no-crop")
     assert np.load(out / "scan" / "masks.npz")["masks"].shape == export.masks.shape

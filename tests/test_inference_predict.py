@@ -12,7 +12,7 @@ import torch
 from echoseg.cli import main as cli_main
 from echoseg.errors import EchosegError
 from echoseg.inference import outputs
-from echoseg.inference.predict import predict_videos
+from echoseg.inference.predict import PredictSettings, predict_videos
 from echoseg.inference.segmenter import Segmenter
 from echoseg.models.checkpoint import save_model
 from inference_support import (
@@ -57,7 +57,7 @@ def input_dir(tmp_path, clips):
 
 
 def _predict(inputs, model, out, **kw):
-    return predict_videos(inputs, Segmenter(model, SIZE, batch_size=8), out, progress=False, **kw)
+    return predict_videos(inputs, Segmenter(model, SIZE, batch_size=8), out, PredictSettings(progress=False, **kw))
 
 
 def test_directory_with_a_broken_file(tmp_path, input_dir, model, clips):

@@ -63,7 +63,7 @@ def test_ef_per_beat_matches_the_truth_volumes(medium_videos):
 
 def test_predict_on_the_generators_echonet_filelist(tmp_path):
     """Plumbing with a registered (untrained) network: FileList -> every listed video predicted once."""
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.segmenter import Segmenter
     from echoseg.models.registry import create_model
 
@@ -71,7 +71,7 @@ def test_predict_on_the_generators_echonet_filelist(tmp_path):
     write_echonet(tmp_path / "echonet", videos)
     model = create_model("sscf", width=0.125).eval()
     report = predict_videos([tmp_path / "echonet" / "FileList.csv"], Segmenter(model, (64, 64), batch_size=8),
-                            tmp_path / "out", progress=False, overlay=False)
+                            tmp_path / "out", PredictSettings(progress=False, overlay=False))
     assert report.n_done == 2 and not report.errors
     with open(tmp_path / "out" / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -85,7 +85,7 @@ def test_predict_on_the_generators_echonet_filelist(tmp_path):
 def test_trained_model_phases_within_two_frames_of_truth(tmp_path):
     """With a trained checkpoint: ED/ES from predicted masks on unseen medium videos vs the generator's truth."""
     from echoseg.data.synthetic.writers import write_avi
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.segmenter import load_segmenter
 
     segmenter = load_segmenter(os.environ["ECHOSEG_TEST_CHECKPOINT"])
@@ -94,7 +94,7 @@ def test_trained_model_phases_within_two_frames_of_truth(tmp_path):
               for seed in range(8)]
     for video in videos:
         write_avi(tmp_path / "in" / f"{video.sample.case_id}.avi", video.sample.video, video.sample.fps)
-    report = predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", progress=False, overlay=False)
+    report = predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", PredictSettings(progress=False, overlay=False))
     assert not report.errors
     rows = {r["name"]: r for r in report.rows}
     errors = []

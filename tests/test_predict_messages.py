@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from echoseg.inference.predict import predict_videos
+from echoseg.inference.predict import PredictSettings, predict_videos
 from echoseg.inference.segmenter import Segmenter
 from inference_support import TinyDarkNet, beating_video, one_torch_thread  # noqa: F401
 from test_data_inputs import _write_cv2
@@ -29,7 +29,7 @@ def test_a_video_too_short_for_ed_es_says_why(tmp_path, segmenter):
     (tmp_path / "in").mkdir()
     for frames in (1, 2):
         _write_cv2(tmp_path / "in" / f"short{frames}.avi", beating_video(frames=frames, size=(32, 32))[0])
-    predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", progress=False, overlay=False)
+    predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", PredictSettings(progress=False, overlay=False))
     rows = _rows(tmp_path / "out" / "summary.csv")
     for frames in (1, 2):
         row = rows[f"short{frames}"]
@@ -42,7 +42,7 @@ def test_resizing_is_said_once_and_noted_per_video(tmp_path, segmenter, caplog):
     for i in range(3):
         _write_cv2(tmp_path / "in" / f"v{i}.avi", beating_video(frames=10, size=(48, 40), seed=i)[0])
     with caplog.at_level(logging.INFO):
-        predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", progress=False, overlay=False)
+        predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", PredictSettings(progress=False, overlay=False))
     shown = [r for r in caplog.records if r.levelno >= logging.INFO and "resized to the model's" in r.getMessage()]
     assert len(shown) == 1
     assert all("resized to the model's 32x32" in r["notes"] for r in _rows(tmp_path / "out" / "summary.csv").values())
@@ -52,7 +52,7 @@ def test_broken_videos_keep_ffmpeg_off_the_terminal(tmp_path, segmenter, capfd):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "broken.mp4").write_bytes(b"\x00\x01" * 1500)
     (tmp_path / "in" / "broken.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x07" * 200)
-    report = predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", progress=False, overlay=False)
+    report = predict_videos([tmp_path / "in"], segmenter, tmp_path / "out", PredictSettings(progress=False, overlay=False))
     assert len(report.errors) == 2
     err = capfd.readouterr().err
     assert "moov atom" not in err and "Unexpected list type" not in err and "WARN" not in err, err

@@ -9,7 +9,7 @@ import pytest
 
 from echoseg.data.inputs import discover_inputs
 from echoseg.inference import outputs
-from echoseg.inference.predict import OUT_FILES, predict_videos
+from echoseg.inference.predict import OUT_FILES, PredictSettings, predict_videos
 from echoseg.inference.segmenter import Segmenter
 from inference_support import TinyDarkNet, beating_video, one_torch_thread  # noqa: F401
 from test_data_inputs import _write_cv2
@@ -34,7 +34,7 @@ def _summary(out):
 
 
 def _predict(inputs, segmenter, out, **kw):
-    return predict_videos(inputs, segmenter, out, progress=False, overlay=False, **kw)
+    return predict_videos(inputs, segmenter, out, PredictSettings(progress=False, overlay=False, **kw))
 
 
 def test_similar_names_never_share_results(tmp_path, segmenter):

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from echoseg.errors import EchosegError, Interrupted
-    from echoseg.inference.predict import compile_model, predict_videos, start_run
+    from echoseg.inference.predict import PredictSettings, compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
     from echoseg.inference.threads import default_threads
     from echoseg.training.distributed import resolve_device
@@ -127,11 +127,10 @@ def run(args: argparse.Namespace) -> int:
                 "framing": args.framing, "threads": torch.get_num_threads()}
     start_run(args.out, segmenter, settings, overwrite=args.overwrite, write=rank == 0)
     try:
-        report = predict_videos(
-            args.inputs, segmenter, args.out, overwrite=args.overwrite, rank=rank, world_size=world_size,
+        report = predict_videos(args.inputs, segmenter, args.out, PredictSettings(
+            overwrite=args.overwrite, rank=rank, world_size=world_size,
             spacing_mm=tuple(args.spacing) if args.spacing else None, overlay=not args.no_overlay,
-            progress=not args.no_progress, barrier=barrier, crop=not args.no_crop, framing=args.framing,
-        )
+            progress=not args.no_progress, barrier=barrier, crop=not args.no_crop, framing=args.framing))
     except Interrupted as exc:
         command = shlex.join(["echoseg", *[a for a in args.argv if a != "--overwrite"]])
         raise Interrupted(f"{exc}; rerun to resume (finished videos are skipped): {command}") from None

@@ -195,34 +195,47 @@ def _window_of(frames: np.ndarray, crop: FanCrop) -> np.ndarray:
     return frames[:, max(y0 - margin, 0):min(y0 + height + margin, h), max(x0 - margin, 0):min(x0 + width + margin, w)]
 
 
-def predict_videos(
-    inputs: list[str | Path] | list[InputItem],
-    segmenter: Segmenter,
-    out_dir: str | Path,
-    *,
-    overwrite: bool = False,
-    rank: int = 0,
-    world_size: int = 1,
-    spacing_mm: tuple[float, float] | None = None,
-    overlay: bool = True,
-    progress: bool = True,
-    barrier: Callable[[], None] | None = None,
-    crop: bool = True,
-    framing: str = "depth",
-) -> PredictReport:
+@dataclass(frozen=True)
+class PredictSettings:
+    """How `predict_videos` runs (everything but the inputs, the model and the output folder).
+
+    overwrite: redo videos that already have finished outputs (else they are skipped: reruns resume).
+    rank, world_size: this process's shard of the input list (every world_size-th input from rank).
+    spacing_mm: (dy, dx) used for videos whose file gives none (files that give one keep theirs).
+    overlay: write the overlay video and GIF preview. progress: show a progress bar.
+    barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier).
+    Without one (independent jobs, `--rank/--world-size`), whichever rank finishes last merges: a rank
+    merges when every rank's file of this input list is newer than the last summary.csv.
+    crop: cut scanner exports to their ultrasound fan (`echoseg.inference.views`; inputs whose fan fills
+    the frame are resized whole as before); a video without a fan is a per-video error. framing: "depth"
+    (window as tall as the fan, EchoNet's framing) or "whole" (the whole fan).
+    """
+
+    overwrite: bool = False
+    rank: int = 0
+    world_size: int = 1
+    spacing_mm: tuple[float, float] | None = None
+    overlay: bool = True
+    progress: bool = True
+    barrier: Callable[[], None] | None = None
+    crop: bool = True
+    framing: str = "depth"
+
+    def __post_init__(self):
+        if self.framing not in FRAMINGS:
+            raise EchosegError(f"framing must be one of {FRAMINGS}, got {self.framing!r}")
+
+
+def predict_videos(inputs: list[str | Path] | list[InputItem], segmenter: Segmenter, out_dir: str | Path,
+                   settings: PredictSettings | None = None) -> PredictReport:
     """Segment this rank's share of `inputs` into `out_dir` and (rank 0) write summary.csv / errors.csv.
 
     inputs: paths (files, folders, FileList.csv; expanded by `discover_inputs`) or InputItems.
     segmenter: the model, its input size, device, precision and mask rule (`load_segmenter`).
-    spacing_mm: (dy, dx) used for videos whose file gives none (files that give one keep theirs).
-    crop: cut scanner exports to their ultrasound fan (`echoseg.inference.views`; inputs whose fan fills
-    the frame are resized whole as before); a video without a fan is a per-video error. framing: "depth"
-    (window as tall as the fan, EchoNet's framing) or "whole" (the whole fan).
-    barrier: called after this rank's work and before rank 0 merges (e.g. torch.distributed.barrier).
-    Without one (independent jobs, `--rank/--world-size`), whichever rank finishes last merges: a rank
-    merges when every rank's file of this input list is newer than the last summary.csv.
+    settings: `PredictSettings` (default: one process, overlays, progress bar, fan cropping).
     Returns this rank's PredictReport (rows of done and skipped videos, errors, timings).
     """
+    settings = settings or PredictSettings()
     started = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,11 +244,25 @@ def predict_videos(
     if not items:
         raise EchosegError(f"{', '.join(map(str, inputs)) or 'no inputs'}: no video to predict on (looked for "
                            "video, DICOM, NIfTI and MetaImage files, and EchoNet FileList.csv)")
-    mine = [item for i, item in enumerate(items) if i % world_size == rank]
-    if framing not in FRAMINGS:
-        raise EchosegError(f"framing must be one of {FRAMINGS}, got {framing!r}")
-
+    mine = [item for i, item in enumerate(items) if i % settings.world_size == settings.rank]
     report = PredictReport()
+    todo = _videos_to_do(mine, out_dir, settings.overwrite, report)
+    interrupted = _segment_videos(todo, segmenter, out_dir, settings, report, started)
+    report.seconds["total"] = time.time() - started
+    order = {str(item.path): i for i, item in enumerate(items)}
+    report.rows.sort(key=lambda r: order.get(r["input"], len(order)))
+    if interrupted:
+        if settings.world_size == 1:
+            write_summary(out_dir, report.rows, report.errors)
+        raise PredictInterrupted(
+            f"stopped after {report.n_done + report.n_skipped} of {len(mine)} videos; the finished ones are in "
+            f"{out_dir}" + (" (summary.csv lists them)" if settings.world_size == 1 else ""), report)
+    _write_summaries(out_dir, items, order, report, settings, started)
+    return report
+
+
+def _videos_to_do(mine: list[InputItem], out_dir: Path, overwrite: bool, report: PredictReport) -> list[InputItem]:
+    """The inputs still to segment; finished ones (unless `overwrite`) become "skipped" rows of `report`."""
     todo = []
     for item in mine:
         try:
@@ -251,9 +278,15 @@ def predict_videos(
         else:
             outputs.clear_outputs(out_dir / item.name)
             todo.append(item)
+    return todo
 
-    bar = _progress_bar(len(todo), rank, world_size, enabled=progress)
-    noted = 0
+
+def _segment_videos(todo: list[InputItem], segmenter: Segmenter, out_dir: Path, settings: PredictSettings,
+                    report: PredictReport, started: float) -> bool:
+    """Decode ahead, segment and hand each video's analysis and files to a writer thread, so the model
+    runs on the next video meanwhile. True when Ctrl-C stopped it (the video in hand is finished)."""
+    bar = _progress_bar(len(todo), settings.rank, settings.world_size, enabled=settings.progress)
+    notes = _NoteCounter()
     interrupted = False
     decoded = _decode_ahead(todo)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoseg-write") as writer:
@@ -262,39 +295,18 @@ def predict_videos(
             for item, video, error, decode_s, wait_s in decoded:
                 report.seconds["decode"] += decode_s
                 report.seconds["decode_wait"] += wait_s
-                if error is not None:
-                    _record_error(report, item, error)
-                    bar.update(1)
-                    continue
-                try:
-                    if video.spacing_mm is None and spacing_mm is not None:
-                        video.spacing_mm = tuple(spacing_mm)
-                    t0 = time.perf_counter()
-                    view = segmenter.view(video.frames, crop=crop, framing=framing, region=video.region,
-                                          path=str(video.path))
-                    if view.note:
-                        video.notes.append(view.note)
-                        noted += 1
-                        # Said once: a line per video would bury the progress bar; each is in summary.csv.
-                        log.log(logging.INFO if noted == 1 else logging.DEBUG, "%s: %s%s", video.path, view.note,
-                                " (each video's is in summary.csv)" if noted == 1 else "")
-                    t1 = time.perf_counter()
-                    masks = segmenter.segment_view(view)
-                    report.seconds["fan"] += t1 - t0
-                    report.seconds["model"] += time.perf_counter() - t1
-                except DataError as exc:
-                    _record_error(report, item, exc)
-                    bar.update(1)
+                segmented = _segment_one(item, video, error, segmenter, settings, report, notes)
+                bar.update(1)
+                if segmented is None:
                     continue
                 if pending is not None:
                     finished, pending = pending, None
                     _finish_write(finished, report)
                 # Measurements and files are numpy/OpenCV/zlib work: done while the model runs on the next video.
-                pending = writer.submit(_analyse_and_write, out_dir / item.name, video, masks, view, overlay, item)
+                pending = writer.submit(_analyse_and_write, out_dir / item.name, video, *segmented, settings.overlay,
+                                        item)
                 report.frames += int(video.frames.shape[0])
-                bar.update(1)
-                elapsed = max(time.time() - started, 1e-9)
-                bar.set_postfix(frames_s=f"{report.frames / elapsed:.1f}")
+                bar.set_postfix(frames_s=f"{report.frames / max(time.time() - started, 1e-9):.1f}")
         except KeyboardInterrupt:
             interrupted = True  # Ctrl-C: finish writing the video in hand, then stop
         finally:
@@ -305,30 +317,65 @@ def predict_videos(
             except KeyboardInterrupt:
                 interrupted = True
     bar.close()
-    report.seconds["total"] = time.time() - started
-    if noted > 1:
-        log.info("%d videos resized or cut to the fan for the model (notes in summary.csv)", noted)
+    if notes.count > 1:
+        log.info("%d videos resized or cut to the fan for the model (notes in summary.csv)", notes.count)
+    return interrupted
 
-    order = {str(item.path): i for i, item in enumerate(items)}
-    report.rows.sort(key=lambda r: order.get(r["input"], len(order)))
-    if interrupted:
-        if world_size == 1:
-            write_summary(out_dir, report.rows, report.errors)
-        raise PredictInterrupted(
-            f"stopped after {report.n_done + report.n_skipped} of {len(mine)} videos; the finished ones are in "
-            f"{out_dir}" + (" (summary.csv lists them)" if world_size == 1 else ""), report)
-    if world_size == 1:
+
+class _NoteCounter:
+    """Says the first video's view note once (a line per video would bury the progress bar)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def say(self, path: Path, note: str) -> None:
+        self.count += 1
+        log.log(logging.INFO if self.count == 1 else logging.DEBUG, "%s: %s%s", path, note,
+                " (each video's is in summary.csv)" if self.count == 1 else "")
+
+
+def _segment_one(item: InputItem, video: VideoInput | None, error: DataError | None, segmenter: Segmenter,
+                 settings: PredictSettings, report: PredictReport,
+                 notes: _NoteCounter) -> tuple[np.ndarray, ModelView] | None:
+    """(masks, view) of one decoded video, or None with the error recorded in `report`."""
+    if error is not None:
+        _record_error(report, item, error)
+        return None
+    try:
+        if video.spacing_mm is None and settings.spacing_mm is not None:
+            video.spacing_mm = tuple(settings.spacing_mm)
+        t0 = time.perf_counter()
+        view = segmenter.view(video.frames, crop=settings.crop, framing=settings.framing, region=video.region,
+                              path=str(video.path))
+        if view.note:
+            video.notes.append(view.note)
+            notes.say(video.path, view.note)
+        t1 = time.perf_counter()
+        masks = segmenter.segment_view(view)
+        report.seconds["fan"] += t1 - t0
+        report.seconds["model"] += time.perf_counter() - t1
+    except DataError as exc:
+        _record_error(report, item, exc)
+        return None
+    return masks, view
+
+
+def _write_summaries(out_dir: Path, items: list[InputItem], order: dict[str, int], report: PredictReport,
+                     settings: PredictSettings, started: float) -> None:
+    """summary.csv and errors.csv: written directly by a single process; a rank writes its own file and
+    rank 0 (after the barrier) or the last rank to finish (without one) merges them."""
+    if settings.world_size == 1:
         write_summary(out_dir, report.rows, report.errors)
+        return
+    fingerprint = _fingerprint(items, settings.world_size)
+    _write_rank_file(out_dir, settings.rank, report, started, fingerprint)
+    if settings.barrier is not None:
+        settings.barrier()
+        if settings.rank == 0 and not _merge_rank_files(out_dir, settings.world_size, order, fingerprint,
+                                                        require_fresh=False):
+            raise DataError(out_dir / "ranks", "a rank's summary is missing after the barrier; summary not merged")
     else:
-        fingerprint = _fingerprint(items, world_size)
-        _write_rank_file(out_dir, rank, report, started, fingerprint)
-        if barrier is not None:
-            barrier()
-            if rank == 0 and not _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=False):
-                raise DataError(out_dir / "ranks", "a rank's summary is missing after the barrier; summary not merged")
-        else:
-            _merge_rank_files(out_dir, world_size, order, fingerprint, require_fresh=True)
-    return report
+        _merge_rank_files(out_dir, settings.world_size, order, fingerprint, require_fresh=True)
 
 
 def _own_folder(out_dir: Path, item: InputItem) -> InputItem:

@@ -53,7 +53,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
     from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.evaluation.report import write_report
-    from echoseg.inference.predict import predict_videos
+    from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
@@ -106,7 +106,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     if settings.predict_count:
         test_ids = [r.case_id for r in open_dataset(echonet_root, "echonet").records() if r.split == "test"]
         inputs = [echonet_root / "Videos" / f"{case_id}.avi" for case_id in test_ids[: settings.predict_count]]
-        prediction = predict_videos(inputs, segmenter, predict_dir, progress=settings.progress)
+        prediction = predict_videos(inputs, segmenter, predict_dir, PredictSettings(progress=settings.progress))
         lap("predict")
         figures["Prediction on test videos (echoseg predict)"] = _prediction_figures(predict_dir, out / "plots")
         predicted = (f"{prediction.n_done} of {len(inputs)} test videos -> {predict_dir} "
