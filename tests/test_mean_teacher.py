@@ -1,6 +1,7 @@
 """The mean teacher's BatchNorm statistics describe its own weights (issue 11: teacher Dice 0.000)."""
 
 import copy
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_label_fraction_keeps_the_traced_frames_of_a_seeded_subset_and_all_frame
         resolve_config(None, ["data.label_fraction=0"])
 
 
-def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
+def test_untraced_videos_feed_only_the_consistency_stream(tmp_path, caplog):
     from echoseg.training.api import train
     from echoseg.training.unlabeled import unlabeled_videos
     from readers_fixtures import write_avi
@@ -123,8 +124,10 @@ def test_untraced_videos_feed_only_the_consistency_stream(tmp_path):
     assert not set(trainer.labeled_windows[:, 0]) & set(archive)
     unlabeled = trainer.dataset.unlabeled.windows
     assert len(unlabeled) == 2 * 12 + 2 * 10 and set(archive) <= set(unlabeled[:, 0])
-    with pytest.raises(ConfigError, match="data.unlabeled"):
+    # train() reads data.unlabeled itself (issue 21; it used to require the caller to pass the videos)
+    with caplog.at_level(logging.INFO, logger="echoseg"):
         train(config, out_dir=tmp_path / "run2", samples=ellipse_dataset(2, 1, 12, 32), model=DeepTinyNet())
+    assert "plus 2 untraced videos (data.unlabeled" in caplog.text
     # Domain adaptation: the consistency stream takes the untraced videos only (another domain than the
     # labelled training videos), every frame of each.
     only = resolve_config(None, tiny_overrides(2) + [f"data.unlabeled=[{tmp_path / 'archive'}]",

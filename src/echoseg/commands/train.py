@@ -57,12 +57,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = resolve_config(args.config, overrides)
     writable_folder(args.out)
-    from echoseg.training.unlabeled import unlabeled_videos
-
-    unlabeled = unlabeled_videos(config.data.unlabeled)
     try:
-        result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress,
-                       unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
+        result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as exc:
         if exc.checkpoint is None:
             raise Interrupted(f"{exc}; start again with the same command") from None

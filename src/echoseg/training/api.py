@@ -214,25 +214,19 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
                  uses the run folder's config.yaml.
     data_root, data_format: a dataset opened with `open_dataset` (echonet | camus | synthetic), or
     samples:     EchoSamples in memory instead (their `split` says train/val/test).
-    model:       a built network (model contract: `window`, (B,k,H,W) -> (B,1,H,W) logits) instead of
+    model:       a built network (model contract: `echoseg.models.contract.SegmentationModel`) instead of
                  `create_model(config.model.name, ...)`; its weights are saved under config.model.name.
     resume:      continue from RUN/checkpoints/last (same config; ends as an uninterrupted run would).
     until_step:  stop after this step (checkpoint saved) as if interrupted; resume later.
-    unlabeled:   the videos of `config.data.unlabeled` (masks ignored), with `unlabeled_id` naming their
-                 content for the frame cache: `echoseg.training.unlabeled.unlabeled_videos(folders)`
-                 reads them (the inference layer reads the files users bring; training cannot import it).
+    config.data.unlabeled: untraced videos for the consistency loss, read here
+                 (`echoseg.training.unlabeled.unlabeled_videos`); `unlabeled` (with `unlabeled_id` naming
+                 its content for the frame cache) gives another source instead.
     config.model.init: start from these weights (a weights file or run folder) instead of random ones;
                  the network must be the same, else CheckpointError. A resumed run continues from its
                  own checkpoint instead.
     """
     out_dir = Path(out_dir)
-    if config is None:
-        if not resume:
-            raise ConfigError("a config is needed to start a run")
-        config = load_run_config(out_dir)
-    elif not isinstance(config, TrainConfig):
-        config = resolve_config(config)
-    config.validate()
+    config = _resolved(config, out_dir, resume)
     run = RunFolder(out_dir)
     if resume and run.config.is_file():
         check_resume_config(yaml.safe_load(run.config.read_text()), to_dict(config), out_dir)
@@ -242,45 +236,22 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     # The network first: a bad model setting or --init weights of another network stop the run before the
     # frame cache is built.
     model_cfg = config.model.create_kwargs()
-    if model is None:
-        from echoseg.models.registry import create_model
-
-        # The initial weights come from torch's global generator: seed it, so that they depend on
-        # runtime.seed only, not on what ran before in this process (several runs, tests).
-        torch.manual_seed(config.runtime.seed)
-        try:
-            model = create_model(config.model.name, **model_cfg)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
+    model = model if model is not None else _new_model(config, model_cfg)
     init_from = None
     if config.model.init:  # a resumed run continues from its own checkpoint, not from these weights
         init_from = initialise(model, config, load=not (resume and run.can_resume()))
-
-    if samples is not None:
-        source: SampleSource = InMemorySource(samples)
-        source_id = source.fingerprint()
-        identity = {"path": None, "format": "in-memory", "fingerprint": source_id}
-    else:
-        if data_root is None or data_format is None:
-            raise ConfigError("give data_root and data_format (or samples)")
-        from echoseg.data.readers import open_dataset
-
-        if not Path(data_root).is_dir():
-            raise DataError(data_root, "dataset folder not found")
-        source = open_dataset(data_root, data_format, crop_to_fan=config.data.crop_to_fan)
-        source_id = dataset_fingerprint(data_root, data_format)
-        identity = dataset_identity(data_root, data_format, exclude=[out_dir])
+    source, source_id, identity = _open_source(config, data_root, data_format, samples, out_dir)
     check_dataset_identity(run, identity, resume)
+    if unlabeled is None and config.data.unlabeled:
+        from echoseg.training.unlabeled import unlabeled_videos
+
+        unlabeled = unlabeled_videos(config.data.unlabeled)
+        unlabeled_id = unlabeled.fingerprint()
+    if unlabeled is not None and not config.mean_teacher.enabled:
+        log.warning("untraced videos are only used by the mean teacher's consistency loss; it is off")
 
     dist = setup(config.runtime.device)
     try:
-        if samples is None and config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
-            source_id = f"{source_id}-fan"
-        if config.data.unlabeled and unlabeled is None:
-            raise ConfigError("data.unlabeled is set: pass its videos as `unlabeled` "
-                              "(echoseg.training.unlabeled.unlabeled_videos); the echoseg commands do")
-        if unlabeled is not None and not config.mean_teacher.enabled:
-            log.warning("untraced videos are only used by the mean teacher's consistency loss; it is off")
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
         cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist,
                                                              unlabeled, unlabeled_id)
@@ -305,3 +276,46 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         return trainer.fit(until_step=until_step)
     finally:
         dist.close()
+
+
+def _resolved(config: TrainConfig | str | Path | None, out_dir: Path, resume: bool) -> TrainConfig:
+    """The validated TrainConfig of `train`'s `config` argument (None: the run folder's, when resuming)."""
+    if config is None:
+        if not resume:
+            raise ConfigError("a config is needed to start a run")
+        config = load_run_config(out_dir)
+    elif not isinstance(config, TrainConfig):
+        config = resolve_config(config)
+    config.validate()
+    return config
+
+
+def _new_model(config: TrainConfig, model_cfg: dict[str, Any]) -> nn.Module:
+    from echoseg.models.registry import create_model
+
+    # The initial weights come from torch's global generator: seed it, so that they depend on
+    # runtime.seed only, not on what ran before in this process (several runs, tests).
+    torch.manual_seed(config.runtime.seed)
+    try:
+        return create_model(config.model.name, **model_cfg)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"model {config.model.name!r} with settings {model_cfg}: {exc}") from None
+
+
+def _open_source(config: TrainConfig, data_root, data_format, samples, out_dir: Path) -> tuple[SampleSource, str, dict]:
+    """(the labelled source, its frame-cache id, its identity for dataset.json) of `train`'s data arguments."""
+    if samples is not None:
+        source: SampleSource = InMemorySource(samples)
+        source_id = source.fingerprint()
+        return source, source_id, {"path": None, "format": "in-memory", "fingerprint": source_id}
+    if data_root is None or data_format is None:
+        raise ConfigError("give data_root and data_format (or samples)")
+    from echoseg.data.readers import open_dataset
+
+    if not Path(data_root).is_dir():
+        raise DataError(data_root, "dataset folder not found")
+    source = open_dataset(data_root, data_format, crop_to_fan=config.data.crop_to_fan)
+    source_id = dataset_fingerprint(data_root, data_format)
+    if config.data.crop_to_fan:  # cropped frames must not share a cache with uncropped ones
+        source_id = f"{source_id}-fan"
+    return source, source_id, dataset_identity(data_root, data_format, exclude=[out_dir])

@@ -58,7 +58,6 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.training.api import train
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
-    from echoseg.training.unlabeled import unlabeled_videos
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,9 +85,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     config = resolve_config(settings.config, settings.overrides)
     run_dir = out / "train"
     run = RunFolder(run_dir)
-    unlabeled = unlabeled_videos(config.data.unlabeled)
-    result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress,
-                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
+    result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress)
     if result.best_checkpoint is None:
         raise RuntimeError(f"{run_dir}: training produced no best checkpoint (no validation videos?)")
     lap("train")

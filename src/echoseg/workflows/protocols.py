@@ -223,7 +223,6 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     from echoseg.inference.segmenter import load_segmenter
     from echoseg.training.api import train
     from echoseg.training.run_folder import RunFolder
-    from echoseg.training.unlabeled import unlabeled_videos
 
     folder = Path(folder)
     name = name or folder.name
@@ -241,9 +240,7 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
     resume = run.can_resume()
     log.info("%s: %s training (%d train, %d val cases; %s, seed %d)", name, "resuming" if resume else "starting",
              len(fold.train), len(fold.val), config.model.name, config.runtime.seed)
-    unlabeled = unlabeled_videos(config.data.unlabeled)  # data.unlabeled: untraced videos, consistency only
-    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress,
-                   unlabeled=unlabeled, unlabeled_id=unlabeled.fingerprint() if unlabeled else "")
+    result = train(config, data_root, data_format, train_dir, resume=resume, progress=progress)
     weights = result.best_checkpoint or run.last_weights
     # the weights record the rule training selected them with (runtime.val_postprocess): one rule, train and test
     segmenter = load_segmenter(weights)
