@@ -34,9 +34,12 @@ from echoseg.workflows.protocols import (
     ProtocolResult,
     Timing,
     clean_json,
+    failed_note,
+    plan_record,
     plan_runs,
     run_one,
     run_protocol,
+    runs_record,
     shared_cache,
     shown,
     units_note,
@@ -181,7 +184,40 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
              len(jobs), out_dir)
     outcomes = run_protocol(jobs)
 
-    label = label or Path(data_root).name or str(data_root)
+    table_rows, per_row = _row_results(rows, seeds, keys, outcomes, config, decoder,
+                                       label or Path(data_root).name or str(data_root))
+    columns = TABLE2_COLUMNS + ((TIMING_COLUMN,) if timing is not None else ())
+    table = format_table(table_rows, columns, digits=DIGITS)
+    rows_table = describe_rows(per_row)
+    cis = paired_cis(rows, keys, outcomes)
+    ci_table = format_cis(cis)
+    form = "Table 5 (k sweep)" if windows else "Table 2 (variants)"
+    summary = {
+        "form": form, "data": {"root": str(data_root), "format": data_format},
+        "folds": plan_record(plan),
+        "seeds": list(seeds), "config": to_dict(config), "definitions": DEFINITIONS,
+        "timing": None if timing is None else asdict(timing),
+        "rows": per_row,
+        "comparisons": clean_json(cis),
+        "runs": runs_record(outcomes),
+    }
+    files = {"json": out_dir / "ablation_summary.json", "markdown": out_dir / "ablation_table.md"}
+    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
+    notes = failed_note(outcomes)
+    split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
+    atomic_write_text(files["markdown"], f"# Ablation, {form}\n\nData: {data_root} ({data_format}), {split}; "
+                      f"seeds {list(seeds)}; same config and budget for every row (optim.steps "
+                      f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}); mask rule: "
+                      f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
+                      f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
+                      f"Paired bootstrap 95% CIs (per-video pairing on the same test videos, seeds pooled; "
+                      f"HD pen. lower is better):\n\n{ci_table}{notes}\n")
+    return ProtocolResult(outcomes, summary, f"{rows_table}\n\n{table}\n\n{ci_table}", files)
+
+
+def _row_results(rows, seeds, keys, outcomes, config, decoder, label) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(Table rows {row name: {label: shown aggregate}}, per-row records for the summary): a seed's value
+    is the mean over its folds; a row's, the mean ± std over seeds."""
     table_rows: dict[str, dict] = {}
     per_row: dict[str, dict] = {}
     for row in rows:
@@ -198,36 +234,7 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
                              "mean_teacher": row_config.mean_teacher.enabled,
                              "label_fraction": row_config.data.label_fraction,
                              "seeds_done": len(per_seed), "aggregate": clean_json(aggregate)}
-    columns = TABLE2_COLUMNS + ((TIMING_COLUMN,) if timing is not None else ())
-    table = format_table(table_rows, columns, digits=DIGITS)
-    rows_table = describe_rows(per_row)
-    cis = paired_cis(rows, keys, outcomes)
-    ci_table = format_cis(cis)
-    form = "Table 5 (k sweep)" if windows else "Table 2 (variants)"
-    summary = {
-        "form": form, "data": {"root": str(data_root), "format": data_format},
-        "folds": [{"index": f.index, "source": f.source, "train": len(f.train), "val": len(f.val),
-                   "test": len(f.test)} for f in plan],
-        "seeds": list(seeds), "config": to_dict(config), "definitions": DEFINITIONS,
-        "timing": None if timing is None else asdict(timing),
-        "rows": per_row,
-        "comparisons": clean_json(cis),
-        "runs": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
-                  "seconds": o.seconds, "skipped": o.skipped} for o in outcomes],
-    }
-    files = {"json": out_dir / "ablation_summary.json", "markdown": out_dir / "ablation_table.md"}
-    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    failed = [o for o in outcomes if o.error]
-    notes = f"\n\nFailed runs: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
-    split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
-    atomic_write_text(files["markdown"], f"# Ablation, {form}\n\nData: {data_root} ({data_format}), {split}; "
-                      f"seeds {list(seeds)}; same config and budget for every row (optim.steps "
-                      f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}); mask rule: "
-                      f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
-                      f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
-                      f"Paired bootstrap 95% CIs (per-video pairing on the same test videos, seeds pooled; "
-                      f"HD pen. lower is better):\n\n{ci_table}{notes}\n")
-    return ProtocolResult(outcomes, summary, f"{rows_table}\n\n{table}\n\n{ci_table}", files)
+    return table_rows, per_row
 
 
 def describe_rows(per_row: dict[str, dict]) -> str:

@@ -54,11 +54,14 @@ from echoseg.workflows.protocols import (
     DEFINITIONS,
     ProtocolResult,
     clean_json,
+    failed_note,
     is_finished,
     per_video_metrics,
+    plan_record,
     plan_runs,
     run_one,
     run_protocol,
+    runs_record,
     shared_cache,
 )
 
@@ -365,22 +368,15 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     beside ours (default: camus for CAMUS data, echonet otherwise). reference: the model the paired
     CIs compare with (must be in `models`).
     """
-
     models = list(models or default_models())
     model_settings = {k: dict(v) for k, v in (model_settings or {}).items()}
-    check_models(models, model_settings)
-    if reference not in models:
-        raise EchosegError(f"the reference model {reference!r} is not among the compared models {models}")
-    paper = paper or ("camus" if data_format == "camus" else "echonet")
-    if paper not in paper_tables.SEGMENTATION:
-        raise EchosegError(f"paper table must be one of {sorted(paper_tables.SEGMENTATION)}, got {paper!r}")
+    paper = _check_request(models, model_settings, reference, paper or ("camus" if data_format == "camus" else "echonet"))
     out_dir = Path(out_dir)
     reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
                              val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     base = shared_cache(config, out_dir)
     configs = {m: compare_config(base, m, model_settings.get(m), competitors_mean_teacher) for m in models}
     windows = check_configs(configs)
-
     jobs, keys = [], []
     for m in models:
         for fold in plan:
@@ -392,25 +388,13 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     log.info("compare: %d models x %d fold(s) = %d runs -> %s", len(models), len(plan), len(jobs), out_dir)
     outcomes = run_protocol(jobs)
 
-    aggregates, scores, units = {}, {}, set()
-    for m in models:
-        done = [(k, o) for k, o in zip(keys, outcomes, strict=True) if k[0] == m and o.metrics is not None]
-        aggregates[m] = aggregate_folds([o.metrics for _, o in done]) if done else {}
-        scores[m] = {}
-        for _, o in done:
-            if is_finished(o.folder):
-                scores[m].update(case_scores(o.folder))
-            units |= {o.unit} if o.unit else set()
+    aggregates, scores, units = _model_results(models, keys, outcomes)
     diffs = paired_cis_vs_reference(scores, reference, n_boot)
     ef_rows = {m: ef_table_row(c) for m, c in scores.items() if c}
 
-    eff_rows, trained = {}, {}
-    for m in models:
-        cfg = configs[m]
-        trained[m] = _trained_size(m, cfg)
-        if efficiency is not None:
-            eff_rows[m] = measure_efficiency(m, cfg.model.settings, cfg.model.window, efficiency,
-                                             out_dir / "efficiency")
+    trained = {m: _trained_size(m, configs[m]) for m in models}
+    eff_rows = {m: measure_efficiency(m, configs[m].model.settings, configs[m].model.window, efficiency,
+                                      out_dir / "efficiency") for m in models} if efficiency is not None else {}
 
     unit = " / ".join(sorted(units)) or "px"
     tables = {
@@ -421,8 +405,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     table_no = "4" if paper == "camus" else "3"
     split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
     steps = config.optim.steps or f"{config.optim.epochs} epochs"
-    failed = [o for o in outcomes if o.error]
-    notes = f"\n\nFailed runs: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
+    notes = failed_note(outcomes)
     markdown = (
         f"# Comparison with the paper's methods (Tables {table_no}, 6, 7)\n\n"
         f"Data: {data_root} ({data_format}), {split}; every model trained {steps} steps with the same "
@@ -438,19 +421,41 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     summary = {
         "form": f"Tables {table_no}, 6, 7", "paper_table": paper, "reference": reference,
         "data": {"root": str(data_root), "format": data_format},
-        "folds": [{"index": f.index, "source": f.source, "train": len(f.train), "val": len(f.val),
-                   "test": len(f.test)} for f in plan],
+        "folds": plan_record(plan),
         "models": models, "windows": windows, "competitors_mean_teacher": competitors_mean_teacher, "n_boot": n_boot,
         "configs": {m: to_dict(c) for m, c in configs.items()}, "definitions": DEFINITIONS,
         "aggregate": clean_json(aggregates), "paired_vs_reference": clean_json(diffs), "ef": clean_json(ef_rows),
         "efficiency": clean_json(eff_rows), "trained_size": clean_json(trained),
-        "runs": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
-                  "seconds": o.seconds, "skipped": o.skipped} for o in outcomes],
+        "runs": runs_record(outcomes),
     }
     files = {"json": out_dir / "compare_summary.json", "markdown": out_dir / "compare_tables.md"}
     atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
     atomic_write_text(files["markdown"], markdown)
     return ProtocolResult(outcomes, summary, markdown, files)
+
+
+def _check_request(models: list[str], model_settings: Mapping[str, Mapping], reference: str, paper: str) -> str:
+    """Refuse a comparison that cannot run, before any training; returns the paper table's name."""
+    check_models(models, model_settings)
+    if reference not in models:
+        raise EchosegError(f"the reference model {reference!r} is not among the compared models {models}")
+    if paper not in paper_tables.SEGMENTATION:
+        raise EchosegError(f"paper table must be one of {sorted(paper_tables.SEGMENTATION)}, got {paper!r}")
+    return paper
+
+
+def _model_results(models, keys, outcomes) -> tuple[dict[str, dict], dict[str, dict], set[str]]:
+    """(aggregate over folds, per-case scores over all folds, HD units) of each model's finished runs."""
+    aggregates, scores, units = {}, {}, set()
+    for m in models:
+        done = [(k, o) for k, o in zip(keys, outcomes, strict=True) if k[0] == m and o.metrics is not None]
+        aggregates[m] = aggregate_folds([o.metrics for _, o in done]) if done else {}
+        scores[m] = {}
+        for _, o in done:
+            if is_finished(o.folder):
+                scores[m].update(case_scores(o.folder))
+            units |= {o.unit} if o.unit else set()
+    return aggregates, scores, units
 
 
 def _trained_size(name: str, config) -> dict[str, float]:

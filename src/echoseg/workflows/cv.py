@@ -21,6 +21,7 @@ from echoseg.workflows.protocols import (
     TABLE2_COLUMNS,
     ProtocolResult,
     clean_json,
+    failed_note,
     run_one,
     run_protocol,
     shared_cache,
@@ -75,8 +76,7 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     }
     files = {"json": out_dir / "cv_summary.json", "markdown": out_dir / "cv_summary.md"}
     atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    failed = [o for o in outcomes if o.error]
-    notes = f"\n\nFailed folds: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
+    notes = failed_note(outcomes, "folds")
     atomic_write_text(files["markdown"], f"# Cross-validation: {summary['protocol']}\n\nData: {data_root} "
                       f"({data_format}); model {config.model.name}. {units_note(outcomes)}Mean ± sample std across folds.\n\n"
                       f"{table}{notes}\n")

@@ -331,3 +331,22 @@ def shared_cache(config, out_dir: Path):
     if not config.data.cache_dir:
         config.data.cache_dir = str((out_dir / "cache").resolve())
     return config
+
+
+def plan_record(plan: Sequence[Fold]) -> list[dict]:
+    """The folds of a protocol's summary JSON: index, source and case counts."""
+    return [{"index": f.index, "source": f.source, "train": len(f.train), "val": len(f.val), "test": len(f.test)}
+            for f in plan]
+
+
+def runs_record(outcomes: Sequence[RunOutcome]) -> list[dict]:
+    """The runs of a protocol's summary JSON: name, folder, metrics, error, seconds, skipped."""
+    return [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
+             "seconds": o.seconds, "skipped": o.skipped} for o in outcomes]
+
+
+def failed_note(outcomes: Sequence[RunOutcome], what: str = "runs") -> str:
+    """"\n\nFailed runs: name (error), ..." for a protocol's Markdown, or "" when none failed."""
+    failed = [o for o in outcomes if o.error]
+    return f"\n\nFailed {what}: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
+
