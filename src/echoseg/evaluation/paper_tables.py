@@ -72,12 +72,6 @@ EFFICIENCY = {
     "transunet": (98.518, 93.192, 46), "planet": (74.954, 20.746, 34), "sscf": (56.359, 74.798, 32),
 }
 
-# Published anchors outside the SSCF paper (EchoNet-Dynamic test set Dice, %)
-OTHER_ANCHORS = {
-    "echonet_deeplabv3": "EchoNet-Dynamic (Ouyang et al. 2020): Dice 92 on its test split",
-    "simlvseg3d": "SimLVSeg (Maani et al. 2023): Dice 93.32 on EchoNet-Dynamic's test split",
-}
-
 
 def display_name(model: str) -> str:
     return DISPLAY_NAMES.get(model, model)

@@ -37,7 +37,6 @@ MODES = {
     "channels_last": (torch.channels_last, None),
     "bf16": (torch.channels_last, torch.bfloat16),
 }
-ALL_WINDOWS = (1, 3, 5, 7, 9, 11)
 
 
 @dataclass

@@ -68,7 +68,6 @@ from echoseg.workflows.protocols import (
 log = logging.getLogger(__name__)
 
 REFERENCE = "sscf"
-SEGMENTATION_METRICS = (("dice", "DC (%)", 100.0, 2), ("hd", "HD", 1.0, 2), ("auc", "AUC (%)", 100.0, 2))
 
 
 def default_models() -> tuple[str, ...]:
