@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from echoseg.models import create_model
-from echoseg.models.benchmark import attention_saturation
-from echoseg.models.calibration import ASSC
+from echoseg.models.calibration import ASSC, attention_saturation
 from echoseg.models.checkpoint import load_model, save_model
 
 

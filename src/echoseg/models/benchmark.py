@@ -337,35 +337,3 @@ def format_assc_table(rows) -> str:
                                         f"{r.gflops:.2f}", f"{r.ms['conv']:.1f}",
                                         *[f"{r.ms[f]:.1f}" for f in forms], f"{100 * r.fraction_of_conv:.0f}%"]) + " |")
     return "\n".join(lines)
-
-
-@torch.no_grad()
-def attention_saturation(model: nn.Module, frames: torch.Tensor, train_mode: bool = True) -> list[list[float]]:
-    """Fraction of saturated ASSC attention entries (|logit| > ln 99: A outside [0.01, 0.99]).
-
-    frames (B, k, H, W) in [0, 1] go through `model` (BatchNorm in train mode by default, as at the
-    first training step; the model's weights and statistics are left as they were). Returns
-    [stage][neighbour] fractions; [] for a model without BSSF.
-    """
-    from echoseg.models.calibration import SATURATED_LOGIT
-
-    calibrators = [list(f.calibrators) for f in getattr(model, "fusions", []) if hasattr(f, "calibrators")]
-    if not calibrators:
-        return []
-    found: dict[nn.Module, float] = {}
-
-    def record(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        found[mod] = float((mod.attention_logits(inp[0], inp[1]).abs() > SATURATED_LOGIT).float().mean())
-
-    hooks = [assc.register_forward_hook(record) for stage in calibrators for assc in stage]
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    was_training = model.training
-    try:
-        model.train(train_mode)
-        model(frames)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.load_state_dict(state)  # train-mode BatchNorm updated its running statistics
-        model.train(was_training)
-    return [[found[assc] for assc in stage] for stage in calibrators]

@@ -25,7 +25,8 @@ Scaling (`scale`). The released network uses none: with G initialised to ones it
 frame's, and its logits Q'K'^T sum M = 84 products of max-pooled, hence positive, values, which
 saturates the sigmoid. Saturated below means |logit| > ln 99 (A outside [0.01, 0.99], less than 1%
 of the gradient reaches Tq and Tk); numbers at initialisation, sscf width 1.0, train-mode
-BatchNorm, 64x64 / 256x256 inputs (`benchmarks/bench_assc_saturation.py` (retired in issue 21 once its findings were recorded here: `git show a7aca4d:benchmarks/bench_assc_saturation.py`), stages 1-4):
+BatchNorm, 64x64 / 256x256 inputs (`attention_saturation` below, stages 1-4; the script that ran it,
+`benchmarks/bench_assc_saturation.py`, retired in issue 21: `git show a7aca4d:benchmarks/bench_assc_saturation.py`):
 - "centred" (default): each channel's summary is centred over its M values before the product,
   and the product is divided by sqrt(M): the scaled dot product on zero-mean vectors it was made
   for, i.e. a covariance of the two frames' channel summaries (the paper calls Q'K'^T a
@@ -223,3 +224,33 @@ def reference_calibration(module: ASSC, neighbour: torch.Tensor, target: torch.T
     for i in range(neighbour.shape[0]):
         outs.append(sum(F.conv2d(neighbour[i:i + 1], w[i], padding=d, dilation=d) for d in module.dilations))
     return torch.cat(outs)
+
+
+@torch.no_grad()
+def attention_saturation(model: nn.Module, frames: torch.Tensor, train_mode: bool = True) -> list[list[float]]:
+    """Fraction of saturated ASSC attention entries (|logit| > ln 99: A outside [0.01, 0.99]).
+
+    frames (B, k, H, W) in [0, 1] go through `model` (BatchNorm in train mode by default, as at the
+    first training step; the model's weights and statistics are left as they were). Returns
+    [stage][neighbour] fractions; [] for a model without BSSF.
+    """
+    calibrators = [list(f.calibrators) for f in getattr(model, "fusions", []) if hasattr(f, "calibrators")]
+    if not calibrators:
+        return []
+    found: dict[nn.Module, float] = {}
+
+    def record(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        found[mod] = float((mod.attention_logits(inp[0], inp[1]).abs() > SATURATED_LOGIT).float().mean())
+
+    hooks = [assc.register_forward_hook(record) for stage in calibrators for assc in stage]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    try:
+        model.train(train_mode)
+        model(frames)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.load_state_dict(state)  # train-mode BatchNorm updated its running statistics
+        model.train(was_training)
+    return [[found[assc] for assc in stage] for stage in calibrators]
