@@ -225,13 +225,16 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="weights file or run folder (default: the built-in model)")
     parser.add_argument("--name", default=None, help="the model's name in the Markdown row")
     parser.add_argument("--reuse", action="store_true", help="analyse an existing OUT/predict without rerunning it")
-    parser.add_argument("predict_args", nargs="*", help="after --: extra arguments for echoseg predict")
-    args = parser.parse_args()
+    parser.epilog = "Arguments after -- go to echoseg predict unchanged (e.g. -- --threads 1)."
+    # Split at "--" here: argparse would give a trailing nargs="*" positional nothing once real_dir is read.
+    argv = sys.argv[1:]
+    predict_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     pred_dir = args.out / "predict"
     args.out.mkdir(parents=True, exist_ok=True)
     seconds = None
     if not args.reuse:
-        seconds = run_predict(args.real_dir, pred_dir, args.checkpoint, args.predict_args)
+        seconds = run_predict(args.real_dir, pred_dir, args.checkpoint, predict_args)
     reference = file_list(args.real_dir)
     rows = [per_video(pred_dir, name, ef) for name, ef in sorted(reference.items())]
     summary = agreement(rows)
