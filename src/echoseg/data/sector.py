@@ -561,17 +561,18 @@ def small_enough_to_be_cropped(shape: tuple[int, int]) -> bool:
     return max(shape) <= PRECROPPED_MAX_SIDE
 
 
-def crop_sample(sample, framing: str = "depth", path: str | None = None):
+def crop_sample(sample, framing: str = "depth", path: str | None = None, region: Box | None = None):
     """An EchoSample cut to its ultrasound fan at the original resolution (see `FanCrop.native`): video
     blanked outside the fan, masks and labels cut to the same window, spacing unchanged (no resampling).
     A sample whose fan fills its frame (EchoNet-Dynamic, CAMUS) or whose frames are small enough to be
-    already cut (`small_enough_to_be_cropped`) comes back as it is. Raises FanNotFound.
+    already cut (`small_enough_to_be_cropped`) comes back as it is. region: the file's ultrasound
+    region (DICOM), where detection looks, as in predict. Raises FanNotFound.
     """
     from dataclasses import replace
 
     if small_enough_to_be_cropped(sample.video.shape[1:]):
         return sample
-    fan = detect_fan(sample.video, path=path or sample.case_id)
+    fan = detect_fan(sample.video, region, path=path or sample.case_id)
     if fan.fills_frame():
         return sample
     crop = FanCrop.native(fan, framing)
