@@ -191,7 +191,7 @@ def _check_videos(inputs: list[str], input_size: tuple[int, int], limit: int) ->
         except Exception as exc:  # a file predict would list in errors.csv: leave it out of the check
             log.warning("adapt: %s left out of the check: %s", item.path, exc)
             continue
-        view = model_view(video.frames, input_size, path=str(item.path))
+        view = model_view(video.frames, input_size, region=video.region, path=str(item.path))
         videos.append(_CheckVideo(item.name, view.frames, video.fps))
     return videos
 
