@@ -1,7 +1,7 @@
 """Real-video benchmark: what a model does on real EchoNet-Dynamic video that has no tracings (issue 22).
 
     python -m benchmarks.bench_real REAL_DIR --out OUT [--checkpoint W] [--name NAME]
-        [-- PREDICT_ARGS...]
+        [--reuse] [--against OTHER/real_bench.json] [-- PREDICT_ARGS...]
 
 REAL_DIR is an EchoNet-Dynamic-layout folder (FileList.csv + Videos/), for example the 203 real videos
 that `../shared/realdata/extract_echonet_sample.py` writes. Never commit those videos, their masks or
@@ -23,7 +23,10 @@ It runs `echoseg predict` on every video exactly as a user would (the built-in m
   of 112).
 It writes OUT/real_bench.json (every figure and each video's row), OUT/sheet.png (overlays at the
 predicted ED and ES of the first beat for 24 fixed videos, FileList and predicted EF on each, the area
-curve below) and prints a Markdown row for benchmarks/RESULTS.md.
+curve below) and prints a Markdown row for benchmarks/RESULTS.md. With --against, it also gives this
+model minus another (its real_bench.json) on the videos both cover: per-video |EF error| and
+plausibility differences with bootstrap CIs. --reuse analyses OUT/predict again, e.g. with REAL_DIR
+holding only part of the videos (a held-out half).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from echoseg.evaluation.bootstrap import bootstrap_ci, verdict
 from echoseg.evaluation.plausibility import video_plausibility
 
 EF_RANGE = (20.0, 85.0)
@@ -201,6 +205,26 @@ def _read_gray(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
+def paired_against(rows: list[dict], other_rows: list[dict]) -> dict[str, dict]:
+    """This model minus another on the same videos: |EF error| (lower is better) and plausibility, mean of
+    per-video differences with a 95% bootstrap CI over videos (videos with an EF from both models).
+    One training run each: the CI carries test-video variance only, not training-seed variance."""
+    other = {r["name"]: r for r in other_rows}
+    ef_error, plausibility = {}, {}
+    for r in rows:
+        o = other.get(r["name"])
+        if o is None or r["status"] != "done" or o["status"] != "done":
+            continue
+        plausibility[r["name"]] = r["plausibility"] - o["plausibility"]
+        if math.isfinite(r["ef_pred"]) and math.isfinite(float(o["ef_pred"])):
+            ef_error[r["name"]] = (abs(r["ef_pred"] - r["ef_filelist"]) - abs(float(o["ef_pred"]) - o["ef_filelist"]))
+    out = {}
+    for key, diffs, higher in (("abs_ef_error", ef_error, False), ("plausibility", plausibility, True)):
+        ci = bootstrap_ci(diffs)
+        out[key] = {**ci, "verdict": verdict(ci, higher_is_better=higher)}
+    return out
+
+
 def markdown_row(name: str, s: dict) -> str:
     def f(key, fmt="{:.1f}"):
         v = s.get(key, float("nan"))
@@ -225,6 +249,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="weights file or run folder (default: the built-in model)")
     parser.add_argument("--name", default=None, help="the model's name in the Markdown row")
     parser.add_argument("--reuse", action="store_true", help="analyse an existing OUT/predict without rerunning it")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another run's real_bench.json: paired |EF error| and plausibility differences, this "
+                             "model minus that one, with bootstrap CIs over the videos both cover")
     parser.epilog = "Arguments after -- go to echoseg predict unchanged (e.g. -- --threads 1)."
     # Split at "--" here: argparse would give a trailing nargs="*" positional nothing once real_dir is read.
     argv = sys.argv[1:]
@@ -239,6 +266,9 @@ def main() -> None:
     rows = [per_video(pred_dir, name, ef) for name, ef in sorted(reference.items())]
     summary = agreement(rows)
     summary["predict_seconds"] = seconds
+    if args.against:
+        summary["against"] = {"file": str(args.against),
+                              **paired_against(rows, json.loads(args.against.read_text())["videos"])}
     draw_sheet(args.real_dir, pred_dir, rows, args.out / "sheet.png")
     tmp = args.out / "real_bench.json.tmp"
     tmp.write_text(json.dumps({"summary": summary, "checkpoint": args.checkpoint, "videos": rows}, indent=1,
@@ -246,6 +276,10 @@ def main() -> None:
     tmp.replace(args.out / "real_bench.json")
     print(HEADER)
     print(markdown_row(args.name or args.checkpoint or "built-in", summary))
+    for key, ci in summary.get("against", {}).items():
+        if key != "file":
+            print(f"{key}, this - {args.against}: {ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}] "
+                  f"over {ci['n']} videos: {ci['verdict']}")
     print(f"wrote {args.out / 'real_bench.json'} and {args.out / 'sheet.png'}")
 
 
