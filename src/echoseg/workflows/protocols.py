@@ -86,11 +86,11 @@ class RunOutcome:
     error: str | None = None
     seconds: float = 0.0
     unit: str | None = None  # distance unit of HD: "mm" with pixel spacing, else "px"
-    # {metric: {test video: value}}: `per_video_metrics`, what paired bootstrap CIs pair on
+    # {metric: {test video: value}}: `per_video_scores`, what the engine's CaseResults are made of
     per_video: dict[str, dict[str, float]] | None = None
 
 
-# The per-video scores every protocol pairs on (ablation CIs from run.json, compare from the report files).
+# The per-video scores every protocol pairs on (`engine.CaseResult`, read back from run.json).
 PER_VIDEO_METRICS = ("dice", "hd", "hd_penalised", "auc")
 
 
@@ -98,8 +98,7 @@ def per_video_metrics(records, metrics: Sequence[str] = PER_VIDEO_METRICS) -> di
     """The one per-video score of every protocol: {metric: {video: mean over its ED and ES frames}};
     frames where the metric is undefined (NaN: HD with an empty mask) are left out, NaN when none is.
 
-    records: FrameRecords, or anything with `case_id`, `phase` and the metrics as attributes (rows
-    read back from per_frame.csv, `compare.case_scores`).
+    records: FrameRecords, or anything with `case_id`, `phase` and the metrics as attributes.
     """
     by_video: dict[str, list] = {}
     for r in records:
@@ -111,6 +110,15 @@ def per_video_metrics(records, metrics: Sequence[str] = PER_VIDEO_METRICS) -> di
         for video, recs in by_video.items():
             values = np.asarray([getattr(r, key) for r in recs])
             out[key][video] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return out
+
+
+def per_video_scores(evaluation) -> dict[str, dict[str, float]]:
+    """What a run records per test video (run.json "per_video"): `per_video_metrics` and the video's
+    monoplane EF from the predicted masks and the dataset's reference EF (`ef_pred`, `ef_reference`)."""
+    out = per_video_metrics(evaluation.records)
+    out["ef_pred"] = {case.case_id: case.ef_pred for case in evaluation.cases}
+    out["ef_reference"] = {case.case_id: case.ef_reference for case in evaluation.cases}
     return out
 
 
@@ -270,13 +278,13 @@ def run_one(config, fold: Fold, data_root: str | Path, data_format: str, folder:
               "evaluated": len(evaluation.cases), "failed_cases": len(evaluation.errors),
               "seconds": seconds, "distance_unit": evaluation.summary.get("distance_unit"),
               "mask_rule": segmenter.mask_rule.describe(), "metrics": clean_json(metrics),
-              "per_video": clean_json(per_video_metrics(evaluation.records))}
+              "per_video": clean_json(per_video_scores(evaluation))}
     atomic_write_text(folder / FINISHED, json.dumps(record, indent=1) + "\n")
     (folder / "run_error.txt").unlink(missing_ok=True)
     log.info("%s: done in %.0f s: Dice %.4f, HD %.2f, AUC %.4f, EF r %.3f", name, seconds, metrics["dice"],
              metrics["hd"], metrics["auc"], metrics["ef_corr"])
     return RunOutcome(name, folder, metrics, seconds=seconds, unit=evaluation.summary.get("distance_unit"),
-                      per_video=per_video_metrics(evaluation.records))
+                      per_video=per_video_scores(evaluation))
 
 
 def measure_ms_per_frame(model, input_size: Sequence[int], timing: Timing) -> float:
