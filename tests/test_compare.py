@@ -4,7 +4,6 @@ Tiny budget (6 synthetic videos of 16 frames at 32x32, width 0.125, 2 training s
 are meaningless as accuracy; the tests check the bookkeeping around them."""
 
 import json
-import math
 
 import pytest
 
@@ -12,13 +11,12 @@ from echoseg.cli import main
 from echoseg.data.synthetic import generate_dataset, write_synthetic
 from echoseg.errors import EchosegError
 from echoseg.training.config import resolve_config
-from echoseg.workflows import compare
+from echoseg.workflows import engine
 from echoseg.workflows.compare import (
     Efficiency,
-    case_scores,
     compare_config,
     ef_table_row,
-    paired_cis_vs_reference,
+    paired_vs_reference,
     parse_model_settings,
     run_compare,
 )
@@ -72,30 +70,20 @@ def test_bad_requests_fail_before_any_training(data_root, tmp_path, kwargs, mess
     assert not (tmp_path / "out" / "runs").exists()
 
 
-def _write_run(folder, frames, cases):
-    folder.mkdir(parents=True)
-    (folder / "per_frame.csv").write_text("case_id,frame,phase,dice,hd,auc\n" + "".join(
-        f"{c},{f},{p},{d},{h},{a}\n" for c, f, p, d, h, a in frames))
-    (folder / "per_case.csv").write_text("case_id,ef_pred,ef_reference,error\n" + "".join(
-        f"{c},{p},{r},{e}\n" for c, p, r, e in cases))
+def test_compare_pairs_models_by_video_in_percent_points_and_ef_error():
+    def case(arm, video, dice, ef_pred):
+        return engine.CaseResult(video, arm, 0, 0, {"dice": dice, "hd": 3.0, "auc": 0.9, "ef_pred": ef_pred,
+                                                    "ef_reference": 50.0})
 
-
-def test_case_scores_average_ed_and_es_frames_and_pair_models_by_case(tmp_path):
-    _write_run(tmp_path / "a", [("v1", 0, "ED", 0.9, 2.0, 0.95), ("v1", 5, "ES", 0.7, 4.0, 0.85),
-                                ("v1", 2, "other", 0.1, 9.0, 0.5), ("v2", 0, "ED", 0.8, "", 0.9)],
-               [("v1", 60, 55, ""), ("v2", 40, 50, ""), ("v3", "", "", "broken video")])
-    scores = case_scores(tmp_path / "a")
-    assert set(scores) == {"v1", "v2"}  # the failed case is left out
-    assert scores["v1"]["dice"] == pytest.approx(0.8) and scores["v1"]["hd"] == pytest.approx(3.0)  # not "other"
-    assert math.isnan(scores["v2"]["hd"]) and scores["v2"]["ef_pred"] == 40
-    ef = ef_table_row(scores)
-    assert ef["n"] == 2 and ef["bias"] == pytest.approx(-2.5) and ef["mae"] == pytest.approx(7.5)
-    other = {"v1": {**scores["v1"], "dice": 0.7, "ef_pred": 55}, "v2": {**scores["v2"], "dice": 0.7},
-             "v9": {"dice": 0.1}}
-    diffs = paired_cis_vs_reference({"sscf": scores, "dff": other}, "sscf", n_boot=100)
+    cases = [case("sscf", "v1", 0.8, 60.0), case("sscf", "v2", 0.8, 40.0),
+             case("dff", "v1", 0.7, 55.0), case("dff", "v2", 0.7, 40.0), case("dff", "v9", 0.1, 50.0)]
+    diffs = paired_vs_reference(cases, ["sscf", "dff"], "sscf", n_boot=100)
     assert set(diffs) == {"dff"}
     assert diffs["dff"]["dice"]["n"] == 2 and diffs["dff"]["dice"]["mean"] == pytest.approx(-10.0)  # % points
-    assert diffs["dff"]["ef_abs_error"]["mean"] == pytest.approx(((0 - 5) + (10 - 10)) / 2)
+    assert diffs["dff"]["ef_abs_error"]["mean"] == pytest.approx(((5 - 10) + (10 - 10)) / 2)
+    assert paired_vs_reference(cases, ["sscf", "dff"], "planet", n_boot=100) == {}  # no reference runs
+    ef = ef_table_row([c for c in cases if c.arm == "sscf"])
+    assert ef["n"] == 2 and ef["bias"] == pytest.approx(0.0) and ef["mae"] == pytest.approx(10.0)
 
 
 @pytest.mark.slow  # 4 training runs with reports: minutes on 2 shared cores (the CLI test below is the quick one)
@@ -124,7 +112,7 @@ def test_compare_trains_every_model_on_the_same_folds_writes_the_tables_and_resu
     assert "## Efficiency (Table 7 form)" in tables
 
     # rerun: every run is finished, nothing trains again, the efficiency file is reused
-    monkeypatch.setattr(compare, "run_one", _must_not_train(compare.run_one))
+    monkeypatch.setattr(engine, "run_one", _must_not_train(engine.run_one))
     measured = (out / "efficiency" / "dff.json").stat().st_mtime_ns
     again = run_compare(config, data_root, "synthetic", out, models=["sscf", "dff"], folds=2, efficiency=eff,
                         n_boot=50)

@@ -20,7 +20,7 @@ from echoseg.errors import DataError, EchosegError
 from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.training.api import split_cases
 from echoseg.training.config import resolve_config
-from echoseg.workflows import ablation
+from echoseg.workflows import ablation, engine
 from echoseg.workflows.ablation import AblationRow, ablation_rows, run_ablation, variant_config
 from echoseg.workflows.cv import run_cv
 from echoseg.workflows.protocols import RunOutcome, run_one, table_metrics
@@ -218,7 +218,7 @@ def test_ablation_aggregates_over_seeds_after_averaging_each_seeds_folds(data_ro
         value = 0.5 + 0.1 * config.runtime.seed + 0.01 * fold.index
         return RunOutcome(kwargs["name"], folder, {"dice": value, "hd": float("nan")}, unit="mm")
 
-    monkeypatch.setattr(ablation, "run_one", fake_run)
+    monkeypatch.setattr(engine, "run_one", fake_run)
     config = resolve_config("cpu", TINY)
     result = run_ablation(config, data_root, "synthetic", tmp_path / "a", variants=["sscf", "unet"],
                           seeds=[0, 2], folds=3)
@@ -304,7 +304,7 @@ def test_ablation_prints_paired_bootstrap_cis_against_the_baseline(data_root, tm
         return RunOutcome(kwargs["name"], folder, {"dice": float(np.mean(list(dice.values())))}, unit="px",
                           per_video={"dice": dice, "hd_penalised": {v: 3.0 for v in videos}})
 
-    monkeypatch.setattr(ablation, "run_one", fake_run)
+    monkeypatch.setattr(engine, "run_one", fake_run)
     config = resolve_config("cpu", TINY)
     result = run_ablation(config, data_root, "synthetic", tmp_path / "a", variants=["baseline", "sscf"],
                           seeds=[0, 1], mean_teacher="both", label_fractions=[0.125])

@@ -14,7 +14,6 @@ runs and resumes an interrupted training.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,10 +21,10 @@ from pathlib import Path
 
 from echoseg.config import to_dict
 from echoseg.errors import EchosegError
-from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, verdict
-from echoseg.evaluation.folds import aggregate_folds, format_table
-from echoseg.io import atomic_write_text
+from echoseg.evaluation.bootstrap import verdict
+from echoseg.evaluation.folds import format_table
 from echoseg.models.variants import ABLATION_VARIANTS
+from echoseg.workflows import engine
 from echoseg.workflows.protocols import (
     DEFINITIONS,
     DIGITS,
@@ -36,9 +35,6 @@ from echoseg.workflows.protocols import (
     clean_json,
     failed_note,
     plan_record,
-    plan_runs,
-    run_one,
-    run_protocol,
     runs_record,
     shared_cache,
     shown,
@@ -164,77 +160,59 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
     Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
     """
     out_dir = Path(out_dir)
-    reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
-                             val_fraction=config.data.val_fraction, limit_folds=limit_folds)
+    plan = engine.plan_protocol(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                                val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     rows = ablation_rows(variants, windows, mean_teacher=mean_teacher, label_fractions=label_fractions)
     if windows and timing is None:
         timing = Timing()
     config = shared_cache(config, out_dir)
-    jobs, keys = [], []
-    for row in rows:
-        for seed in seeds:
-            cfg = variant_config(config, row, seed, decoder)
-            for fold in plan:
-                folder = out_dir / "runs" / row.slug / f"seed{seed}" / f"fold{fold.index}"
-                name = f"{row.name} seed {seed} fold {fold.index}"
-                jobs.append((name, lambda c=cfg, f=fold, d=folder, n=name: run_one(
-                    c, f, data_root, data_format, d, reader=reader, timing=timing, progress=progress, name=n), folder))
-                keys.append((row, seed))
-    log.info("ablation: %d rows x %d seeds x %d fold(s) = %d runs -> %s", len(rows), len(seeds), len(plan),
-             len(jobs), out_dir)
-    outcomes = run_protocol(jobs)
+    runs = [engine.PlannedRun(row.name, seed, fold, variant_config(config, row, seed, decoder),
+                              out_dir / "runs" / row.slug / f"seed{seed}" / f"fold{fold.index}",
+                              f"{row.name} seed {seed} fold {fold.index}", timing)
+            for row in rows for seed in seeds for fold in plan.selected]
+    log.info("ablation: %d rows x %d seeds x %d fold(s) = %d runs -> %s", len(rows), len(seeds), len(plan.selected),
+             len(runs), out_dir)
+    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress)
 
-    table_rows, per_row = _row_results(rows, seeds, keys, outcomes, config, decoder,
-                                       label or Path(data_root).name or str(data_root))
+    label = label or Path(data_root).name or str(data_root)
+    aggregates = {row.name: engine.aggregate_over_seeds(runs, outcomes, row.name) for row in rows}
+    table_rows = {name: {label: shown(aggregate)} for name, aggregate in aggregates.items()}
+    per_row = {row.name: row_record(row, config, decoder, aggregates[row.name], runs, outcomes) for row in rows}
     columns = TABLE2_COLUMNS + ((TIMING_COLUMN,) if timing is not None else ())
     table = format_table(table_rows, columns, digits=DIGITS)
     rows_table = describe_rows(per_row)
-    cis = paired_cis(rows, keys, outcomes)
+    cis = paired_cis(rows, engine.case_results(runs, outcomes))
     ci_table = format_cis(cis)
     form = "Table 5 (k sweep)" if windows else "Table 2 (variants)"
     summary = {
         "form": form, "data": {"root": str(data_root), "format": data_format},
-        "folds": plan_record(plan),
+        "folds": plan_record(plan.selected),
         "seeds": list(seeds), "config": to_dict(config), "definitions": DEFINITIONS,
         "timing": None if timing is None else asdict(timing),
         "rows": per_row,
         "comparisons": clean_json(cis),
         "runs": runs_record(outcomes),
     }
-    files = {"json": out_dir / "ablation_summary.json", "markdown": out_dir / "ablation_table.md"}
-    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    notes = failed_note(outcomes)
-    split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
-    atomic_write_text(files["markdown"], f"# Ablation, {form}\n\nData: {data_root} ({data_format}), {split}; "
-                      f"seeds {list(seeds)}; same config and budget for every row (optim.steps "
-                      f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}); mask rule: "
-                      f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
-                      f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
-                      f"Paired bootstrap 95% CIs (per-video pairing on the same test videos, seeds pooled; "
-                      f"HD pen. lower is better):\n\n{ci_table}{notes}\n")
+    split = "the dataset's own split" if not folds else f"{len(plan.selected)} of {folds} patient-level folds"
+    markdown = (f"# Ablation, {form}\n\nData: {data_root} ({data_format}), {split}; "
+                f"seeds {list(seeds)}; same config and budget for every row (optim.steps "
+                f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}); mask rule: "
+                f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
+                f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
+                f"Paired bootstrap 95% CIs (per-video pairing on the same test videos, seeds pooled; "
+                f"HD pen. lower is better):\n\n{ci_table}{failed_note(outcomes)}\n")
+    files = engine.write_tables(out_dir, ("ablation_summary.json", "ablation_table.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, f"{rows_table}\n\n{table}\n\n{ci_table}", files)
 
 
-def _row_results(rows, seeds, keys, outcomes, config, decoder, label) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(Table rows {row name: {label: shown aggregate}}, per-row records for the summary): a seed's value
-    is the mean over its folds; a row's, the mean ± std over seeds."""
-    table_rows: dict[str, dict] = {}
-    per_row: dict[str, dict] = {}
-    for row in rows:
-        per_seed = []
-        for seed in seeds:
-            got = [o.metrics for (r, s), o in zip(keys, outcomes, strict=True) if r == row and s == seed and o.metrics]
-            if got:  # a seed's value: the mean over its folds
-                per_seed.append({k: v["mean"] for k, v in aggregate_folds(got).items()})
-        aggregate = aggregate_folds(per_seed) if per_seed else {}
-        table_rows[row.name] = {label: shown(aggregate)}
-        row_config = variant_config(config, row, 0, decoder)
-        per_row[row.name] = {"variant": row.variant, "window": row_config.model.window or 3,
-                             "decoder": row_config.model.settings.get("decoder", "variant default"),
-                             "mean_teacher": row_config.mean_teacher.enabled,
-                             "label_fraction": row_config.data.label_fraction,
-                             "seeds_done": len(per_seed), "aggregate": clean_json(aggregate)}
-    return table_rows, per_row
+def row_record(row: AblationRow, config, decoder: str | None, aggregate: dict, runs, outcomes) -> dict:
+    """What the summary JSON says of a row: its settings, how many seeds finished, its aggregate."""
+    row_config = variant_config(config, row, 0, decoder)
+    seeds_done = {r.seed for r, o in zip(runs, outcomes, strict=True) if r.arm == row.name and o.metrics is not None}
+    return {"variant": row.variant, "window": row_config.model.window or 3,
+            "decoder": row_config.model.settings.get("decoder", "variant default"),
+            "mean_teacher": row_config.mean_teacher.enabled, "label_fraction": row_config.data.label_fraction,
+            "seeds_done": len(seeds_done), "aggregate": clean_json(aggregate)}
 
 
 def describe_rows(per_row: dict[str, dict]) -> str:
@@ -249,19 +227,13 @@ def describe_rows(per_row: dict[str, dict]) -> str:
 CI_METRICS = (("dice", "ΔDC", True), ("hd_penalised", "ΔHD pen.", False))
 
 
-def paired_cis(rows, keys, outcomes) -> list[dict]:
-    """Paired bootstrap CIs of every comparison (`comparisons`), from each run's per-video values."""
-    per_row: dict[AblationRow, dict[str, dict[int, dict[str, float]]]] = {}
-    for (row, seed), outcome in zip(keys, outcomes, strict=True):
-        for metric, values in (outcome.per_video or {}).items():
-            per_row.setdefault(row, {}).setdefault(metric, {}).setdefault(seed, {}).update(
-                {v: (float("nan") if x is None else float(x)) for v, x in values.items()})
+def paired_cis(rows: Sequence[AblationRow], cases: Sequence[engine.CaseResult]) -> list[dict]:
+    """Paired bootstrap CIs of every comparison (`comparisons`) over the runs' per-video results."""
     out = []
     for row, ref, label in comparisons(rows):
         entry = {"row": row.name, "reference": ref.name, "label": label}
         for metric, _, higher in CI_METRICS:
-            diffs = paired_differences(per_row.get(row, {}).get(metric, {}), per_row.get(ref, {}).get(metric, {}))
-            ci = bootstrap_ci(diffs)
+            ci = engine.paired_ci(cases, row.name, ref.name, metric)
             entry[metric] = {**ci, "verdict": verdict(ci, higher_is_better=higher)}
         out.append(entry)
     return out

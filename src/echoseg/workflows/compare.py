@@ -32,35 +32,28 @@ available) of that network with BatchNorm folded, random weights (speed does not
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from echoseg.config import to_dict
 from echoseg.errors import EchosegError
 from echoseg.evaluation import paper_tables
-from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, verdict
-from echoseg.evaluation.folds import aggregate_folds
+from echoseg.evaluation.bootstrap import verdict
 from echoseg.io import atomic_write_text
 from echoseg.models.variants import ABLATION_VARIANTS
+from echoseg.workflows import engine
 from echoseg.workflows.ablation import AblationRow, variant_config
 from echoseg.workflows.protocols import (
     DEFINITIONS,
     ProtocolResult,
     clean_json,
     failed_note,
-    is_finished,
-    per_video_metrics,
     plan_record,
-    plan_runs,
-    run_one,
-    run_protocol,
     runs_record,
     shared_cache,
 )
@@ -191,68 +184,29 @@ def measure_efficiency(name: str, settings: Mapping[str, Any], window: int | Non
     return row
 
 
-# ----------------------------------------------------------------------------------- per-case scores
+# ----------------------------------------------------------------------------------- per-case comparisons
 
 
-def _float(text: str | None) -> float:
-    try:
-        return float(text) if text not in (None, "") else float("nan")
-    except ValueError:
-        return float("nan")
+# (per-video metric, scale) of the "vs reference" CIs: dice and auc in % points, hd in the distance
+# unit, ef_abs_error (|predicted - reference EF|) in EF points.
+PAIRED_METRICS = (("dice", 100.0), ("hd", 1.0), ("auc", 100.0), ("ef_abs_error", 1.0))
 
 
-def case_scores(run_folder: Path) -> dict[str, dict[str, float]]:
-    """{case_id: {"dice", "hd", "auc", "ef_pred", "ef_reference"}} of one finished run: the per-video
-    scores of `per_video_metrics` over its per_frame.csv, and its EF (per_case.csv)."""
-    with open(run_folder / "per_frame.csv", newline="") as f:
-        rows = [SimpleNamespace(case_id=row["case_id"], phase=row["phase"],
-                                **{k: _float(row[k]) for k in CASE_METRICS}) for row in csv.DictReader(f)]
-    per_video = per_video_metrics(rows, CASE_METRICS)
-    out: dict[str, dict[str, float]] = {}
-    for key, videos in per_video.items():
-        for video, value in videos.items():
-            out.setdefault(video, {})[key] = value
-    with open(run_folder / "per_case.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("error"):
-                continue
-            entry = out.setdefault(row["case_id"], {"dice": math.nan, "hd": math.nan, "auc": math.nan})
-            entry["ef_pred"] = _float(row.get("ef_pred"))
-            entry["ef_reference"] = _float(row.get("ef_reference"))
-    return out
+def paired_vs_reference(cases: Sequence[engine.CaseResult], models: Sequence[str], reference: str, n_boot: int,
+                        seed: int = 0) -> dict[str, dict[str, dict]]:
+    """{model: {metric: paired bootstrap CI of model - reference}} over the test videos both have
+    (`engine.paired_ci`); {} when the reference has no finished run."""
+    if not any(case.arm == reference for case in cases):
+        return {}
+    return {m: {key: engine.paired_ci(cases, m, reference, key, scale=scale, n_resamples=n_boot, seed=seed)
+                for key, scale in PAIRED_METRICS} for m in models if m != reference}
 
 
-CASE_METRICS = ("dice", "hd", "auc")
-
-
-def paired_cis_vs_reference(scores: Mapping[str, Mapping[str, Mapping[str, float]]], reference: str, n_boot: int,
-                            seed: int = 0) -> dict[str, dict[str, dict]]:
-    """{model: {metric: paired bootstrap CI of model - reference}} over the cases both have
-    (`echoseg.evaluation.bootstrap.paired_differences`, one fold set as one seed).
-    Metrics: dice and auc in % points, hd in the distance unit, ef_abs_error in EF points."""
-    def values(cases: Mapping[str, Mapping[str, float]], key: str, scale: float) -> dict[int, dict[str, float]]:
-        if key == "ef_abs_error":
-            return {0: {c: abs(v.get("ef_pred", math.nan) - v.get("ef_reference", math.nan)) for c, v in cases.items()}}
-        return {0: {c: v.get(key, math.nan) * scale for c, v in cases.items()}}
-
-    out: dict[str, dict[str, dict]] = {}
-    ref = scores.get(reference, {})
-    for model, cases in scores.items():
-        if model == reference or not ref:
-            continue
-        out[model] = {key: bootstrap_ci(paired_differences(values(cases, key, scale), values(ref, key, scale)),
-                                        n_resamples=n_boot, seed=seed)
-                      for key, scale in (("dice", 100.0), ("hd", 1.0), ("auc", 100.0), ("ef_abs_error", 1.0))}
-    return out
-
-
-def ef_table_row(cases: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+def ef_table_row(cases: Sequence[engine.CaseResult]) -> dict[str, float]:
     """Table 6 numbers over all test videos: corr, bias, sd of the difference, MAE, n."""
     from echoseg.evaluation.ef import ef_agreement
 
-    pred = [c.get("ef_pred", math.nan) for c in cases.values()]
-    ref = [c.get("ef_reference", math.nan) for c in cases.values()]
-    agreement = ef_agreement(pred, ref)
+    agreement = ef_agreement([c.value("ef_pred") for c in cases], [c.value("ef_reference") for c in cases])
     return {k: agreement[k] for k in ("pearson_r", "bias", "sd_diff", "mae", "n")}
 
 
@@ -371,25 +325,22 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     model_settings = {k: dict(v) for k, v in (model_settings or {}).items()}
     paper = _check_request(models, model_settings, reference, paper or ("camus" if data_format == "camus" else "echonet"))
     out_dir = Path(out_dir)
-    reader, plan = plan_runs(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
-                             val_fraction=config.data.val_fraction, limit_folds=limit_folds)
+    plan = engine.plan_protocol(data_root, data_format, out_dir, folds=folds, fold_seed=fold_seed,
+                                val_fraction=config.data.val_fraction, limit_folds=limit_folds)
     base = shared_cache(config, out_dir)
     configs = {m: compare_config(base, m, model_settings.get(m), competitors_mean_teacher) for m in models}
     windows = check_configs(configs)
-    jobs, keys = [], []
-    for m in models:
-        for fold in plan:
-            folder = out_dir / "runs" / m / f"fold{fold.index}"
-            name = f"{m} fold {fold.index}"
-            jobs.append((name, lambda c=configs[m], f=fold, d=folder, n=name: run_one(
-                c, f, data_root, data_format, d, reader=reader, progress=progress, name=n), folder))
-            keys.append((m, fold.index))
-    log.info("compare: %d models x %d fold(s) = %d runs -> %s", len(models), len(plan), len(jobs), out_dir)
-    outcomes = run_protocol(jobs)
+    runs = [engine.PlannedRun(m, configs[m].runtime.seed, fold, configs[m], out_dir / "runs" / m / f"fold{fold.index}",
+                              f"{m} fold {fold.index}") for m in models for fold in plan.selected]
+    log.info("compare: %d models x %d fold(s) = %d runs -> %s", len(models), len(plan.selected), len(runs), out_dir)
+    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress)
 
-    aggregates, scores, units = _model_results(models, keys, outcomes)
-    diffs = paired_cis_vs_reference(scores, reference, n_boot)
-    ef_rows = {m: ef_table_row(c) for m, c in scores.items() if c}
+    aggregates = {m: engine.aggregate_over_folds(engine.runs_of(runs, outcomes, lambda r, m=m: r.arm == m))
+                  for m in models}
+    cases = engine.case_results(runs, outcomes)
+    diffs = paired_vs_reference(cases, models, reference, n_boot)
+    ef_rows = {m: ef_table_row(arm_cases) for m in models if (arm_cases := [c for c in cases if c.arm == m])}
+    units = {o.unit for o in outcomes if o.metrics is not None and o.unit}
 
     trained = {m: _trained_size(m, configs[m]) for m in models}
     eff_rows = {m: measure_efficiency(m, configs[m].model.settings, configs[m].model.window, efficiency,
@@ -402,7 +353,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
         "efficiency": efficiency_table(models, eff_rows, trained, windows) if eff_rows else "",
     }
     table_no = "4" if paper == "camus" else "3"
-    split = "the dataset's own split" if not folds else f"{len(plan)} of {folds} patient-level folds"
+    split = "the dataset's own split" if not folds else f"{len(plan.selected)} of {folds} patient-level folds"
     steps = config.optim.steps or f"{config.optim.epochs} epochs"
     notes = failed_note(outcomes)
     markdown = (
@@ -420,16 +371,14 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     summary = {
         "form": f"Tables {table_no}, 6, 7", "paper_table": paper, "reference": reference,
         "data": {"root": str(data_root), "format": data_format},
-        "folds": plan_record(plan),
+        "folds": plan_record(plan.selected),
         "models": models, "windows": windows, "competitors_mean_teacher": competitors_mean_teacher, "n_boot": n_boot,
         "configs": {m: to_dict(c) for m, c in configs.items()}, "definitions": DEFINITIONS,
         "aggregate": clean_json(aggregates), "paired_vs_reference": clean_json(diffs), "ef": clean_json(ef_rows),
         "efficiency": clean_json(eff_rows), "trained_size": clean_json(trained),
         "runs": runs_record(outcomes),
     }
-    files = {"json": out_dir / "compare_summary.json", "markdown": out_dir / "compare_tables.md"}
-    atomic_write_text(files["json"], json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(files["markdown"], markdown)
+    files = engine.write_tables(out_dir, ("compare_summary.json", "compare_tables.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, markdown, files)
 
 
@@ -441,20 +390,6 @@ def _check_request(models: list[str], model_settings: Mapping[str, Mapping], ref
     if paper not in paper_tables.SEGMENTATION:
         raise EchosegError(f"paper table must be one of {sorted(paper_tables.SEGMENTATION)}, got {paper!r}")
     return paper
-
-
-def _model_results(models, keys, outcomes) -> tuple[dict[str, dict], dict[str, dict], set[str]]:
-    """(aggregate over folds, per-case scores over all folds, HD units) of each model's finished runs."""
-    aggregates, scores, units = {}, {}, set()
-    for m in models:
-        done = [(k, o) for k, o in zip(keys, outcomes, strict=True) if k[0] == m and o.metrics is not None]
-        aggregates[m] = aggregate_folds([o.metrics for _, o in done]) if done else {}
-        scores[m] = {}
-        for _, o in done:
-            if is_finished(o.folder):
-                scores[m].update(case_scores(o.folder))
-            units |= {o.unit} if o.unit else set()
-    return aggregates, scores, units
 
 
 def _trained_size(name: str, config) -> dict[str, float]:
