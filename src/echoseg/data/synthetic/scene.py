@@ -166,6 +166,54 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
     h, w = sector.shape
     line = max(1, round(w / 112))
     level = {name: float(rng.uniform(*bounds)) for name, bounds in REALISTIC_LEVELS_DB.items()}
+    scene, band, septal = _draw_anatomy(frames, shape, sector, level, line, rng)
+    n = N_SIDE
+
+    # Specular reflection from the macroscopic interfaces (before texture and the wall's signal loss).
+    specular = _specular(scene, sector)
+    # Patchy wall dropout: where the static patchiness is high the free walls and apex lose their signal over
+    # their whole thickness, so the border is barely brighter than the blood for a stretch; no visible edge is
+    # ever displaced from the truth, only faint. The loss stops `wall_floor` dB above the blood (myocardium
+    # always scatters more than blood) and spares the septum: lost down to the blood's level, a thin ED wall
+    # and a thick ES wall looked alike and networks guessed a typical cavity (EF biased low; issue 10,
+    # benchmarks/bench_ef_bias.py).
+    patches = np.clip(WALL_LOSS_PATCHES[0] + WALL_LOSS_PATCHES[1] * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
+    floor = np.float32(level["blood"] + level["wall_floor"])
+    lost = np.maximum(scene + level["wall_loss"] * patches[None] * (1 - (1 - SEPTAL_LOSS) * septal),
+                      np.minimum(scene, floor))
+    scene = np.where(band > 0, lost, scene)
+    # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
+    outside = (scene == np.float32(level["tissue"])).astype(np.float32)
+    blood = (scene == np.float32(level["blood"])).astype(np.float32)
+    scene += level["blood_clutter"] * blood * smooth_field(rng, (h, w), sigma=w / 40)[None]
+    scene += preset.texture_db * smooth_field(rng, (h, w), sigma=w / 14)[None]
+    scene += 2.0 * preset.texture_db * outside * smooth_field(rng, (h, w), sigma=w / 25)[None]
+    radius_mm = _radius_mm(sector)
+    near = rng.uniform(12.0, 28.0)
+    scene += (level["near_field"] * np.exp(-0.5 * (radius_mm / near) ** 2))[None].astype(np.float32)
+    # The transmit focus sits near the valves: above it the beam is wide and specular echoes weaker.
+    specular *= (np.clip(radius_mm / rng.uniform(60.0, 90.0), 0.25, 1.0) ** 2)[None].astype(np.float32)
+    for i in range(t):
+        cv2.GaussianBlur(scene[i], (0, 0), 0.6 * line, dst=scene[i])
+    # Dropout: wall regions that fade where the beam runs along them (static: they belong to the probe).
+    loss_db = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.choice([0, 1, 1, 2, 2, 3]))):
+        index = int(rng.integers(n // 4, 3 * n // 2))  # lateral wall, apex or apical septum
+        centre = sector.to_px(frames.epi[0, index])
+        radius = rng.uniform(0.1, 0.22) * shape.length / sector.spacing[1]
+        loss_db += rng.uniform(*preset.dropout_db) * _blob((h, w), centre, radius)
+    amplitude = np.power(np.float32(10.0), (scene - loss_db[None]) / np.float32(20.0))
+    amplitude += np.float32(10 ** (level["specular"] / 20)) * specular * np.power(10.0, -loss_db / 20)[None]
+    _apical_haze(amplitude, frames, shape, sector, preset, rng)
+    return amplitude
+
+
+def _draw_anatomy(frames: HeartFrames, shape: HeartShape, sector: Sector, level: dict[str, float], line: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scene dB, LV wall band, septum mask), each float32 (T, H, W): every structure drawn at its
+    level on every frame, before specular reflection, signal loss and texture."""
+    t = frames.lv.shape[0]
+    h, w = sector.shape
     scene = np.full((t, h, w), level["tissue"], np.float32)
     band = np.zeros((t, h, w), np.float32)  # the LV wall, 1 where it lies
     septal = np.zeros((t, h, w), np.float32)  # the bright septum, 1 where it lies
@@ -214,43 +262,7 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
         cv2.polylines(img, chordae, False, level["chordae"], line, cv2.LINE_8, SHIFT)
         cv2.circle(img, centre, papillary_radius, level["papillary"], -1, cv2.LINE_8, SHIFT)
 
-    # Specular reflection from the macroscopic interfaces (before texture and the wall's signal loss).
-    specular = _specular(scene, sector)
-    # Patchy wall dropout: where the static patchiness is high the free walls and apex lose their signal over
-    # their whole thickness, so the border is barely brighter than the blood for a stretch; no visible edge is
-    # ever displaced from the truth, only faint. The loss stops `wall_floor` dB above the blood (myocardium
-    # always scatters more than blood) and spares the septum: lost down to the blood's level, a thin ED wall
-    # and a thick ES wall looked alike and networks guessed a typical cavity (EF biased low; issue 10,
-    # benchmarks/bench_ef_bias.py).
-    patches = np.clip(WALL_LOSS_PATCHES[0] + WALL_LOSS_PATCHES[1] * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
-    floor = np.float32(level["blood"] + level["wall_floor"])
-    lost = np.maximum(scene + level["wall_loss"] * patches[None] * (1 - (1 - SEPTAL_LOSS) * septal),
-                      np.minimum(scene, floor))
-    scene = np.where(band > 0, lost, scene)
-    # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
-    outside = (scene == np.float32(level["tissue"])).astype(np.float32)
-    blood = (scene == np.float32(level["blood"])).astype(np.float32)
-    scene += level["blood_clutter"] * blood * smooth_field(rng, (h, w), sigma=w / 40)[None]
-    scene += preset.texture_db * smooth_field(rng, (h, w), sigma=w / 14)[None]
-    scene += 2.0 * preset.texture_db * outside * smooth_field(rng, (h, w), sigma=w / 25)[None]
-    radius_mm = _radius_mm(sector)
-    near = rng.uniform(12.0, 28.0)
-    scene += (level["near_field"] * np.exp(-0.5 * (radius_mm / near) ** 2))[None].astype(np.float32)
-    # The transmit focus sits near the valves: above it the beam is wide and specular echoes weaker.
-    specular *= (np.clip(radius_mm / rng.uniform(60.0, 90.0), 0.25, 1.0) ** 2)[None].astype(np.float32)
-    for i in range(t):
-        cv2.GaussianBlur(scene[i], (0, 0), 0.6 * line, dst=scene[i])
-    # Dropout: wall regions that fade where the beam runs along them (static: they belong to the probe).
-    loss_db = np.zeros((h, w), np.float32)
-    for _ in range(int(rng.choice([0, 1, 1, 2, 2, 3]))):
-        index = int(rng.integers(n // 4, 3 * n // 2))  # lateral wall, apex or apical septum
-        centre = sector.to_px(frames.epi[0, index])
-        radius = rng.uniform(0.1, 0.22) * shape.length / sector.spacing[1]
-        loss_db += rng.uniform(*preset.dropout_db) * _blob((h, w), centre, radius)
-    amplitude = np.power(np.float32(10.0), (scene - loss_db[None]) / np.float32(20.0))
-    amplitude += np.float32(10 ** (level["specular"] / 20)) * specular * np.power(10.0, -loss_db / 20)[None]
-    _apical_haze(amplitude, frames, shape, sector, preset, rng)
-    return amplitude
+    return scene, band, septal
 
 
 def _radius_mm(sector: Sector) -> np.ndarray:
