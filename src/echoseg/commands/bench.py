@@ -60,18 +60,44 @@ def _ints(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from echoseg.evaluation.benchmark_tables import format_benchmark
     from echoseg.io import atomic_write_text
+    from echoseg.models.benchmark import rows_as_dicts, run_benchmark
+
+    plan = _plan(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    measured = run_benchmark(plan, log=log)
+    result = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+                   f"torch {torch.__version__}",
+        "command": "echoseg bench model " + " ".join(_model_args(sys.argv[1:])),
+        "size": plan.size, "width": plan.width, "frames": plan.frames, "batch_size": plan.batch_size,
+        "models": rows_as_dicts(measured.models),
+    }
+    if measured.assc is not None:
+        result["assc"] = rows_as_dicts(measured.assc)
+    if measured.ratios is not None:
+        result["ratios"] = measured.ratios
+    if measured.cpu_preset is not None:
+        result["cpu_preset"] = measured.cpu_preset
+    print(format_benchmark(measured, plan.modes, plan.size, plan.width))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _plan(args: argparse.Namespace):
+    """The checked `BenchmarkPlan` of the command line (--quick: a smoke run's sizes)."""
     from echoseg.models import available_models
-    from echoseg.models.benchmark import (
-        MODES,
-        benchmark_assc,
-        benchmark_models,
-        format_assc_table,
-        format_model_table,
-        measure_preset,
-        measure_ratios,
-        rows_as_dicts,
-    )
+    from echoseg.models.benchmark import MODES, BenchmarkPlan
     from echoseg.models.contract import check_spatial, check_window
     from echoseg.models.variants import ABLATION_VARIANTS
 
@@ -91,49 +117,11 @@ def run(args: argparse.Namespace) -> int:
             check_window(k)
     except ValueError as exc:
         raise EchosegError(str(exc)) from None
-    time_windows = _ints(args.time_k) if args.time_k else windows
-    time_variants = set(args.time_variants.split(",")) if args.time_variants else set(variants)
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    started = datetime.datetime.now(datetime.timezone.utc)
-    rows = []
-    for variant in variants:
-        rows += benchmark_models([variant], windows, size=args.size, width=args.width, modes=modes,
-                                 frames=args.frames, batch_size=args.batch_size, reps=args.reps,
-                                 time_windows=time_windows if variant in time_variants else (), log=log)
-    result = {
-        "date": started.isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                   f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
-                   f"torch {torch.__version__}",
-        "command": "echoseg bench model " + " ".join(_model_args(sys.argv[1:])),
-        "size": args.size, "width": args.width, "frames": args.frames, "batch_size": args.batch_size,
-        "models": rows_as_dicts(rows),
-    }
-    print(format_model_table(rows, modes, args.size, args.width))
-    if not args.no_assc:
-        assc_modes = [m for m in ("fp32", "channels_last") if m in modes] or ["fp32"]
-        assc = benchmark_assc(width=args.width, size=args.size, modes=assc_modes, reps=max(1, args.reps))
-        result["assc"] = rows_as_dicts(assc)
-        print(format_assc_table(assc))
-    if not args.no_ratios:
-        result["ratios"] = measure_ratios(width=args.width, size=args.size, frames=args.frames,
-                                          batch_size=args.batch_size, log=log)
-        print("\nWhole-video time ratios, channels_last, calls alternated (median of 3 pairs): "
-              + ", ".join(f"{name} {value:.2f}" for name, value in result["ratios"].items()))
-    if not args.no_preset:
-        result["cpu_preset"] = measure_preset(quick=args.quick, frames=16 if args.quick else 64, log=log)
-        p = result["cpu_preset"]
-        print(f"\nCPU preset {p['variant']} k={p['window']} width {p['width']} at {p['size']}x{p['size']}: "
-              + ", ".join(f"{m} {fps:.1f} frames/s" for m, fps in p["frames_per_s"].items()))
-    if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
-    return 0
+    return BenchmarkPlan(variants, windows, _ints(args.time_k) if args.time_k else windows,
+                         set(args.time_variants.split(",")) if args.time_variants else set(variants),
+                         size=args.size, width=args.width, modes=modes, frames=args.frames,
+                         batch_size=args.batch_size, reps=args.reps, assc=not args.no_assc,
+                         ratios=not args.no_ratios, preset=not args.no_preset, quick=args.quick)
 
 
 def _model_args(argv: list[str]) -> list[str]:

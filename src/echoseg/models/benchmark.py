@@ -307,33 +307,48 @@ def measure_preset(quick: bool, frames: int, log) -> dict:
     return {**preset, "frames": frames, "frames_per_s": fps}
 
 
-def format_model_table(rows, modes, size, width) -> str:
-    head = (f"\nModel sweep at {size}x{size}, width {width}: forward GFLOPs of one window, GFLOPs per frame of "
-            "whole-video inference, CPU ms/frame (whole video, BatchNorm folded) and, per mode, the achieved "
-            "GFLOP/s as a fraction of the plain-conv ceiling measured alongside (median of adjacent pairs)\n\n")
-    cols = ["variant", "k", "params (M)", "GFLOPs fwd", "GFLOPs/frame video"]
-    for m in modes:
-        cols += [f"ms/frame {m}", f"% ceiling {m}"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r.variant, str(r.k), f"{r.params_m:.1f}", f"{r.gflops:.1f}", f"{r.video_gflops:.1f}"]
-        for m in modes:
-            if m in r.ms_per_frame:
-                cells += [f"{r.ms_per_frame[m]:.1f}", f"{100 * r.ceiling_fraction[m]:.0f}%"]
-            else:
-                cells += ["-", "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return head + "\n".join(lines)
+@dataclass
+class BenchmarkPlan:
+    """What `echoseg bench model` measures: the model sweep, and optionally ASSC, ratios, CPU preset."""
+
+    variants: list[str]
+    windows: list[int]
+    time_windows: list[int]  # windows timed; the others get params and FLOPs only
+    time_variants: set[str]  # variants timed
+    size: int = 256
+    width: float = 1.0
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    frames: int = 8
+    batch_size: int = 4
+    reps: int = 1
+    assc: bool = True
+    ratios: bool = True
+    preset: bool = True
+    quick: bool = False  # the CPU preset at 64x64 over 16 frames
 
 
-def format_assc_table(rows) -> str:
-    forms = [k for k in rows[0].ms if k != "conv"]
-    cols = ["stage C", "map", "batch", "mode", "ASSC GFLOPs", "plain conv ms"] + [f"{f} ms" for f in forms] + [
-        "factored GFLOP/s : plain conv"]
-    lines = ["\nASSC per encoder stage: formulations and factored GFLOP/s relative to one plain 3x3 conv "
-             "(same shape, same mode)\n", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join([str(r.channels), f"{r.size}x{r.size}", str(r.batch), r.mode,
-                                        f"{r.gflops:.2f}", f"{r.ms['conv']:.1f}",
-                                        *[f"{r.ms[f]:.1f}" for f in forms], f"{100 * r.fraction_of_conv:.0f}%"]) + " |")
-    return "\n".join(lines)
+@dataclass
+class BenchmarkResult:
+    models: list[ModelRow]
+    assc: list[AsscRow] | None = None
+    ratios: dict[str, float] | None = None
+    cpu_preset: dict | None = None
+
+
+def run_benchmark(plan: BenchmarkPlan, log: Callable[[str], None] = lambda s: None) -> BenchmarkResult:
+    """Every measurement of `plan`, in one process so that its ratios are comparable."""
+    rows = []
+    for variant in plan.variants:
+        rows += benchmark_models([variant], plan.windows, size=plan.size, width=plan.width, modes=plan.modes,
+                                 frames=plan.frames, batch_size=plan.batch_size, reps=plan.reps,
+                                 time_windows=plan.time_windows if variant in plan.time_variants else (), log=log)
+    result = BenchmarkResult(rows)
+    if plan.assc:
+        assc_modes = [m for m in ("fp32", "channels_last") if m in plan.modes] or ["fp32"]
+        result.assc = benchmark_assc(width=plan.width, size=plan.size, modes=assc_modes, reps=max(1, plan.reps))
+    if plan.ratios:
+        result.ratios = measure_ratios(width=plan.width, size=plan.size, frames=plan.frames,
+                                       batch_size=plan.batch_size, log=log)
+    if plan.preset:
+        result.cpu_preset = measure_preset(quick=plan.quick, frames=16 if plan.quick else 64, log=log)
+    return result
