@@ -96,15 +96,11 @@ def test_release_weights_round_trip(tmp_path):
     assert info.model_cfg["release"] is True
 
 
-def test_weights_files_from_before_calibration_scale_still_load():
-    # model_cfg of older weights files: calibration_norm True (logits / sqrt(M)) or False (raw)
-    def scales(model):
-        return {a.scale for f in model.fusions for a in f.calibrators}
-
-    assert scales(create_model("sscf", width=0.125, calibration_norm=True)) == {"sqrt_m"}
-    assert scales(create_model("baseline_bssf", width=0.125, calibration_norm=False)) == {"raw"}
-    with pytest.raises(ValueError, match="not both"):
-        create_model("sscf", calibration_norm=True, calibration_scale="raw")
+def test_the_retired_calibration_norm_setting_is_refused():
+    # Its compatibility shim is gone (issue 21): no shipped or recorded weights file uses it, and
+    # load_model turns this TypeError into a one-line CheckpointError naming the file.
+    with pytest.raises(TypeError, match="calibration_norm"):
+        create_model("sscf", width=0.125, calibration_norm=True)
 
 
 def test_attention_is_not_saturated_at_initialisation():

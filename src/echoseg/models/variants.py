@@ -27,17 +27,8 @@ from __future__ import annotations
 from echoseg.models.network import TemporalSegNet
 from echoseg.models.registry import list_models, register_model
 
-# Weights files written before calibration_scale existed store calibration_norm: True meant logits
-# / sqrt(M) and a unit-scale kernel, False the released network's raw scale.
-_LEGACY_NORM = {True: "sqrt_m", False: "raw"}
 
-
-def _calibration_cfg(dilations, calibration: str, calibration_scale: str | None,
-                     calibration_norm: bool | None) -> dict:
-    if calibration_norm is not None:
-        if calibration_scale is not None:
-            raise ValueError("give calibration_scale, not calibration_norm (its older form), not both")
-        calibration_scale = _LEGACY_NORM[bool(calibration_norm)]
+def _calibration_cfg(dilations, calibration: str, calibration_scale: str | None) -> dict:
     return {"dilations": tuple(int(d) for d in dilations), "calibration": calibration,
             "calibration_scale": calibration_scale or "centred"}
 
@@ -76,26 +67,22 @@ def baseline_tce(*, width: float = 1.0, window: int = 3, decoder: str = "linknet
 
 @register_model("baseline_bssf", family="table2")
 def baseline_bssf(*, width: float = 1.0, window: int = 3, decoder: str = "linknet", dilations=(1,),
-                  calibration: str = "matmul", calibration_scale: str | None = None,
-                  calibration_norm: bool | None = None) -> TemporalSegNet:
+                  calibration: str = "matmul", calibration_scale: str | None = None) -> TemporalSegNet:
     """One shared encoder; stages fused by BSSF (each neighbour calibrated to the centre by ASSC)."""
     cfg = {"width": width, "window": window, "decoder": decoder,
-           **_calibration_cfg(dilations, calibration, calibration_scale, calibration_norm)}
+           **_calibration_cfg(dilations, calibration, calibration_scale)}
     return TemporalSegNet(**cfg, shared_encoder=True, fusion="bssf")
 
 
 @register_model("sscf", family="table2")
 def sscf(*, width: float = 1.0, window: int = 3, decoder: str | None = None, dilations=(1,),
-         calibration: str | None = None, calibration_scale: str | None = None, release: bool = False,
-         calibration_norm: bool | None = None) -> TemporalSegNet:
+         calibration: str | None = None, calibration_scale: str | None = None, release: bool = False) -> TemporalSegNet:
     """The full SSCF network: TCE (k separate encoders) + BSSF. release=True: the authors' network."""
     if release:
-        if calibration_norm is not None:
-            calibration_scale = _calibration_cfg((1,), "matmul", calibration_scale, calibration_norm)["calibration_scale"]
         settings = _release_cfg(decoder, dilations, calibration, calibration_scale)
         return TemporalSegNet(width=width, window=window, **settings, shared_encoder=False, fusion="bssf")
     cfg = {"width": width, "window": window, "decoder": decoder or "linknet",
-           **_calibration_cfg(dilations, calibration or "matmul", calibration_scale, calibration_norm)}
+           **_calibration_cfg(dilations, calibration or "matmul", calibration_scale)}
     return TemporalSegNet(**cfg, shared_encoder=False, fusion="bssf")
 
 
