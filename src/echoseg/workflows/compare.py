@@ -354,20 +354,10 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     }
     table_no = "4" if paper == "camus" else "3"
     split = "the dataset's own split" if not folds else f"{len(plan.selected)} of {folds} patient-level folds"
-    steps = config.optim.steps or f"{config.optim.epochs} epochs"
-    notes = failed_note(outcomes)
-    markdown = (
-        f"# Comparison with the paper's methods (Tables {table_no}, 6, 7)\n\n"
-        f"Data: {data_root} ({data_format}), {split}; every model trained {steps} steps with the same "
-        f"config, augmentation and folds (competitors {'with' if competitors_mean_teacher else 'without'} "
-        f"mean teacher). Paper columns: its Table {table_no} ({paper}), 6 and 7. Our cells: mean ± std over "
-        f"folds; Δ: paired bootstrap 95% CI over {n_boot} resamples of the test videos (all folds), "
-        f"model minus {paper_tables.display_name(reference)}; (n.s.) = CI contains 0, no difference shown. "
-        f"DC rank: ours among the rows (the paper's rank among the rows it reports).\n\n"
-        f"## Segmentation (Table {table_no} form)\n\n{tables['segmentation']}\n\n"
-        f"## Ejection fraction (Table 6 form): all test videos, EF points\n\n{tables['ef']}\n"
-        + (f"\n## Efficiency (Table 7 form)\n\n{tables['efficiency']}\n" if tables["efficiency"] else "")
-        + notes + "\n")
+    setting = (f"Data: {data_root} ({data_format}), {split}; every model trained "
+               f"{config.optim.steps or f'{config.optim.epochs} epochs'} steps with the same config, augmentation "
+               f"and folds (competitors {'with' if competitors_mean_teacher else 'without'} mean teacher)")
+    markdown = compare_markdown(tables, setting, paper, reference, n_boot) + failed_note(outcomes) + "\n"
     summary = {
         "form": f"Tables {table_no}, 6, 7", "paper_table": paper, "reference": reference,
         "data": {"root": str(data_root), "format": data_format},
@@ -380,6 +370,20 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     }
     files = engine.write_tables(out_dir, ("compare_summary.json", "compare_tables.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, markdown, files)
+
+
+def compare_markdown(tables: Mapping[str, str], setting: str, paper: str, reference: str, n_boot: int) -> str:
+    """compare_tables.md without its failed-runs note: what was run (`setting`), then Tables 3/4, 6, 7."""
+    table_no = "4" if paper == "camus" else "3"
+    return (
+        f"# Comparison with the paper's methods (Tables {table_no}, 6, 7)\n\n"
+        f"{setting}. Paper columns: its Table {table_no} ({paper}), 6 and 7. Our cells: mean ± std over "
+        f"folds; Δ: paired bootstrap 95% CI over {n_boot} resamples of the test videos (all folds), "
+        f"model minus {paper_tables.display_name(reference)}; (n.s.) = CI contains 0, no difference shown. "
+        f"DC rank: ours among the rows (the paper's rank among the rows it reports).\n\n"
+        f"## Segmentation (Table {table_no} form)\n\n{tables['segmentation']}\n\n"
+        f"## Ejection fraction (Table 6 form): all test videos, EF points\n\n{tables['ef']}\n"
+        + (f"\n## Efficiency (Table 7 form)\n\n{tables['efficiency']}\n" if tables["efficiency"] else ""))
 
 
 def _check_request(models: list[str], model_settings: Mapping[str, Mapping], reference: str, paper: str) -> str:
