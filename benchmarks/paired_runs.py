@@ -4,7 +4,7 @@
 
 Each argument is an ablation row's folder (e.g. OUT/runs/baseline_MT_labels0.125) holding seed*/fold*/
 run.json; its "per_video" holds the protocols' one per-video score (mean over the video's ED and ES
-frames, `echoseg.workflows.protocols.per_video_metrics`: dice, hd, hd_penalised, auc, and ef_abs_error
+frames, `echoseg.evaluation.metrics.per_video_metrics`: dice, hd, hd_penalised, auc, and ef_abs_error
 from ef_pred/ef_reference). Runs of the same seed are paired video by video, seeds pooled per video,
 and the 95% CI of A - B comes from `echoseg.workflows.engine.paired_ci` (the one `echoseg ablation`
 prints). Before issue 21 this script read metrics.json's all-frames means (dice_mean, hd_mean). Used for issue

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from echoseg.data.splits import Fold
+from echoseg.evaluation.metrics import per_video_metrics
 from echoseg.workflows import engine
-from echoseg.workflows.protocols import RunOutcome, per_video_metrics, per_video_scores
+from echoseg.workflows.protocols import RunOutcome, per_video_scores
 
 
 def _fold(index):

@@ -336,7 +336,8 @@ def _by_case(records: Iterable[FrameRecord]) -> dict[str, list[FrameRecord]]:
 
 
 def summarise_videos(records: Sequence[FrameRecord]) -> list[dict]:
-    """One row per video: its frames' mean Dice/IoU/HD/HD95/AUC, pooled Dice and ED/ES Dice."""
+    """One row per video of the report (metrics.json): its frames' mean Dice/IoU/HD/HD95/AUC, pooled Dice
+    and ED/ES Dice. A description of the video; what protocols pair on is `per_video_metrics`."""
     rows = []
     for case_id, recs in _by_case(records).items():
         by_phase = {r.phase: r for r in recs if r.phase in ("ED", "ES")}
@@ -353,6 +354,30 @@ def summarise_videos(records: Sequence[FrameRecord]) -> list[dict]:
             "dice_es": by_phase["ES"].dice if "ES" in by_phase else float("nan"),
         })
     return rows
+
+
+# The per-video scores every protocol pairs on (`workflows.engine.CaseResult`, read back from run.json).
+PER_VIDEO_METRICS = ("dice", "hd", "hd_penalised", "auc")
+
+
+def per_video_metrics(records, metrics: Sequence[str] = PER_VIDEO_METRICS) -> dict[str, dict[str, float]]:
+    """The one per-video score of the protocols (cv, ablation, compare, benchmarks/paired_runs):
+    {metric: {video: mean over its ED and ES frames}}; frames where the metric is undefined (NaN: HD
+    with an empty mask) are left out, NaN when none is.
+
+    records: FrameRecords, or anything with `case_id`, `phase` and the metrics as attributes.
+    """
+    by_video: dict[str, list] = {}
+    for r in records:
+        if r.phase in ("ED", "ES"):
+            by_video.setdefault(r.case_id, []).append(r)
+    out: dict[str, dict[str, float]] = {}
+    for key in metrics:
+        out[key] = {}
+        for video, recs in by_video.items():
+            values = np.asarray([getattr(r, key) for r in recs])
+            out[key][video] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return out
 
 
 def temporal_consistency(area_pred: Sequence[float], area_true: Sequence[float], dice: Sequence[float]) -> dict:

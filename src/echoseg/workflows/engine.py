@@ -10,7 +10,7 @@ scores them with one function:
     runs       `execute`: `protocols.run_one` for every planned run (a failure is recorded, the others
                go on; a rerun skips finished runs)
     per case   `case_results`: one `CaseResult` per test video of every finished run, its metrics the
-               one per-video definition (`protocols.per_video_metrics`: mean over the ED and ES frames)
+               one per-video definition (`evaluation.metrics.per_video_metrics`: mean over the ED and ES)
                plus the video's EF, all read from the run's run.json
     aggregate  `aggregate_over_folds` / `aggregate_over_seeds` of the runs' table metrics;
                `paired_ci`: the one paired difference (per video, seeds pooled) and its bootstrap CI
@@ -80,7 +80,7 @@ def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str,
 class CaseResult:
     """One test video of one finished run: the protocol's unit of pairing and of per-video tables.
 
-    metrics: the per-video scores (`protocols.PER_VIDEO_METRICS`: dice, hd, hd_penalised, auc, each
+    metrics: the per-video scores (`evaluation.metrics.PER_VIDEO_METRICS`: dice, hd, hd_penalised, auc, each
     the mean over the video's ED and ES frames) and `ef_pred`, `ef_reference`; NaN when undefined.
     """
 

@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from echoseg.data.readers.base import Reader
 from echoseg.data.splits import Fold, dataset_fold, plan_folds
 from echoseg.errors import EchosegError
 from echoseg.evaluation.folds import headline_metrics
+from echoseg.evaluation.metrics import per_video_metrics
 from echoseg.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -88,29 +87,6 @@ class RunOutcome:
     unit: str | None = None  # distance unit of HD: "mm" with pixel spacing, else "px"
     # {metric: {test video: value}}: `per_video_scores`, what the engine's CaseResults are made of
     per_video: dict[str, dict[str, float]] | None = None
-
-
-# The per-video scores every protocol pairs on (`engine.CaseResult`, read back from run.json).
-PER_VIDEO_METRICS = ("dice", "hd", "hd_penalised", "auc")
-
-
-def per_video_metrics(records, metrics: Sequence[str] = PER_VIDEO_METRICS) -> dict[str, dict[str, float]]:
-    """The one per-video score of every protocol: {metric: {video: mean over its ED and ES frames}};
-    frames where the metric is undefined (NaN: HD with an empty mask) are left out, NaN when none is.
-
-    records: FrameRecords, or anything with `case_id`, `phase` and the metrics as attributes.
-    """
-    by_video: dict[str, list] = {}
-    for r in records:
-        if r.phase in ("ED", "ES"):
-            by_video.setdefault(r.case_id, []).append(r)
-    out: dict[str, dict[str, float]] = {}
-    for key in metrics:
-        out[key] = {}
-        for video, recs in by_video.items():
-            values = np.asarray([getattr(r, key) for r in recs])
-            out[key][video] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-    return out
 
 
 def per_video_scores(evaluation) -> dict[str, dict[str, float]]:
