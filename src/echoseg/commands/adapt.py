@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
         change = "" if gain is None else f"  gain {gain['mean']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
         print(f"  {name:45s} {summary.get('score', float('nan')):.3f}{change}")
     print(f"kept: {result.chosen}")
+    if result.chosen != "start":
+        # Measured on real EchoNet-Dynamic video (benchmarks/RESULTS.md, issue 22): adaptation raised
+        # plausibility and worsened EF against FileList, so a plausibility gain is no proof of accuracy.
+        print("plausible is not proven right: check the overlays, and EF against a few known values, before "
+              "trusting this model (on EchoNet-Dynamic, adapt raised plausibility while EF got worse: "
+              "docs/real_video.md)")
     print(f"wrote {result.weights} (use: echoseg predict VIDEOS --checkpoint {out} --out PRED), "
           f"{out / 'adapt_report.json'} and the training run in {out / 'train'}")
     return 0
