@@ -19,6 +19,7 @@ scores them with one function:
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -116,8 +117,6 @@ def case_results(runs: Sequence[PlannedRun], outcomes: Sequence[RunOutcome]) -> 
 
 def _ef_from_report(folder: Path) -> dict[str, dict[str, float]]:
     """{"ef_pred": {video: EF}, "ef_reference": {...}} from a run's per_case.csv (older run folders)."""
-    import csv
-
     path = folder / "per_case.csv"
     out: dict[str, dict[str, float]] = {"ef_pred": {}, "ef_reference": {}}
     if not path.is_file():
