@@ -116,7 +116,8 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
         calls["predict"] = video.shape
         return shifted_predictor(3)(video)
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False,
+                            **engine):
         calls["checkpoint"] = (str(path), device, batch_size)
         calls["rule"] = mask_rule = MaskRule.from_metadata(None, threshold, clean)
         return FakeSegmenter(predictor, (48, 64), weights=WeightsInfo(path, "fake", {}), batch_size=batch_size,
@@ -148,7 +149,8 @@ def test_evaluate_exits_1_when_a_case_failed_as_predict_does(tmp_path, monkeypat
     from echoseg.cli import main
     from echoseg.models.checkpoint import WeightsInfo
 
-    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False):
+    def fake_load_segmenter(path, device="cpu", batch_size=16, threshold=None, clean=None, channels_last=False,
+                            **engine):
         return FakeSegmenter(shifted_predictor(0), (48, 64), weights=WeightsInfo(path, "fake", {}))
 
     monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)

@@ -37,6 +37,9 @@ def _rows(path):
 @pytest.fixture(scope="module")
 def model():
     register_tiny_model()
+    # Module fixtures are made before conftest's per-test seeding: seeded here, or the weights (and the
+    # odd-size test's Dice, about 0.8 with its bar at 0.8) change from one process to the next.
+    torch.manual_seed(0)
     return TinyDarkNet(window=3).eval()
 
 

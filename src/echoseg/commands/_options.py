@@ -76,3 +76,28 @@ def writable_file(path: str | Path, option: str = "--out") -> Path:
         raise EchosegError(f"{option} {path}: is a folder; give a file name")
     writable_folder(path.parent, option)
     return path
+
+
+def add_engine_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--engine, --int8 and --int8-calibration, shared by the commands that run a model over videos."""
+    parser.add_argument("--engine", choices=("torch", "onnxruntime", "auto"), default=default,
+                        help="what runs the network: torch (PyTorch eager), onnxruntime (the model exported to ONNX "
+                        "once and cached beside the weights in .echoseg-onnx/, run by ONNX Runtime on the CPU; needs "
+                        "the onnx extra: pip install 'echoseg[onnx]'), or auto (the faster of the two, timed on this "
+                        f"machine at start with a few warm calls; PyTorch on a GPU or without onnxruntime; the choice "
+                        f"and the timings go to run.json) (default: {default})")
+    parser.add_argument("--int8", action="store_true",
+                        help="ONNX Runtime with an int8 model (static quantization, calibrated once and cached); "
+                        "refused unless its masks agree with float32 at Dice >= 0.99 on check videos; the measured "
+                        "Dice goes to run.json")
+    parser.add_argument("--int8-calibration", nargs="+", default=None, metavar="VIDEO",
+                        help="videos or folders to calibrate and check --int8 on (half each; at least 2 videos; "
+                        "default: 4 synthetic videos)")
+
+
+def engine_request(args: argparse.Namespace) -> dict:
+    """load_segmenter's engine keywords from the options of `add_engine_options` (the calibration videos
+    are read by `set_engine`, which knows the model's input size)."""
+    if args.int8_calibration and not args.int8:
+        raise EchosegError("--int8-calibration is for --int8; add --int8 or drop it")
+    return {"engine": args.engine, "int8": args.int8, "int8_calibration": args.int8_calibration}

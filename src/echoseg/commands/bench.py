@@ -1,7 +1,8 @@
 """`echoseg bench model`: parameters, FLOPs and CPU speed of the registered networks.
+`echoseg bench predict`: frames/s of a checkpoint per inference engine and mode, and predict end to end.
 
-Prints markdown tables (model sweep, ASSC formulations, CPU preset) and can save them as JSON.
-Timings on a shared machine are noisy; compare the ratios measured in the same run.
+Both print markdown tables and can save them as JSON (to send with an issue). Timings on a shared
+machine are noisy; compare the ratios measured in the same run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 from echoseg.commands._options import positive_float, positive_int
 from echoseg.errors import EchosegError
@@ -47,7 +49,106 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "OMP_WAIT_POLICY=PASSIVE in the environment")
     model.add_argument("--json", default=None, help="also write all results to this JSON file")
     model.set_defaults(func=run)
+    _register_predict(sub)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _register_predict(sub) -> None:
+    p = sub.add_parser("predict", help="frames/s of a checkpoint per inference engine (torch, onnxruntime, int8) "
+                       "and mode, and predict end to end, in one run",
+                       description="Time one checkpoint's inference per engine and mode at several batch sizes, "
+                       "interleaved in one process, each timing followed by a plain 3x3 conv timing (the same-run "
+                       "ceiling); check each mode's masks against PyTorch NCHW; then time `predict` end to end "
+                       "per engine on synthetic AVIs.")
+    p.add_argument("--checkpoint", default=None, help="weights file or run folder (default: the built-in model)")
+    p.add_argument("--modes", default="nchw,channels_last,fp32,fp32_spinning,int8",
+                   help="comma-separated: nchw and channels_last (PyTorch float32), fp32 (ONNX Runtime), "
+                   "fp32_spinning (ONNX Runtime with spin-waiting threads), int8 (ONNX Runtime, statically quantized "
+                   "on synthetic video) (default: all)")
+    p.add_argument("--batch-sizes", default="1,16,32,64", help="comma-separated windows per forward pass (default 1,16,32,64)")
+    p.add_argument("--frames", type=positive_int, default=128, help="frames of the random video each timing runs (default 128)")
+    p.add_argument("--reps", type=positive_int, default=3, help="interleaved timed repetitions, best kept (default 3)")
+    p.add_argument("--videos", type=int, default=6,
+                   help="synthetic AVIs (100 frames, 112x112) for the end-to-end predict timing; 0 skips it (default 6)")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every usable core)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.set_defaults(func=run_predict_bench)
+
+
+def run_predict_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from echoseg.commands._options import writable_file
+    from echoseg.inference import benchmark, onnx_cache
+    from echoseg.inference.engines import OnnxRuntimeEngine, TorchEngine, import_onnxruntime
+    from echoseg.inference.segmenter import load_segmenter, pretrained_path
+    from echoseg.inference.threads import default_threads
+    from echoseg.io import atomic_write_text
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    known = ("nchw", "channels_last", "fp32", "fp32_spinning", "int8")
+    if not modes or set(modes) - set(known):
+        raise EchosegError(f"--modes {args.modes}: valid modes are {', '.join(known)}")
+    batch_sizes = _ints(args.batch_sizes)
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise EchosegError(f"--batch-sizes {args.batch_sizes}: give positive integers")
+    if args.json:
+        writable_file(args.json, "--json")  # checked before the benchmark, not after it
+    torch.set_num_threads(args.threads or default_threads())
+    segmenter = load_segmenter(args.checkpoint or pretrained_path(), device="cpu")
+    onnx_paths = {}
+    if {"fp32", "fp32_spinning", "int8"} & set(modes):
+        import_onnxruntime()
+        onnx_paths["fp32"] = onnx_cache.fp32_onnx(segmenter.model, segmenter.weights, segmenter.input_size)
+    int8_check = None
+    if "int8" in modes:
+        calibration = onnx_cache.synthetic_calibration(segmenter.input_size)
+        try:
+            onnx_paths["int8"], int8_check = onnx_cache.int8_onnx(
+                segmenter.model, segmenter.weights, segmenter.input_size, calibration, segmenter.mask_rule,
+                threads=torch.get_num_threads())
+        except EchosegError as exc:  # not equivalent: still timed, so the report says what it would gain
+            print(f"int8: {exc}", file=sys.stderr)
+            onnx_paths["int8"] = next(Path(onnx_paths["fp32"]).parent.glob("*.int8.onnx"), None)
+            if onnx_paths["int8"] is None:
+                modes.remove("int8")
+    check_video = onnx_cache.synthetic_calibration(segmenter.input_size, n_videos=1).videos[0]
+    print(f"timing {', '.join(modes)} at batch {', '.join(map(str, batch_sizes))} "
+          f"({torch.get_num_threads()} threads)...", file=sys.stderr, flush=True)
+    rows = benchmark.time_engines(segmenter, modes, batch_sizes, onnx_paths, frames=args.frames, reps=args.reps,
+                                  check_video=check_video)
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": _machine(torch), "command": "echoseg bench predict " + " ".join(_after(sys.argv[1:], "predict")),
+              "checkpoint": str(segmenter.weights.path), "input_size": list(segmenter.input_size),
+              "rows": benchmark.rows_as_dicts(rows), "int8_check": int8_check}
+    print(benchmark.format_rows(rows))
+    if args.videos > 0:
+        batch = 32
+        engines = {"torch nchw": TorchEngine(segmenter.model, device=torch.device("cpu"), batch_size=batch),
+                   "torch channels_last": TorchEngine(segmenter.model, device=torch.device("cpu"), batch_size=batch,
+                                                      channels_last=True)}
+        if "fp32" in onnx_paths:
+            engines["onnxruntime fp32"] = OnnxRuntimeEngine(onnx_paths["fp32"], segmenter.window, batch_size=batch,
+                                                            threads=torch.get_num_threads())
+        print(f"predict end to end on {args.videos} synthetic videos...", file=sys.stderr, flush=True)
+        result["end_to_end_frames_per_s"] = benchmark.end_to_end(segmenter, engines, args.videos, frames=100)
+        for name, fps in result["end_to_end_frames_per_s"].items():
+            print(f"predict end to end, {name}, batch {batch}: {fps:.0f} frames/s")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _machine(torch) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, torch {torch.__version__}")
 
 
 def _ints(text: str) -> list[int]:
@@ -126,4 +227,8 @@ def _plan(args: argparse.Namespace):
 
 def _model_args(argv: list[str]) -> list[str]:
     """The options after `model` (the same whether run as `echoseg` or as benchmarks/bench_model.py)."""
-    return argv[argv.index("model") + 1:] if "model" in argv else argv
+    return _after(argv, "model")
+
+
+def _after(argv: list[str], target: str) -> list[str]:
+    return argv[argv.index(target) + 1:] if target in argv else argv

@@ -10,7 +10,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from echoseg.commands._options import device_name, non_negative_int, positive_int, writable_folder
+from echoseg.commands._options import (
+    add_engine_options,
+    device_name,
+    engine_request,
+    non_negative_int,
+    positive_int,
+    writable_folder,
+)
 from echoseg.data.readers import READERS
 
 log = logging.getLogger("echoseg.evaluate")
@@ -45,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--compare-postprocess", action="store_true",
                         help="also score the other mask rule from the same probabilities and show both")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    add_engine_options(parser, default="torch")
     parser.set_defaults(func=run)
 
 
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(default_threads())
     writable_folder(args.out)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
-                               clean=args.postprocess, channels_last=device.type == "cpu")
+                               clean=args.postprocess, channels_last=device.type == "cpu", **engine_request(args))
     rule = segmenter.mask_rule
     compare_rule = MaskRule(rule.threshold, clean=not rule.clean) if args.compare_postprocess else None
     data = Path(args.data)
@@ -79,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                             compare_rule=compare_rule)
     model_name = segmenter.weights.model
     info = {"checkpoint": str(args.checkpoint), "model": model_name, "data": f"{data} ({args.format})",
-            "input size": "x".join(map(str, segmenter.input_size)), "mask rule": segmenter.mask_rule.describe()}
+            "input size": "x".join(map(str, segmenter.input_size)), "mask rule": segmenter.mask_rule.describe(),
+            "engine": f"{segmenter.engine.name} {segmenter.engine.precision}"}
     files = write_report(result, args.out, title=f"echoseg evaluation: {model_name} on {data.name}",
                          info=info, n_cases=args.worst)
     for problem in reader.problems:

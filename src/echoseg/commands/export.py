@@ -13,8 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
         help="export a checkpoint to ONNX (checked with onnxruntime) or TorchScript",
-        description="Export a checkpoint for batch 1 at a fixed input size: (1, k, H, W) frames in [0, 1] -> "
-        "(1, 1, H, W) logits of the centre frame. Each export is run on a random input and compared with PyTorch.",
+        description="Export a checkpoint at a fixed input size: (B, k, H, W) frames in [0, 1] -> (B, 1, H, W) "
+        "logits of the centre frames; ONNX files take any batch size B (batch 1 for models whose graph cannot vary it), TorchScript traces batch 1. Each export "
+        "is run on random inputs and compared with PyTorch. (predict --engine onnxruntime exports and caches "
+        "its own file: no need to run this first.)",
     )
     p.add_argument("--checkpoint", required=True, help="echoseg weights file (model.safetensors) or a run folder")
     p.add_argument("--onnx", default=None, metavar="FILE", help="write an ONNX model here (opset 17)")
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from echoseg.commands._options import writable_file
     from echoseg.errors import EchosegError
-    from echoseg.inference.export import export_onnx, export_torchscript, require_onnx
+    from echoseg.inference.export import export_onnx, export_torchscript, onnx_batch_size, require_onnx
     from echoseg.inference.segmenter import check_input_size, load_segmenter
 
     if not args.onnx and not args.torchscript:
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         diff = export(model, path, size)
         ok = diff <= ATOL
         failed |= not ok
-        print(f"{kind}: {path} (input 1x{window}x{size[0]}x{size[1]}), max abs logits difference vs PyTorch "
+        batch = (onnx_batch_size(path) or "B") if kind == "ONNX" else 1
+        print(f"{kind}: {path} (input {batch}x{window}x{size[0]}x{size[1]}), max abs logits difference vs PyTorch "
               f"{diff:.2e} {'OK' if ok else f'EXCEEDS {ATOL:g}'}")
     return 1 if failed else 0

@@ -13,7 +13,9 @@ import shlex
 from datetime import timedelta
 
 from echoseg.commands._options import (
+    add_engine_options,
     device_name,
+    engine_request,
     non_negative_int,
     open_unit_interval,
     positive_float,
@@ -47,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     p.add_argument("--no-amp", action="store_true", help="on GPU, run in float32 instead of float16 autocast")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="channels_last memory format (default: on for the CPU, where it was faster on every CPU "
-                   "measured, off for GPUs)")
+                   help="PyTorch engine: channels_last memory format (default: on for the CPU, off for GPUs; "
+                   "`echoseg bench predict` measures both)")
+    add_engine_options(p, default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster after)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for torch (default: every core this process may use; idle threads sleep, so "
@@ -114,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
         log.warning("no --checkpoint: using the built-in model %s (%s)", checkpoint.name, PRETRAINED_NOTE)
     segmenter = load_segmenter(checkpoint, device=device, threshold=args.threshold, clean=args.postprocess,
                                batch_size=args.batch_size, autocast_dtype=autocast,
-                               channels_last=channels_last)
+                               channels_last=channels_last, **_engine_keywords(args))
     if args.compile:
         compile_model(segmenter.model)
-    log.info("model %s %s, input %dx%d, device %s%s, rank %d/%d", segmenter.weights.model,
-             segmenter.weights.model_cfg, *segmenter.input_size, device,
+    log.info("model %s %s, input %dx%d, engine %s %s, device %s%s, rank %d/%d", segmenter.weights.model,
+             segmenter.weights.model_cfg, *segmenter.input_size, segmenter.engine.name, segmenter.engine.precision,
+             device,
              f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else "", rank, world_size)
     settings = {"inputs": [str(p) for p in args.inputs], "device": str(device),
                 "autocast": str(autocast) if autocast else None, "channels_last": channels_last,
@@ -148,3 +152,15 @@ def run(args: argparse.Namespace) -> int:
         log.error("%d input(s) failed; see %s", len(report.errors), os.path.join(args.out, "errors.csv"))
         return 1
     return 0
+
+
+def _engine_keywords(args: argparse.Namespace) -> dict:
+    """--engine/--int8 as load_segmenter keywords; --compile is a PyTorch feature, so auto means torch then."""
+    request = engine_request(args)
+    if args.compile:
+        if request["engine"] == "onnxruntime" or request["int8"]:
+            from echoseg.errors import EchosegError
+
+            raise EchosegError("--compile is torch.compile: use it with --engine torch")
+        request["engine"] = "torch"
+    return request

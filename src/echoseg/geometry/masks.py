@@ -83,3 +83,14 @@ class MaskRule:
         recorded = recorded or {}
         return cls(float(threshold if threshold is not None else recorded.get("threshold", THRESHOLD)),
                    bool(clean if clean is not None else recorded.get("clean", False)))
+
+
+def frame_dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame Dice of two bool mask stacks (T, H, W), frames empty in both counting as 1 (as the
+    evaluation's MONAI Dice with ignore_empty=False); for comparing two engines' or precisions' masks."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mask stacks differ in shape: {a.shape} vs {b.shape}")
+    total = (a.sum(axis=(1, 2)) + b.sum(axis=(1, 2))).astype(np.float64)
+    overlap = (a & b).sum(axis=(1, 2)).astype(np.float64)
+    return np.where(total == 0, 1.0, 2.0 * overlap / np.maximum(total, 1.0))

@@ -8,6 +8,9 @@ demo all use it, so they resize, run the model and threshold in exactly the same
     masks = segmenter.segment_view(segmenter.view(video))   # scanner exports: cut to the fan and mapped back
     masks, probs = segmenter.segment_with_probs(video)
     stream = segmenter.stream()                      # frame-by-frame, see `echoseg.inference.stream`
+
+What runs the network is the segmenter's engine (`echoseg.inference.engines`): PyTorch by default,
+ONNX Runtime with `load_segmenter(..., engine="onnxruntime" | "auto")`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import torch.nn as nn
 from echoseg.data.resize import resize_probs, resize_video
 from echoseg.errors import CheckpointError, EchosegError
 from echoseg.geometry.masks import MaskRule
+from echoseg.inference.engines import ENGINE_CHOICES, TorchEngine
 from echoseg.inference.views import ModelView, model_view
 from echoseg.models.checkpoint import WeightsInfo, load_model
 from echoseg.models.contract import STRIDE
 from echoseg.models.fold_bn import fold_batchnorm
-from echoseg.models.video import predict_video_probs, set_memory_format
+from echoseg.models.video import set_memory_format
 from echoseg.models.weights_files import find_weights
 
 # For weights files whose metadata gives no input size (written outside the trainer, which records it).
@@ -51,6 +55,8 @@ class Segmenter:
     Videos of any size go in: they are resized to `input_size`, segmented with a sliding window of
     k frames (`echoseg.models.video.predict_video_probs`), and the probabilities resized back.
     weights: what the weights file said about itself (None for a model built in memory).
+    engine: what runs the network (`echoseg.inference.engines`); PyTorch with the given device,
+    batch size, autocast and memory format until `use_engine` swaps it.
     """
 
     def __init__(self, model: nn.Module, input_size, *, mask_rule: MaskRule | None = None,
@@ -73,6 +79,14 @@ class Segmenter:
                 set_memory_format(model, torch.channels_last)
         else:  # a stand-in that overrides `model_probs` (tests)
             self.device = torch.device(device or "cpu")
+        self.engine = TorchEngine(model, device=self.device, batch_size=batch_size, autocast_dtype=autocast_dtype,
+                                  channels_last=channels_last)
+        self.engine_choice: dict[str, Any] = {}  # how `auto` chose, for run records
+
+    def use_engine(self, engine, choice: dict[str, Any] | None = None) -> None:
+        """Run the network with `engine` from now on (an `OnnxRuntimeEngine`, or the `TorchEngine` back)."""
+        self.engine = engine
+        self.engine_choice = choice or {}
 
     @property
     def window(self) -> int:
@@ -80,8 +94,7 @@ class Segmenter:
 
     def model_probs(self, small: np.ndarray) -> np.ndarray:
         """uint8 (T, h, w) at `input_size` -> float32 probabilities (T, h, w)."""
-        return predict_video_probs(self.model, small, batch_size=self.batch_size, device=self.device,
-                                   autocast_dtype=self.autocast_dtype, channels_last=self.channels_last)
+        return self.engine.video_probs(small)
 
     def _small_probs(self, frames: np.ndarray) -> np.ndarray:
         small = resize_video(np.asarray(frames), self.input_size)
@@ -134,7 +147,7 @@ class Segmenter:
     def describe(self) -> dict[str, Any]:
         """What made the masks, for run records and reports (JSON-ready)."""
         info: dict[str, Any] = {"input_size": list(self.input_size), "threshold": self.mask_rule.threshold,
-                                "mask_rule": self.mask_rule.describe()}
+                                "mask_rule": self.mask_rule.describe(), **self.engine.describe(), **self.engine_choice}
         if self.weights is not None:
             info.update(checkpoint=str(self.weights.path), checkpoint_sha=self.weights.sha256,
                         model=self.weights.model, model_cfg=self.weights.model_cfg)
@@ -145,7 +158,8 @@ class Segmenter:
 
 def load_segmenter(checkpoint: str | Path, *, device: str | torch.device = "cpu", threshold: float | None = None,
                    clean: bool | None = None, batch_size: int = 16, autocast_dtype: torch.dtype | None = None,
-                   channels_last: bool = False) -> Segmenter:
+                   channels_last: bool = False, engine: str = "torch", int8: bool = False,
+                   int8_calibration=None) -> Segmenter:
     """The Segmenter of a weights file or run folder, ready for inference on `device`.
 
     The weights carry their use: the input size and the mask rule training selected the checkpoint
@@ -156,12 +170,63 @@ def load_segmenter(checkpoint: str | Path, *, device: str | torch.device = "cpu"
     is read once. Files that are not echoseg safetensors are refused without unpickling; a model
     setting the code does not know, or weights whose shapes differ from the model its settings build,
     raise CheckpointError naming the setting or the tensors.
+    engine, int8, int8_calibration: what runs the network (`set_engine`).
     """
     path = find_weights(checkpoint)
     model, info = load_model(path, map_location=device)
     rule = MaskRule.from_metadata(info.extra.get("mask_rule"), threshold, clean)
-    return Segmenter(fold_batchnorm(model), recorded_input_size(info), mask_rule=rule, weights=info,
-                     batch_size=batch_size, device=device, autocast_dtype=autocast_dtype, channels_last=channels_last)
+    segmenter = Segmenter(fold_batchnorm(model), recorded_input_size(info), mask_rule=rule, weights=info,
+                          batch_size=batch_size, device=device, autocast_dtype=autocast_dtype,
+                          channels_last=channels_last)
+    set_engine(segmenter, engine, int8=int8, calibration=int8_calibration)
+    return segmenter
+
+
+def set_engine(segmenter: Segmenter, engine: str = "torch", *, int8: bool = False, calibration=None) -> None:
+    """Give `segmenter` the engine named: "torch" (as built), "onnxruntime" (its model exported to ONNX once
+    and cached beside the weights: `echoseg.inference.onnx_cache`) or "auto" (the faster of the two on this
+    machine, measured now: `engines.choose_engine`). int8: ONNX Runtime with a statically quantized model,
+    calibrated on `calibration` (an `onnx_cache.Calibration`, or video paths; default synthetic video) and refused when its
+    masks fall below Dice 0.99 against fp32; implies onnxruntime. EchosegError on impossible combinations."""
+    from echoseg.inference import engines, onnx_cache
+
+    if engine not in ENGINE_CHOICES:
+        raise EchosegError(f"unknown engine {engine!r}; valid: {', '.join(ENGINE_CHOICES)}")
+    if int8 and engine == "torch":
+        raise EchosegError("--int8 runs in ONNX Runtime: use it with --engine onnxruntime (or auto)")
+    if engine == "torch":
+        return
+
+    def make_onnx() -> engines.OnnxRuntimeEngine:
+        threads = torch.get_num_threads()
+        details: dict[str, Any] = {}
+        if int8:
+            if calibration is None:
+                chosen = onnx_cache.synthetic_calibration(segmenter.input_size)
+            elif isinstance(calibration, onnx_cache.Calibration):
+                chosen = calibration
+            else:  # paths of the user's videos
+                chosen = onnx_cache.file_calibration(calibration, segmenter.input_size)
+            path, record = onnx_cache.int8_onnx(segmenter.model, segmenter.weights, segmenter.input_size, chosen,
+                                                segmenter.mask_rule, threads=threads)
+            details["int8_check"] = {key: record[key] for key in ("calibration", "dice_vs_fp32_mean",
+                                                                  "dice_vs_fp32_min_frame", "check_frames")}
+        else:
+            path = onnx_cache.fp32_onnx(segmenter.model, segmenter.weights, segmenter.input_size)
+        return engines.OnnxRuntimeEngine(path, segmenter.window, batch_size=segmenter.batch_size, threads=threads,
+                                         precision="int8" if int8 else "fp32", details=details)
+
+    if engine == "auto" and not int8:
+        choice = engines.choose_engine(segmenter.engine, make_onnx, segmenter.input_size)
+        segmenter.use_engine(choice.engine, choice.describe())
+        return
+    if segmenter.device.type != "cpu":
+        raise EchosegError(f"the onnxruntime engine runs on the CPU, the model is on {segmenter.device}: "
+                           "add --device cpu, or use --engine torch")
+    if segmenter.autocast_dtype is not None:
+        raise EchosegError("--bf16 is PyTorch autocast: use it with --engine torch")
+    engines.import_onnxruntime()
+    segmenter.use_engine(make_onnx(), {"engine_requested": engine})
 
 
 def recorded_input_size(info: WeightsInfo) -> tuple[int, int]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from echoseg.data.resize import resize_probs, resize_video
 
@@ -40,7 +39,6 @@ class StreamingSegmenter:
 
     def __init__(self, segmenter: Segmenter):
         self.segmenter = segmenter
-        self.model = segmenter.model
         self.window = segmenter.window
         self.before = self.window // 2
         self.after = self.window - 1 - self.before
@@ -48,7 +46,7 @@ class StreamingSegmenter:
 
     def reset(self) -> None:
         """Start a new stream (a new video)."""
-        self._frames: deque[torch.Tensor] = deque(maxlen=self.window)
+        self._frames: deque[np.ndarray] = deque(maxlen=self.window)
         self._first_index = 0  # stream index of self._frames[0]
         self._pushed = 0
         self._next_out = 0
@@ -66,7 +64,7 @@ class StreamingSegmenter:
         frame = resize_video(frame[None], self.segmenter.input_size)[0]
         if len(self._frames) == self.window:
             self._first_index += 1
-        self._frames.append(torch.from_numpy(np.ascontiguousarray(frame)))
+        self._frames.append(np.ascontiguousarray(frame))
         self._pushed += 1
         if self._next_out + self.after <= self._pushed - 1:
             return self._emit(last=self._pushed - 1)
@@ -80,19 +78,13 @@ class StreamingSegmenter:
         self.reset()
         return outs
 
-    @torch.inference_mode()
     def _emit(self, last: int) -> StreamOutput:
         centre = self._next_out
         indices = [min(max(centre + off, 0), last) for off in range(-self.before, self.after + 1)]
         # Frames before the buffer start only occur while the buffer still holds frame 0 (clipped).
-        window = torch.stack([self._frames[i - self._first_index] for i in indices])
+        window = np.stack([self._frames[i - self._first_index] for i in indices])
         seg = self.segmenter
-        x = window[None].to(seg.device, torch.float32) / 255.0
-        if seg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(seg.device.type, dtype=seg.autocast_dtype, enabled=seg.autocast_dtype is not None):
-            logits = self.model(x)
-        probs = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+        probs = seg.engine.window_probs(window[None])[0]  # the segmenter's engine: PyTorch or ONNX Runtime
         if self._frame_size is not None and probs.shape != self._frame_size:
             probs = resize_probs(probs[None], self._frame_size)[0]
         self._next_out += 1
