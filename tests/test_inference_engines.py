@@ -159,3 +159,20 @@ def test_exported_onnx_takes_any_batch_size(tmp_path, weights, capsys):
         expected = model.eval()(x).numpy()
     got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"frames": x.numpy()})[0]
     assert got.shape == (5, 1, 64, 64) and np.abs(got - expected).max() < 1e-3
+
+
+def test_evaluate_scores_the_same_through_either_engine(tmp_path, weights):
+    pytest.importorskip("onnxruntime")
+    from echoseg.data.synthetic import generate_dataset, write_synthetic
+
+    write_synthetic(tmp_path / "data", generate_dataset(2, seed=4, frames=24, difficulty="realistic"))
+    dice = {}
+    for engine in ("torch", "onnxruntime"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(["evaluate", "--checkpoint", str(weights), "--data", str(tmp_path / "data"), "--format",
+                      "synthetic", "--split", "all", "--out", str(tmp_path / engine), "--no-progress",
+                      "--engine", engine])
+        assert exit_info.value.code == 0
+        doc = json.loads((tmp_path / engine / "metrics.json").read_text())
+        dice[engine] = doc["groups"]["all_frames"]["dice_mean"]["mean"]
+    assert dice["torch"] > 0.5 and abs(dice["torch"] - dice["onnxruntime"]) < 1e-3

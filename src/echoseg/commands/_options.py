@@ -91,8 +91,9 @@ def add_engine_options(parser: argparse.ArgumentParser, default: str) -> None:
                         "refused unless its masks agree with float32 at Dice >= 0.99 on check videos; the measured "
                         "Dice goes to run.json")
     parser.add_argument("--int8-calibration", nargs="+", default=None, metavar="VIDEO",
-                        help="videos or folders to calibrate and check --int8 on (half each; at least 2 videos; "
-                        "default: 4 synthetic videos)")
+                        help="videos or folders to calibrate and check --int8 on (at most 8 of them, spread over the "
+                        "list; half calibrate, half check; at least 2) (default: predict's own inputs; for evaluate, "
+                        "4 synthetic videos, whose agreement overstates real video's: 0.998 vs 0.986-0.991 measured)")
 
 
 def engine_request(args: argparse.Namespace) -> dict:

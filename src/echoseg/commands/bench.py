@@ -15,7 +15,7 @@ import platform
 import sys
 from pathlib import Path
 
-from echoseg.commands._options import positive_float, positive_int
+from echoseg.commands._options import non_negative_int, positive_float, positive_int
 from echoseg.errors import EchosegError
 
 
@@ -68,7 +68,7 @@ def _register_predict(sub) -> None:
     p.add_argument("--batch-sizes", default="1,16,32,64", help="comma-separated windows per forward pass (default 1,16,32,64)")
     p.add_argument("--frames", type=positive_int, default=128, help="frames of the random video each timing runs (default 128)")
     p.add_argument("--reps", type=positive_int, default=3, help="interleaved timed repetitions, best kept (default 3)")
-    p.add_argument("--videos", type=int, default=6,
+    p.add_argument("--videos", type=non_negative_int, default=6,
                    help="synthetic AVIs (100 frames, 112x112) for the end-to-end predict timing; 0 skips it (default 6)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every usable core)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "SSCF, CPU preset, 64x64 input, trained on synthetic data only; for research: it has never seen a "
                    "real echo, so check its masks, or fine-tune it with `echoseg train --init`)")
     p.add_argument("--out", required=True, help="output folder (one subfolder per video, summary.csv, errors.csv)")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
+    # 64: on the 2-core test machine 16 -> 64 windows gave PyTorch channels_last 1.7x and ONNX Runtime 1.1x
+    # model frames/s (benchmarks/RESULTS.md, "Inference engines"); 64 windows at 256x256 stay near 2 GB.
+    p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass (default 64)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that already have finished outputs")
     p.add_argument("--device", type=device_name, default=None,
                    help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)")
@@ -163,4 +165,8 @@ def _engine_keywords(args: argparse.Namespace) -> dict:
 
             raise EchosegError("--compile is torch.compile: use it with --engine torch")
         request["engine"] = "torch"
+    if request["int8"] and not request["int8_calibration"]:
+        # int8's check must see the videos it will segment: on synthetic video the built-in model's int8
+        # masks matched float32 at Dice 0.998, on real EchoNet video at 0.986-0.991 (benchmarks/RESULTS.md).
+        request["int8_calibration"] = [str(p) for p in args.inputs]
     return request

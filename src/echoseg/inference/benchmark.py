@@ -96,6 +96,7 @@ def end_to_end(segmenter: Segmenter, engines: dict[str, object], n_videos: int, 
     from echoseg.inference.predict import PredictSettings, predict_videos
 
     settings = PredictSettings(overwrite=True, overlay=False, progress=False)
+    logging.getLogger("echoseg.inference.predict").setLevel(logging.WARNING)  # per-video notes would flood the table
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "videos"
         folder.mkdir()

@@ -16,6 +16,7 @@ int8 file is refused as not equivalent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -161,13 +162,24 @@ def _quantize(fp32_path: Path, out_path: Path, videos: list[np.ndarray], window:
             batch = next(self.batches, None)
             return None if batch is None else {"frames": batch}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # The quantizer logs a warning with a whole tensor proto for each of dozens of shape values it
+    # cannot infer statically (the ASSC's batch-dependent shapes); nothing the user can act on.
+    with tempfile.TemporaryDirectory() as tmp, _quiet_logging():
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QOperator,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         atomic_write_bytes(out_path, quantized.read_bytes())  # the temporary folder may be on another disk
+
+
+@contextlib.contextmanager
+def _quiet_logging():
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _window_batches(videos: list[np.ndarray], window: int, limit: int, batch: int = 16):
@@ -220,12 +232,15 @@ def synthetic_calibration(input_size: tuple[int, int], n_videos: int = SYNTHETIC
 
 
 def file_calibration(paths: list[str | Path], input_size: tuple[int, int], *, crop: bool = True,
-                     framing: str = "depth") -> Calibration:
-    """The user's videos (files or folders, as predict reads them), as the model sees them (fan crop)."""
+                     framing: str = "depth", max_videos: int = 8) -> Calibration:
+    """The user's videos (files, folders or FileLists, as predict reads them) as the model sees them (fan
+    crop): at most `max_videos`, spread evenly over the list, so that naming an archive stays quick."""
     from echoseg.data.inputs import discover_inputs, read_video
     from echoseg.inference.views import model_view
 
     items = discover_inputs([Path(p) for p in paths])
+    if len(items) > max_videos:
+        items = [items[int(i)] for i in np.linspace(0, len(items) - 1, max_videos).round()]
     videos, identity = [], hashlib.sha256()
     for item in items:
         try:
@@ -239,6 +254,6 @@ def file_calibration(paths: list[str | Path], input_size: tuple[int, int], *, cr
         identity.update(f"{item.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{crop}|{framing}".encode())
         videos.append(view.frames)
     if len(videos) < 2:
-        raise EchosegError(f"--int8-calibration {' '.join(map(str, paths))}: {len(videos)} readable video(s); "
-                           "int8 calibration needs at least 2")
+        raise EchosegError(f"int8 calibration on {', '.join(map(str, paths))}: {len(videos)} readable video(s), it needs "
+                           "at least 2 (half calibrate, half check); name more with --int8-calibration")
     return Calibration(f"files-{len(videos)}-{identity.hexdigest()[:12]}", videos)
