@@ -1,9 +1,9 @@
-"""Paired bootstrap CIs: pairing by video, seeds pooled, coverage of a known difference."""
+"""Paired bootstrap CIs: pairing by video, seeds pooled or carried (seeds x videos), coverage of a known difference."""
 
 import numpy as np
 import pytest
 
-from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, verdict
+from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, per_seed_text, seed_video_ci, verdict
 
 
 def test_differences_pair_videos_and_pool_the_shared_seeds():
@@ -43,3 +43,35 @@ def test_coverage_of_a_known_mean_difference():
 
 def test_too_few_videos():
     assert np.isnan(bootstrap_ci({"v": 0.1})["low"]) and verdict(bootstrap_ci({})) == "too few videos"
+
+
+def _per_seed(offsets, n_videos=40, seed=5):
+    """{seed: {video: difference}}: the same per-video differences, shifted by each seed's offset."""
+    base = np.random.default_rng(seed).normal(0.01, 0.03, n_videos)
+    return {s: {f"v{i}": float(d + off) for i, d in enumerate(base)} for s, off in enumerate(offsets)}
+
+
+def test_seed_video_ci_matches_the_videos_only_interval_when_the_seeds_agree():
+    per_seed = _per_seed([0.0, 0.0, 0.0])
+    headline = seed_video_ci(per_seed, seed=2)
+    plain = bootstrap_ci(paired_differences(per_seed, {s: {v: 0.0 for v in d} for s, d in per_seed.items()}), seed=2)
+    assert headline["mean"] == pytest.approx(plain["mean"]) and headline["seeds"] == 3 and headline["n"] == 40
+    assert headline["low"] == pytest.approx(plain["low"], abs=0.001)
+    assert headline["high"] == pytest.approx(plain["high"], abs=0.001)
+
+
+def test_seed_video_ci_widens_when_the_seeds_disagree_and_a_one_seed_gain_is_not_called_a_win():
+    # The issue's case: the win rests on one seed (+0.004 / +0.002 / +0.022 in the real sweep).
+    agree, disagree = _per_seed([0.01, 0.01, 0.01]), _per_seed([-0.005, -0.002, 0.037])
+    narrow, wide = seed_video_ci(agree), seed_video_ci(disagree)
+    assert narrow["mean"] == pytest.approx(wide["mean"])  # same mean difference, other spread over seeds
+    assert (wide["high"] - wide["low"]) > 2 * (narrow["high"] - narrow["low"])
+    assert verdict(narrow) == "better" and verdict(wide) == "no difference shown"
+    base_mean = narrow["per_seed"][0] - 0.01
+    assert list(wide["per_seed"].values()) == pytest.approx([base_mean + off for off in (-0.005, -0.002, 0.037)])
+    assert per_seed_text(wide).count("/") == 2
+
+
+def test_one_seed_gives_the_videos_only_interval():
+    one = seed_video_ci(_per_seed([0.0]), seed=4)
+    assert one["seeds"] == 1 and one["low"] < one["mean"] < one["high"]

@@ -62,7 +62,7 @@ def test_aggregate_over_seeds_averages_folds_first():
     assert engine.aggregate_over_seeds(runs, outcomes, "C") == {}
 
 
-def test_paired_ci_pairs_the_same_video_and_seed_and_pools_seeds_per_video():
+def test_paired_ci_pairs_the_same_video_and_seed_and_carries_seed_variance():
     def case(arm, seed, video, dice):
         return engine.CaseResult(video, arm, 0, seed, {"dice": dice})
 
@@ -72,5 +72,9 @@ def test_paired_ci_pairs_the_same_video_and_seed_and_pools_seeds_per_video():
     assert engine.per_seed_values(cases, "A", "dice", scale=100) == {0: {"v1": 90.0, "v2": 50.0, "v3": 40.0},
                                                                      1: {"v1": 70.0}}
     ci = engine.paired_ci(cases, "A", "B", "dice", n_resamples=200)
-    assert ci["n"] == 2 and ci["mean"] == pytest.approx(0.05)
-    assert -0.1 - 1e-12 <= ci["low"] <= ci["high"] <= 0.2 + 1e-12
+    # pairs both ran: (seed 0, v1) +0.3, (seed 1, v1) +0.1, (seed 0, v2) -0.1; v3 has no shared seed
+    assert ci["n"] == 2 and ci["seeds"] == 2 and ci["mean"] == pytest.approx(0.1)
+    assert ci["per_seed"] == pytest.approx({0: 0.1, 1: 0.1})
+    assert -0.1 - 1e-12 <= ci["low"] <= ci["high"] <= 0.3 + 1e-12
+    # seeds averaged per video first (v1 +0.2, v2 -0.1), only videos resampled: the reference interval
+    assert -0.1 - 1e-12 <= ci["videos_only"]["low"] <= ci["videos_only"]["high"] <= 0.2 + 1e-12

@@ -319,7 +319,9 @@ def test_ablation_prints_paired_bootstrap_cis_against_the_baseline(data_root, tm
     table = (tmp_path / "a" / "ablation_table.md").read_text()
     assert "| sscf MT labels=0.125 | unet | 3 | on | 0.125 |" in table
     assert "| sscf supervised labels=0.125 | unet | 3 | off | 0.125 |" in table
-    assert "| sscf MT labels=0.125 − baseline MT labels=0.125 | 30 | +0.0" in result.table
+    # videos, seeds, the seeds x videos CI, and each seed's difference beside it
+    assert "| sscf MT labels=0.125 − baseline MT labels=0.125 | 30 | 2 | +0.0" in result.table
+    assert "| +0.020 / +0.020 |" in result.table
 
 
 def test_ablation_rows_with_mean_teacher_and_label_fractions():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from echoseg.config import to_dict
 from echoseg.errors import EchosegError
-from echoseg.evaluation.bootstrap import verdict
+from echoseg.evaluation.bootstrap import per_seed_text, verdict
 from echoseg.evaluation.folds import format_table
 from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.workflows import engine
@@ -240,8 +240,10 @@ def paired_cis(rows: Sequence[AblationRow], cases: Sequence[engine.CaseResult]) 
 
 
 def format_cis(cis: list[dict]) -> str:
-    lines = ["| Comparison | videos | " + " | ".join(f"{t} [95% CI]" for _, t, _ in CI_METRICS) + " |",
-             "|---|:---:|" + ":---:|" * len(CI_METRICS)]
+    """The CIs carry seed variance (seeds x videos bootstrap); each seed's ΔDC stands beside them."""
+    lines = ["| Comparison | videos | seeds | " + " | ".join(f"{t} [95% CI]" for _, t, _ in CI_METRICS)
+             + " | ΔDC per seed |",
+             "|---|:---:|:---:|" + ":---:|" * len(CI_METRICS) + ":---:|"]
     for c in cis:
         cells = []
         for metric, _, _ in CI_METRICS:
@@ -252,5 +254,6 @@ def format_cis(cis: list[dict]) -> str:
                 continue
             cells.append(f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}] "
                          f"{ci['verdict']}")
-        lines.append(f"| {c['label']} | {c['dice']['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {c['label']} | {c['dice']['n']} | {c['dice'].get('seeds', '–')} | " + " | ".join(cells)
+                     + f" | {per_seed_text(c['dice'])} |")
     return "\n".join(lines)

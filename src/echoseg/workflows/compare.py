@@ -43,7 +43,7 @@ from typing import Any
 from echoseg.config import to_dict
 from echoseg.errors import EchosegError
 from echoseg.evaluation import paper_tables
-from echoseg.evaluation.bootstrap import verdict
+from echoseg.evaluation.bootstrap import per_seed_text, verdict
 from echoseg.io import atomic_write_text
 from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.workflows import engine
@@ -226,7 +226,8 @@ def _ci(ci: Mapping | None, digits: int = 2) -> str:
     if not math.isfinite(ci.get("low", math.nan)):
         return f"{ci['mean']:+.{digits}f}"
     mark = "" if verdict(ci) in ("better", "worse") else " (n.s.)"
-    return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]{mark}"
+    seeds = f"; seeds {per_seed_text(ci, digits)}" if ci.get("seeds", 0) > 1 else ""
+    return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]{mark}{seeds}"
 
 
 def _paper(pair: tuple[float, float] | None) -> str:

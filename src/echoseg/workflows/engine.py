@@ -13,7 +13,7 @@ scores them with one function:
                one per-video definition (`evaluation.metrics.per_video_metrics`: mean over the ED and ES)
                plus the video's EF, all read from the run's run.json
     aggregate  `aggregate_over_folds` / `aggregate_over_seeds` of the runs' table metrics;
-               `paired_ci`: the one paired difference (per video, seeds pooled) and its bootstrap CI
+               `paired_ci`: the one paired difference (per seed and video) and its seeds x videos bootstrap CI
     tables     `write_tables`: the protocol's summary JSON and Markdown
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from echoseg.data.readers.base import Reader
 from echoseg.data.splits import Fold
-from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences
+from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, seed_differences, seed_video_ci
 from echoseg.evaluation.folds import aggregate_folds
 from echoseg.io import atomic_write_text
 from echoseg.workflows.protocols import RunOutcome, Timing, plan_runs, run_one, run_protocol
@@ -159,11 +159,15 @@ def per_seed_values(cases: Iterable[CaseResult], arm: str, metric: str,
 
 def paired_ci(cases: Sequence[CaseResult], arm: str, reference: str, metric: str, *, scale: float = 1.0,
               n_resamples: int = 10_000, seed: int = 0) -> dict[str, float]:
-    """The one paired comparison of every protocol: arm - reference per test video (seeds both ran
-    pooled; `bootstrap.paired_differences`) and the bootstrap CI of its mean (`bootstrap.bootstrap_ci`)."""
-    differences = paired_differences(per_seed_values(cases, arm, metric, scale),
-                                     per_seed_values(cases, reference, metric, scale))
-    return bootstrap_ci(differences, n_resamples=n_resamples, seed=seed)
+    """The one paired comparison of every protocol: arm - reference per (seed, test video) both ran.
+
+    Headline ("mean", "low", "high"): the seeds x videos bootstrap CI (`bootstrap.seed_video_ci`), which
+    carries training-seed variance; "per_seed": each seed's mean difference; "seeds", "n" (videos);
+    "videos_only": the interval with seeds averaged per video and only videos resampled, for reference."""
+    arm_values, reference_values = (per_seed_values(cases, name, metric, scale) for name in (arm, reference))
+    headline = seed_video_ci(seed_differences(arm_values, reference_values), n_resamples=n_resamples, seed=seed)
+    videos_only = bootstrap_ci(paired_differences(arm_values, reference_values), n_resamples=n_resamples, seed=seed)
+    return {**headline, "videos_only": {"low": videos_only["low"], "high": videos_only["high"]}}
 
 
 def write_tables(out_dir: Path, names: tuple[str, str], summary: Mapping[str, Any], markdown: str) -> dict[str, Path]:
