@@ -110,6 +110,10 @@ def test_compare_trains_every_model_on_the_same_folds_writes_the_tables_and_resu
     assert "## Segmentation (Table 3 form)" in tables and "## Ejection fraction (Table 6 form)" in tables
     assert "| DFF |" in tables and "85.63 ± 0.36" in tables and "200.6" in tables  # the paper's numbers
     assert "## Efficiency (Table 7 form)" in tables
+    # HD as the ablation shows it (missed frames counted, penalised HD and its CI), signs and units named
+    assert "| HD missed | HD pen. (" in tables and "ΔHD pen. [95% CI]" in tables
+    assert "hd_penalised" in summary["paired_vs_reference"]["dff"] and "hd" not in summary["paired_vs_reference"]["dff"]
+    assert "bias (pred − ref) ± std" in tables and "FLOPs = 2 x MACs" in tables
 
     # rerun: every run is finished, nothing trains again, the efficiency file is reused
     monkeypatch.setattr(engine, "run_one", _must_not_train(engine.run_one))

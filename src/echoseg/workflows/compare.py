@@ -20,11 +20,12 @@ sizes and batch sizes, seed) and the number of optimizer steps. What differs, on
   mean-teacher framework (a test of the network alone).
 
 Statistics. Table 3/4 cells are mean ± sample std over folds of each fold's per-image mean (the
-paper's form). "vs reference" columns are paired bootstrap 95% CIs of the difference of per-video
-means (the video's ED and ES frames) over all test videos of all folds; a CI containing 0 is "no
-difference shown". Table 6 pools the test videos of all folds: Pearson r, bias ± std of
+paper's form), with HD's missed frames counted and penalised HD beside it. "vs reference" columns are
+paired bootstrap 95% CIs (seeds and videos resampled: `bootstrap.seed_video_ci`) of the difference of
+per-video means (the video's ED and ES frames; HD penalised) over all test videos of all folds; a CI
+containing 0 is "no difference shown". Table 6 pools the test videos of all folds: Pearson r, bias ± std of
 (predicted EF - reference EF), MAE, and a paired bootstrap CI of the absolute-error difference.
-Table 7: parameters and forward GFLOPs of one window at `Efficiency.size` (256x256 by default) and
+Table 7: parameters and forward GFLOPs (FLOPs = 2 x MACs) of one window at `Efficiency.size` (256x256 by default) and
 width 1.0 (the paper's sizes), and ms/frame of whole-video inference on CPU (and GPU when one is
 available) of that network with BatchNorm folded, random weights (speed does not depend on them).
 """
@@ -189,7 +190,9 @@ def measure_efficiency(name: str, settings: Mapping[str, Any], window: int | Non
 
 # (per-video metric, scale) of the "vs reference" CIs: dice and auc in % points, hd in the distance
 # unit, ef_abs_error (|predicted - reference EF|) in EF points.
-PAIRED_METRICS = (("dice", 100.0), ("hd", 1.0), ("auc", 100.0), ("ef_abs_error", 1.0))
+# unit, ef_abs_error (|predicted - reference EF|) in EF points. HD's interval uses penalised HD: plain
+# HD leaves out the frames where one mask is empty, so a model that misses frames would look better.
+PAIRED_METRICS = (("dice", 100.0), ("hd_penalised", 1.0), ("auc", 100.0), ("ef_abs_error", 1.0))
 
 
 def paired_vs_reference(cases: Sequence[engine.CaseResult], models: Sequence[str], reference: str, n_boot: int,
@@ -248,15 +251,17 @@ def segmentation_table(models: Sequence[str], aggregates: Mapping[str, Mapping],
     theirs = {m: paper_rows[m]["dice"][0] for m in models if m in paper_rows}
     rank_ours, rank_paper = _ranks(ours), _ranks(theirs)
     ref_name = paper_tables.display_name(reference)
-    header = ["Method", "DC (%)", f"HD ({unit})", "AUC (%)", f"ΔDC vs {ref_name} [95% CI]", "ΔHD [95% CI]",
-              "ΔAUC [95% CI]", "DC rank (paper)", "paper DC (%)", "paper HD (mm)", "paper AUC (%)"]
+    header = ["Method", "DC (%)", f"HD ({unit})", "HD missed", f"HD pen. ({unit})", "AUC (%)",
+              f"ΔDC vs {ref_name} [95% CI]", "ΔHD pen. [95% CI]", "ΔAUC [95% CI]", "DC rank (paper)", "paper DC (%)",
+              "paper HD (mm)", "paper AUC (%)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|"]
     for m in models:
         agg, d, p = aggregates.get(m, {}), diffs.get(m, {}), paper_rows.get(m, {})
         rank = str(rank_ours.get(m, "–")) + (f" ({rank_paper[m]})" if m in rank_paper else "")
         cells = [paper_tables.display_name(m), _pm(agg.get("dice"), 100, 2), _pm(agg.get("hd"), 1, 2),
+                 _pm(agg.get("hd_missed"), 1, 1), _pm(agg.get("hd_penalised"), 1, 2),
                  _pm(agg.get("auc"), 100, 2), _ci(d.get("dice")) if m != reference else "reference",
-                 _ci(d.get("hd")) if m != reference else "", _ci(d.get("auc")) if m != reference else "", rank,
+                 _ci(d.get("hd_penalised")) if m != reference else "", _ci(d.get("auc")) if m != reference else "", rank,
                  _paper(p.get("dice")), _paper(p.get("hd")), _paper(p.get("auc"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -266,8 +271,10 @@ def ef_table(models: Sequence[str], ef_rows: Mapping[str, Mapping], diffs: Mappi
              reference: str) -> str:
     """Table 6 form: corr, bias ± std (EF points), MAE, paired CI of |error| vs the reference, paper's numbers."""
     paper_rows = paper_tables.EJECTION_FRACTION.get(paper, {})
-    header = ["Method", "n", "EF corr", "bias ± std", "MAE", f"Δ|EF error| vs {paper_tables.display_name(reference)} "
-              "[95% CI]", "paper corr", "paper bias ± std"]
+    # bias = mean(predicted - reference); the paper reports "average deviation" without a sign convention.
+    header = ["Method", "n", "EF corr", "bias (pred − ref) ± std", "MAE",
+              f"Δ|EF error| vs {paper_tables.display_name(reference)} [95% CI]", "paper corr",
+              "paper bias ± std (sign not defined)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|"]
     for m in models:
         r, p = ef_rows.get(m), paper_rows.get(m)
@@ -288,9 +295,10 @@ def efficiency_table(models: Sequence[str], rows: Mapping[str, Mapping], trained
     """Table 7 form: our params / GFLOPs / ms per frame at the paper's size and width, the paper's numbers."""
     any_row = next(iter(rows.values()), {})
     size, width = any_row.get("size", 256), any_row.get("efficiency", {}).get("width", 1.0)
-    header = ["Method", "k", "params (M)", f"GFLOPs ({size}²)", "ms/frame CPU", "ms/frame GPU",
+    header = ["Method", "k", "params (M)", f"GFLOPs ({size}², FLOPs = 2 x MACs)", "ms/frame CPU", "ms/frame GPU",
               "trained: params (M) / GFLOPs", "paper GFLOPs", "paper params (M)", "paper ms/frame (GPU)"]
-    lines = [f"Measured at width {width:g}, input {size}x{size}; one window's forward.", "",
+    lines = [f"Measured at width {width:g}, input {size}x{size}; one window's forward. GFLOPs count a multiply-add as "
+             "2 FLOPs (torch.utils.flop_counter); the paper does not say which it counts.", "",
              "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|"]
     for m in models:
         r, p, t = rows.get(m), paper_tables.EFFICIENCY.get(m), trained.get(m)
@@ -379,8 +387,10 @@ def compare_markdown(tables: Mapping[str, str], setting: str, paper: str, refere
     return (
         f"# Comparison with the paper's methods (Tables {table_no}, 6, 7)\n\n"
         f"{setting}. Paper columns: its Table {table_no} ({paper}), 6 and 7. Our cells: mean ± std over "
-        f"folds; Δ: paired bootstrap 95% CI over {n_boot} resamples of the test videos (all folds), "
-        f"model minus {paper_tables.display_name(reference)}; (n.s.) = CI contains 0, no difference shown. "
+        f"folds; Δ: paired bootstrap 95% CI over {n_boot} resamples of the seeds and the test videos (all "
+        f"folds), model minus {paper_tables.display_name(reference)}; (n.s.) = CI contains 0, no difference shown. "
+        f"HD leaves out the frames where exactly one mask is empty (HD missed counts them); HD pen. counts them "
+        f"at the image diagonal, and ΔHD pen. compares that. "
         f"DC rank: ours among the rows (the paper's rank among the rows it reports).\n\n"
         f"## Segmentation (Table {table_no} form)\n\n{tables['segmentation']}\n\n"
         f"## Ejection fraction (Table 6 form): all test videos, EF points\n\n{tables['ef']}\n"
