@@ -46,6 +46,7 @@ from echoseg.errors import EchosegError
 from echoseg.evaluation import paper_tables
 from echoseg.evaluation.bootstrap import per_seed_text, verdict
 from echoseg.io import atomic_write_text
+from echoseg.models.registry import model_entry
 from echoseg.models.variants import ABLATION_VARIANTS
 from echoseg.workflows import engine
 from echoseg.workflows.ablation import AblationRow, variant_config
@@ -111,7 +112,9 @@ def compare_config(config, name: str, overrides: Mapping[str, Any] | None = None
         config = copy.deepcopy(config)
         config.model.name = name
         config.model.window = None
-        config.model.settings = {"width": config.model.settings.get("width", 1.0)}
+        # A network with one published size (echonet_deeplabv3) takes no width; the others share the config's.
+        fixed = getattr(model_entry(name).factory, "fixed_size", False)
+        config.model.settings = {} if fixed else {"width": config.model.settings.get("width", 1.0)}
         config.mean_teacher.enabled = bool(competitors_mean_teacher)
     if "window" in overrides:
         config.model.window = int(overrides.pop("window"))
@@ -154,7 +157,7 @@ def measure_efficiency(name: str, settings: Mapping[str, Any], window: int | Non
                        folder: Path) -> dict[str, Any]:
     """Params, GFLOPs and ms/frame of model `name` at eff.size and eff.width; cached in folder/<name>.json."""
     path = folder / f"{name}.json"
-    cfg = {**settings, "width": eff.width}
+    cfg = dict(settings) if getattr(model_entry(name).factory, "fixed_size", False) else {**settings, "width": eff.width}
     if window is not None:
         cfg["window"] = window
     if path.is_file():
