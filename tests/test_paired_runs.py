@@ -16,7 +16,7 @@ def _row(folder, seed_values):
                           "ef_reference": {v: 55.0 for v in videos}}}))
 
 
-def test_paired_runs_pairs_videos_of_the_same_seed_and_pools_seeds(tmp_path, monkeypatch, capsys):
+def test_paired_runs_pairs_videos_of_the_same_seed(tmp_path, monkeypatch, capsys):
     _row(tmp_path / "a", {0: {"v1": 0.9, "v2": 0.8}, 1: {"v1": 0.7, "v2": None}})
     _row(tmp_path / "b", {0: {"v1": 0.6, "v2": 0.9}, 1: {"v1": 0.6, "v2": 0.5}})
     cases = paired_runs.row_cases(tmp_path / "a", "A")
@@ -25,6 +25,7 @@ def test_paired_runs_pairs_videos_of_the_same_seed_and_pools_seeds(tmp_path, mon
                                       "--metrics", "dice,ef_abs_error"])
     paired_runs.main()
     out = capsys.readouterr().out
-    # v1: (0.3 + 0.1) / 2 = 0.2; v2: seed 0 only (seed 1's value is undefined), -0.1; mean 0.05
-    assert "dice: A - B = +0.0500" in out and "over 2 videos, seeds [0, 1]" in out
+    # the (seed, video) pairs both have: v1 seed 0 +0.3, v1 seed 1 +0.1, v2 seed 0 -0.1 (seed 1's v2 is
+    # undefined); mean +0.1 (the seeds x videos headline; videos-only, seeds averaged first, gives +0.05)
+    assert "dice: A - B = +0.1000" in out and "over 2 videos, seeds [0, 1]" in out
     assert "ef_abs_error: A - B = +0.0000" in out
