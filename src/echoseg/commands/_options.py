@@ -69,11 +69,16 @@ def writable_folder(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
-def writable_file(path: str | Path, option: str = "--out") -> Path:
-    """The folder of output file `path` exists (created if needed) and is writable; else EchosegError."""
+def writable_file(path: str | Path, option: str = "--out", *, overwrite: bool = False) -> Path:
+    """Output file `path` may be written: not a folder (nor named like one, `dir/`), not an existing file
+    unless `overwrite`, its folder exists (created if needed) and is writable; else EchosegError.
+    Call it before the work, so a refusal costs nothing."""
+    text = str(path)
     path = Path(path)
-    if path.is_dir():
-        raise EchosegError(f"{option} {path}: is a folder; give a file name")
+    if path.is_dir() or text.endswith(("/", "\\")):
+        raise EchosegError(f"{option} {text}: is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise EchosegError(f"{option} {path}: exists; add --overwrite to replace it")
     writable_folder(path.parent, option)
     return path
 

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="torch CPU threads (default: torch's choice). On a shared machine also try "
                             "OMP_WAIT_POLICY=PASSIVE in the environment")
     model.add_argument("--json", default=None, help="also write all results to this JSON file")
+    model.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     model.set_defaults(func=run)
     _register_predict(sub)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -72,6 +73,7 @@ def _register_predict(sub) -> None:
                    help="synthetic AVIs (100 frames, 112x112) for the end-to-end predict timing; 0 skips it (default 6)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every usable core)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     p.set_defaults(func=run_predict_bench)
 
 
@@ -93,7 +95,7 @@ def run_predict_bench(args: argparse.Namespace) -> int:
     if not batch_sizes or min(batch_sizes) < 1:
         raise EchosegError(f"--batch-sizes {args.batch_sizes}: give positive integers")
     if args.json:
-        writable_file(args.json, "--json")  # checked before the benchmark, not after it
+        writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
     torch.set_num_threads(args.threads or default_threads())
     segmenter = load_segmenter(args.checkpoint or pretrained_path(), device="cpu")
     onnx_paths = {}
@@ -161,11 +163,14 @@ def _ints(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from echoseg.commands._options import writable_file
     from echoseg.evaluation.benchmark_tables import format_benchmark
     from echoseg.io import atomic_write_text
     from echoseg.models.benchmark import rows_as_dicts, run_benchmark
 
     plan = _plan(args)
+    if args.json:
+        writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
     if args.threads:
         torch.set_num_threads(args.threads)
 

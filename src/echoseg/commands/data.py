@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     summary.add_argument("--limit", type=positive_int, metavar="N",
                          help="load and check only the first N cases (all are still listed and counted)")
     summary.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    summary.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     summary.set_defaults(func=run_summary)
 
     preview = actions.add_parser("preview", help="write a PNG strip of one case's frames with the LV mask outlines")
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("--case", required=True, metavar="ID",
                          help="case id (EchoNet: the file name without .avi; CAMUS: e.g. patient0001_4CH)")
     preview.add_argument("--out", required=True, metavar="PNG", help="image file to write (PNG)")
+    preview.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     preview.add_argument("--frames", type=positive_int, default=8, metavar="N",
                          help="number of frames in the strip; ED and ES are always included (default 8)")
     preview.set_defaults(func=run_preview)
@@ -63,7 +65,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
     if args.out:
         refuse_inside(args.out, args.root)
-        writable_file(args.out)
+        writable_file(args.out, overwrite=args.overwrite)
     reader = open_dataset(args.root, args.format)
     result = check_dataset(reader, format_name=args.format, limit=args.limit, progress=not args.no_progress)
     print("\n".join(result.summary_lines()))
@@ -77,7 +79,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from echoseg.data.preview import write_preview
 
     refuse_inside(args.out, args.root)
-    writable_file(args.out)
+    writable_file(args.out, overwrite=args.overwrite)
     reader = open_dataset(args.root, args.format)
     sample = reader.load(args.case)
     path = write_preview(sample, args.out, n_frames=args.frames)

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="echoseg weights file (model.safetensors) or a run folder")
     p.add_argument("--onnx", default=None, metavar="FILE", help="write an ONNX model here (opset 17)")
     p.add_argument("--torchscript", default=None, metavar="FILE", help="write a traced TorchScript model here")
+    p.add_argument("--overwrite", action="store_true", help="replace the output files if they exist")
     p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=None,
                    help="input height and width, multiples of 16 (default: the checkpoint's input size, else 112 112)")
     p.set_defaults(func=run)
@@ -36,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError("nothing to do: give --onnx FILE and/or --torchscript FILE")
     if args.onnx:
         require_onnx()
-        writable_file(args.onnx, "--onnx")
+        writable_file(args.onnx, "--onnx", overwrite=args.overwrite)
     if args.torchscript:
-        writable_file(args.torchscript, "--torchscript")
+        writable_file(args.torchscript, "--torchscript", overwrite=args.overwrite)
     segmenter = load_segmenter(args.checkpoint, device="cpu")
     model, window = segmenter.model, segmenter.window
     size = check_input_size(args.size) if args.size else segmenter.input_size

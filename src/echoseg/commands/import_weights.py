@@ -27,17 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from echoseg.commands._options import writable_file
-    from echoseg.errors import EchosegError
     from echoseg.models.baselines.deeplabv3 import ECHONET_MEAN, ECHONET_STD
     from echoseg.models.echonet_import import import_echonet
 
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise EchosegError(f"--out {out}: exists; add --overwrite to replace it")
-    writable_file(out, "--out")
+    out = writable_file(args.out, "--out", overwrite=args.overwrite)
     written = import_echonet(args.file, out, mean=args.mean or ECHONET_MEAN, std=args.std or ECHONET_STD)
     print(f"wrote {written}: echonet_deeplabv3, input 112x112, mask = logit > 0; use it with "
           f"`echoseg predict VIDEOS --checkpoint {written}`")
