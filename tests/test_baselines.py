@@ -20,6 +20,7 @@ from echoseg.models.baselines.clstm import ConvLSTMCell
 from echoseg.models.baselines.flow import FlowNet, photometric_loss, resize_flow, smoothness_loss, warp
 from echoseg.models.baselines.planet import same_label_maps
 from echoseg.models.baselines.tdnet import attention_propagate
+from echoseg.models.registry import model_entry
 from echoseg.training import resolve_config, train
 from echoseg.training.losses import supervised_loss
 
@@ -252,7 +253,8 @@ FAST_TO_TRAIN = {"joint_motion", "mfp_net"}
 def test_every_competitor_learns_a_toy_task(name):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = create_model(name, width=TINY).train()
+    fixed = getattr(model_entry(name).factory, "fixed_size", False)  # echonet_deeplabv3: one size, no width
+    model = create_model(name, **({} if fixed else {"width": TINY})).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses, constant = [], []
     for _ in range(40):
