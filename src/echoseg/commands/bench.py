@@ -84,7 +84,7 @@ def run_predict_bench(args: argparse.Namespace) -> int:
     from echoseg.inference import benchmark, onnx_cache
     from echoseg.inference.engines import OnnxRuntimeEngine, TorchEngine, import_onnxruntime
     from echoseg.inference.segmenter import load_segmenter, pretrained_path
-    from echoseg.inference.threads import default_threads
+    from echoseg.inference.threads import usable_threads
     from echoseg.io import atomic_write_text
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -96,7 +96,7 @@ def run_predict_bench(args: argparse.Namespace) -> int:
         raise EchosegError(f"--batch-sizes {args.batch_sizes}: give positive integers")
     if args.json:
         writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
-    torch.set_num_threads(args.threads or default_threads())
+    torch.set_num_threads(usable_threads(args.threads))
     segmenter = load_segmenter(args.checkpoint or pretrained_path(), device="cpu")
     onnx_paths = {}
     if {"fp32", "fp32_spinning", "int8"} & set(modes):

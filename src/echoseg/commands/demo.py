@@ -39,8 +39,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+# The 70/15/15 split (data.synthetic.generator.assign_splits) gives a test video from 5 videos on; with
+# fewer, training ran and then the evaluation failed (no test split; with 1-2 videos no validation either).
+MIN_DEMO_VIDEOS = 5
+
+
 def run(args: argparse.Namespace) -> int:
+    from echoseg.errors import EchosegError
     from echoseg.workflows.demo import DemoSettings, run_demo
+
+    if args.videos < MIN_DEMO_VIDEOS:
+        raise EchosegError(f"--videos {args.videos}: the demo needs at least {MIN_DEMO_VIDEOS} (its 70/15/15 split "
+                           "must give training, validation and test videos)")
 
     settings = DemoSettings(out=args.out, videos=args.videos, frames=args.frames, size=args.size,
                             difficulty=args.difficulty, seed=args.seed, config=args.config,

@@ -30,3 +30,19 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def usable_threads(requested: int | None) -> int:
+    """`requested` threads (None: `default_threads()`), capped at the usable cores with a warning: more
+    threads than cores only make them wait for each other (10000 threads on 2 cores: 263 s for 64 frames
+    instead of 1 s)."""
+    cores = default_threads()
+    if requested is None:
+        return cores
+    if requested > cores:
+        import logging
+
+        logging.getLogger(__name__).warning("--threads %d: this process may use %d cores; using %d", requested,
+                                            cores, cores)
+        return cores
+    return requested

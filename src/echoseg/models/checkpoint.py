@@ -102,9 +102,20 @@ def _read_weights(path: str | Path) -> tuple[Path, WeightsInfo, dict[str, torch.
     info = _parse_info(path, data)
     info.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        return path, info, load_safetensors(data)
+        state = load_safetensors(data)
     except (SafetensorError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
+    check_finite(path, state)
+    return path, info, state
+
+
+def check_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """CheckpointError when a weight is NaN or infinite: such a network segments nothing (all-empty masks
+    that look like a finished run) and cannot be fine-tuned from (its losses are NaN from the first step)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} of its {len(state)} tensors hold NaN or infinite values (first: "
+                              f"{bad[0]}); these weights are unusable (a training run that diverged?)")
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, WeightsInfo]:

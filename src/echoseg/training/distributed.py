@@ -86,10 +86,25 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    """An integer torchrun variable ($RANK, $WORLD_SIZE, $LOCAL_RANK) or `default`; DeviceError, one line
+    naming the variable, when it is set to something else (a job script's typo must not be a traceback)."""
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise DeviceError(f"${name}={text!r}: expected an integer >= {minimum} (torchrun sets it; unset it otherwise)")
+    return value
+
+
 def setup(device_preference: str = "auto") -> DistContext:
     """Join the torchrun process group when launched by torchrun, else a single-process context."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world_size = env_int("WORLD_SIZE", 1, minimum=1)
+    local_rank = env_int("LOCAL_RANK", 0)
     device = resolve_device(device_preference, local_rank)
     if world_size <= 1:
         return DistContext(device=device)
