@@ -58,6 +58,14 @@ def test_html_is_self_contained_with_embedded_images(report):
     assert len(list((out / "plots").glob("*.png"))) >= 8
 
 
+def test_every_table_scrolls_in_its_own_box_instead_of_widening_the_page(report):
+    # the segmentation table was wider than a 1300 px window: its AUC column was cut off
+    text = report[2]["report"].read_text()
+    assert text.count("<table>") >= 3
+    assert text.count("<table>") == text.count('<div class="table-scroll"><table>')
+    assert ".table-scroll { overflow-x: auto;" in text
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train and evaluate each variant with each seed on the same split and the same config "
         "(only the variant changes; `unet` trains supervised only on single frames, as in the paper's "
         "Table 2; one decoder for every row, --decoder), then print and write the table of mean ± std over "
-        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95%% confidence "
+        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95% confidence "
         "intervals of each row's difference from the baseline row (per-video pairing on the same test "
         "videos, seeds pooled) to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) with "
         "CPU ms/frame measured by the model benchmark's code.")

@@ -157,6 +157,7 @@ main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 48px; background: #
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #e3e6ea; }
 p.meta { color: #555; margin: 2px 0; font-size: 14px; }
+.table-scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 4px; width: 100%; }
 th, td { padding: 5px 8px; border-bottom: 1px solid #e3e6ea; text-align: right; white-space: nowrap; }
 th { background: #f0f2f5; font-weight: 600; }
@@ -190,7 +191,9 @@ def _ms(stats: Mapping | None, digits: int = 3) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # A wide table (many metric columns, nowrap cells) scrolls inside its own box instead of spilling past
+    # the page: the segmentation table was wider than a 1300 px window, its AUC column cut off.
+    return f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _img(path: Path, caption: str) -> str:
