@@ -106,3 +106,21 @@ def test_more_threads_than_cores_are_capped_with_a_note(caplog):
         assert usable_threads(10_000) == default_threads()
     assert "--threads 10000" in caplog.text
     assert usable_threads(1) == 1 and usable_threads(None) == default_threads()
+
+
+@pytest.mark.parametrize("command", [
+    lambda d, out: ["train", "--data", str(d), "--format", "synthetic", "--config", "cpu", "--out", str(out)],
+    lambda d, out: ["evaluate", "--checkpoint", "unused", "--data", str(d), "--format", "synthetic", "--out", str(out)],
+    lambda d, out: ["predict", str(d), "--out", str(out), "--no-progress"],
+], ids=["train", "evaluate", "predict"])
+@pytest.mark.parametrize("where", ["root", "inside", "empty"])
+def test_outputs_are_never_written_inside_the_folder_read_or_to_an_empty_name(tmp_path, dataset, capsys, command,
+                                                                              where, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an empty --out would mean this folder
+    out = {"root": dataset, "inside": dataset / "results", "empty": ""}[where]
+    before = sorted(p.name for p in dataset.rglob("*"))
+    assert _run(command(dataset, out)) == 2
+    err = capsys.readouterr().err
+    expected = "give a folder name" if where == "empty" else "inside the folder being read"
+    assert expected in err and "Traceback" not in err
+    assert sorted(p.name for p in dataset.rglob("*")) == before and not list(tmp_path.glob("*.json"))

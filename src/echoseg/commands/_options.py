@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from echoseg.errors import EchosegError
@@ -56,9 +57,15 @@ def device_name(text: str) -> str:
     return text
 
 
-def writable_folder(path: str | Path, option: str = "--out") -> Path:
+def writable_folder(path: str | Path, option: str = "--out", *, inputs: Iterable[str | Path] = ()) -> Path:
     """Create `path` (and parents) if needed and check that a file can be written in it; else one
-    EchosegError naming the folder and why (a parent that is a file, no permission, read-only disk)."""
+    EchosegError naming the folder and why (a parent that is a file, no permission, read-only disk).
+    inputs: the dataset or video folders the command reads; `path` may not be one of them or lie inside
+    one (`refuse_inside`). Checked before anything is created."""
+    if str(path).strip() == "":
+        raise EchosegError(f"{option} '': give a folder name (an empty one would mean the current folder)")
+    for folder in inputs:
+        refuse_inside(path, folder, option)
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -69,11 +76,24 @@ def writable_folder(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
+def refuse_inside(out: str | Path, root: str | Path, option: str = "--out") -> None:
+    """A command never writes inside a folder it reads (the dataset's own files could be replaced, and a
+    later run would read the outputs as inputs). Files given as inputs are not folders: no constraint."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    out, root = Path(out).resolve(), root.resolve()
+    if out == root or root in out.parents:
+        raise EchosegError(f"{option} {out} is inside the folder being read ({root}); write it elsewhere")
+
+
 def writable_file(path: str | Path, option: str = "--out", *, overwrite: bool = False) -> Path:
     """Output file `path` may be written: not a folder (nor named like one, `dir/`), not an existing file
     unless `overwrite`, its folder exists (created if needed) and is writable; else EchosegError.
     Call it before the work, so a refusal costs nothing."""
     text = str(path)
+    if text.strip() == "":
+        raise EchosegError(f"{option} '': give a file name")
     path = Path(path)
     if path.is_dir() or text.endswith(("/", "\\")):
         raise EchosegError(f"{option} {text}: is a folder; give a file name")

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.commands._options import writable_folder
     from echoseg.workflows.adapt import AdaptSettings, adapt
 
-    out = writable_folder(args.out)
+    out = writable_folder(args.out, inputs=args.videos)
     settings = AdaptSettings(videos=list(args.videos), out=Path(out), init=args.init, config=args.config,
                              overrides=list(args.overrides), steps=args.steps, synthetic_videos=args.synthetic_videos,
                              seed=args.seed, check_videos=args.check_videos, threads=args.threads)

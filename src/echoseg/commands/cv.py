@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import non_negative_int, positive_int
+from echoseg.commands._options import non_negative_int, positive_int, writable_folder
 from echoseg.data.readers import READERS
 
 
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit_folds is not None and args.limit_folds < 1:
         raise EchosegError(f"--limit-folds must be at least 1, got {args.limit_folds}")
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
+    writable_folder(args.out, inputs=[args.data])  # never inside the dataset it reads
     result = run_cv(config, args.data, args.format, args.out, folds=args.folds, fold_seed=args.fold_seed,
                     limit_folds=args.limit_folds, progress=not args.no_progress)
     print(result.table)

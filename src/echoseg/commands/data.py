@@ -12,11 +12,9 @@ preview: a PNG strip of frames of one case with the ground-truth LV outline, ED 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from echoseg.commands._options import positive_int, writable_file
+from echoseg.commands._options import positive_int, refuse_inside, writable_file
 from echoseg.data.readers import READERS, open_dataset
-from echoseg.errors import EchosegError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -51,13 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("--frames", type=positive_int, default=8, metavar="N",
                          help="number of frames in the strip; ED and ES are always included (default 8)")
     preview.set_defaults(func=run_preview)
-
-
-def refuse_inside(out: str | Path, root: str | Path, option: str = "--out") -> None:
-    """A command never writes inside the dataset it reads (it could replace the dataset's own files)."""
-    out, root = Path(out).resolve(), Path(root).resolve()
-    if out == root or root in out.parents:
-        raise EchosegError(f"{option} {out} is inside the dataset being read ({root}); write it elsewhere")
 
 
 def run_summary(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         from echoseg.inference.threads import default_threads
 
         torch.set_num_threads(default_threads())
-    writable_folder(args.out)
+    writable_folder(args.out, inputs=[args.data])
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
                                clean=args.postprocess, channels_last=device.type == "cpu", **engine_request(args))
     rule = segmenter.mask_rule

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or "auto", env_int("LOCAL_RANK", 0))
     if device.type == "cpu" or args.threads:
         torch.set_num_threads(usable_threads(args.threads))
-    writable_folder(args.out)
+    writable_folder(args.out, inputs=args.inputs)
 
     barrier = None
     if world_size > 1 and "MASTER_ADDR" in os.environ:

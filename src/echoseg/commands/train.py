@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
         config = resolve_config(args.config, overrides)
-    writable_folder(args.out)
+    writable_folder(args.out, inputs=[args.data])
     try:
         result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as exc:
