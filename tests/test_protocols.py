@@ -337,3 +337,18 @@ def test_ablation_rows_with_mean_teacher_and_label_fractions():
                       "sscf supervised labels=0.5 − baseline supervised labels=0.5"]
     with pytest.raises(EchosegError, match="label fractions"):
         ablation_rows(["sscf"], label_fractions=[0])
+
+
+def test_a_rerun_with_other_settings_is_refused_before_training_and_keeps_the_summary(data_root, tmp_path, capsys):
+    # issue 26, item 1: the rerun used to skip the finished fold and write the new settings into the summary
+    out = tmp_path / "cv"
+    argv = ["cv", "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out", str(out),
+            "--folds", "3", "--limit-folds", "1", "--no-progress", *tiny_sets()]
+    assert run_cli(argv) == 0
+    summary = (out / "cv_summary.json").read_text()
+    capsys.readouterr()
+    assert run_cli(argv + ["--set", "optim.steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert "fold0: holds a run made with other settings (optim.steps 2 -> 3)" in err and "Traceback" not in err
+    assert (out / "cv_summary.json").read_text() == summary
+    assert run_cli(argv + ["--set", "runtime.threads=1"]) == 0  # what does not change results may differ

@@ -30,6 +30,7 @@ from typing import Any
 
 from echoseg.data.readers.base import Reader
 from echoseg.data.splits import Fold
+from echoseg.errors import EchosegError
 from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, seed_differences, seed_video_ci
 from echoseg.evaluation.folds import aggregate_folds
 from echoseg.io import atomic_write_text
@@ -68,9 +69,57 @@ class PlannedRun:
     timing: Timing | None = None  # measure ms/frame after training (Table 5)
 
 
+# Settings that do not change what a run computes: a rerun may differ in them and still reuse it.
+REUSE_IGNORED = {"data.split_file", "data.cache_dir", "data.num_workers", "data.prefetch_factor", "runtime.threads",
+                 "runtime.device", "runtime.log_interval", "runtime.checkpoint_interval"}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def check_reuse(runs: Sequence[PlannedRun]) -> None:
+    """EchosegError, before anything trains, when a planned run's folder holds a run (finished or begun)
+    made with other settings: reusing it would put its results under this invocation's settings in the
+    summary. The stored settings are the run's train/config.yaml."""
+    import yaml
+
+    from echoseg.config import to_dict
+
+    for run in runs:
+        stored_file = run.folder / "train" / "config.yaml"
+        if not stored_file.is_file():
+            continue
+        try:
+            stored = _flat(yaml.safe_load(stored_file.read_text()) or {})
+        except (OSError, yaml.YAMLError):
+            continue  # unreadable: the run's own resume check reports it
+        planned = _flat(to_dict(run.config))
+        # a planned None is "resolved at training time" (e.g. a competitor's window): not a difference
+        differ = sorted(k for k in planned.keys() & stored.keys() if k not in REUSE_IGNORED
+                        and planned[k] is not None and _plain(planned[k]) != _plain(stored[k]))
+        if differ:
+            shown = ", ".join(f"{k} {stored[k]!r} -> {planned[k]!r}" for k in differ[:3])
+            raise EchosegError(f"{run.folder}: holds a run made with other settings ({shown}"
+                               f"{', ...' if len(differ) > 3 else ''}); its results would be reported under this "
+                               "command's settings. Use another --out, or delete that folder to redo the run")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists compare equal (YAML has lists only)."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str, *, reader: Reader | None = None,
             progress: bool = False) -> list[RunOutcome]:
-    """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`."""
+    """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`.
+    Refuses first (`check_reuse`) when a run folder holds a run made with other settings."""
+    check_reuse(runs)
     jobs = [(run.name, lambda run=run: run_one(run.config, run.fold, data_root, data_format, run.folder,
                                                reader=reader, timing=run.timing, progress=progress, name=run.name),
              run.folder) for run in runs]
