@@ -124,3 +124,12 @@ def test_outputs_are_never_written_inside_the_folder_read_or_to_an_empty_name(tm
     expected = "give a folder name" if where == "empty" else "inside the folder being read"
     assert expected in err and "Traceback" not in err
     assert sorted(p.name for p in dataset.rglob("*")) == before and not list(tmp_path.glob("*.json"))
+
+
+def test_evaluate_keeps_an_earlier_evaluation_without_overwrite(tmp_path, dataset, capsys):
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    argv = ["evaluate", "--checkpoint", "unused", "--data", str(dataset), "--format", "synthetic", "--out", str(out)]
+    assert _run(argv) == 2
+    assert "holds an earlier evaluation" in capsys.readouterr().err and (out / "metrics.json").read_text() == "{}"

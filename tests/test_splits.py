@@ -37,3 +37,16 @@ def test_training_protocols_and_folds_carve_the_same_validation_patients():
     for f in make_folds(records, k=4, seed=7, val_fraction=0.15):
         rest = sorted({c.split("_")[0] for c in f.train + f.val})
         assert {c.split("_")[0] for c in f.val} == hold_out_patients(rest, 0.15, seed=7)
+
+
+def test_a_case_with_an_unknown_split_is_not_trained_on_beside_split_cases():
+    # issue 26, item 4: a FileList row with Split "Testing" (reader: split None, reported) was trained on
+    records = [CaseRecord(case_id=f"c{i}", patient_id=f"p{i}", split=s)
+               for i, s in enumerate(["train", "train", "train", "val", "test", None])]
+    config = resolve_config("cpu", [])
+    train_ids, val_ids = split_cases(records, config)
+    assert train_ids == ["c0", "c1", "c2"] and val_ids == ["c3"]
+    # a source without any split (all None) still trains on everything but its validation carve-out
+    unsplit = [CaseRecord(case_id=f"u{i}", patient_id=f"u{i}", split=None) for i in range(10)]
+    train_ids, val_ids = split_cases(unsplit, config)
+    assert len(train_ids) + len(val_ids) == 10 and val_ids

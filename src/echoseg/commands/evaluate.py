@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--compare-postprocess", action="store_true",
                         help="also score the other mask rule from the same probabilities and show both")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier evaluation in --out (its metrics.json, tables, plots and report)")
     add_engine_options(parser, default="torch")
     parser.set_defaults(func=run)
 
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         from echoseg.inference.threads import default_threads
 
         torch.set_num_threads(default_threads())
+    if (Path(args.out) / "metrics.json").exists() and not args.overwrite:
+        raise EchosegError(f"--out {args.out}: holds an earlier evaluation (metrics.json); add --overwrite to replace "
+                           "it or choose another --out")
     writable_folder(args.out, inputs=[args.data])
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
                                clean=args.postprocess, channels_last=device.type == "cpu", **engine_request(args))

@@ -41,9 +41,12 @@ def hold_out_patients(patients: Iterable[str], fraction: float, seed: int) -> se
 
 
 def dataset_split(records: Sequence[CaseRecord], val_fraction: float, seed: int) -> tuple[list[CaseRecord], list[CaseRecord]]:
-    """(train, val) records of the dataset's own split (cases without a split train). Without val
-    cases, `val_fraction` of the training patients (`hold_out_patients`, seeded) become val."""
-    train = [r for r in records if r.split in ("train", None)]
+    """(train, val) records of the dataset's own split. Without val cases, `val_fraction` of the training
+    patients (`hold_out_patients`, seeded) become val. Cases without a split train only when no case has
+    one (a source without splits); beside split cases they are left out: a FileList row whose Split is
+    not TRAIN/VAL/TEST (e.g. "Testing", which the reader reports) must not be trained on."""
+    unsplit_trains = all(r.split is None for r in records)
+    train = [r for r in records if r.split == "train" or (r.split is None and unsplit_trains)]
     val = [r for r in records if r.split == "val"]
     if not val:
         chosen = hold_out_patients((r.patient_id for r in train), val_fraction, seed)
