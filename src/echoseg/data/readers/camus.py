@@ -230,6 +230,11 @@ class CamusReader(Reader):
                 if not cfg.is_file():
                     if any(folder.glob(f"{patient}_{view}_*{extension}")):
                         self._skipped[case_id] = self._problem(cfg, "Info cfg missing (case skipped)", case_id)
+                    elif other_case := _other_letter_case(folder, patient, view):
+                        # e.g. patient0001_4ch_ED.nii.gz: not the release's names, but not to be dropped silently
+                        self._skipped[case_id] = self._problem(
+                            folder / other_case, f"view {view} written {other_case!r}: CAMUS names its files "
+                            f"Info_{view}.cfg and {patient}_{view}_...; rename them (case skipped)", case_id)
                     continue
                 try:
                     record = self._record(case_id, patient, view, split, cfg)
@@ -355,3 +360,15 @@ class CamusReader(Reader):
         if label.shape != tuple(shape):
             raise DataError(path, f"gt shape {label.shape} (H, W) does not match the image's {tuple(shape)}")
         return _as_labels(label, path)
+
+
+def _other_letter_case(folder: Path, patient: str, view: str) -> str | None:
+    """The first file of `view` in `folder` whose name differs from CAMUS's only in letter case (e.g.
+    `Info_4ch.cfg`, `patient0001_4ch_ED.nii.gz`), or None."""
+    wanted = (f"info_{view}.cfg".lower(), f"{patient}_{view}_".lower())
+    for path in sorted(folder.iterdir()):
+        lower = path.name.lower()
+        if (lower == wanted[0] or lower.startswith(wanted[1])) and not (path.name == f"Info_{view}.cfg"
+                                                                          or path.name.startswith(f"{patient}_{view}_")):
+            return path.name
+    return None
