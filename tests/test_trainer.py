@@ -103,7 +103,8 @@ class NaNAfter(TinyNet):
 
 
 def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"not finite at step 6 .*last good checkpoint is .*last"):
+    # the advice must be one that works: a resumed run keeps its config, so it says "start a new run"
+    with pytest.raises(TrainingDiverged, match=r"not finite at step 6 .*last good checkpoint is .*last.*start a new run"):
         # joint: one training forward per step (separate makes two), so forward 6 is step 6
         tiny_train(tmp_path / "nan", steps=8, model=NaNAfter(), extra=["mean_teacher.student_batchnorm=joint"])
     last = tmp_path / "nan/checkpoints/last"

@@ -157,18 +157,19 @@ def check_dataset_identity(run: RunFolder, identity: dict, resume: bool) -> None
 
 
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    differences = sorted(k for k in _flatten(saved).keys() | _flatten(current).keys()
-                         if _flatten(saved).get(k) != _flatten(current).get(k) and k not in RESUMABLE_CHANGES)
+    differences = sorted(k for k in flatten_config(saved).keys() | flatten_config(current).keys()
+                         if flatten_config(saved).get(k) != flatten_config(current).get(k) and k not in RESUMABLE_CHANGES)
     if differences:
         raise ConfigError(f"{where}: cannot resume with a different config; changed: {differences} "
                           f"(only {sorted(RESUMABLE_CHANGES)} may change)")
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"optim.lr": 1e-3, ...} of a config dict; model.settings stays one value (its keys vary by model)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict) and key != "settings":
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten_config(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out

@@ -472,7 +472,8 @@ class Trainer:
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         raise TrainingDiverged(
             f"loss is not finite at step {self.step + 1} ({values}); training stopped and the weights were not "
-            f"updated; {where}. Lower optim.lr or check the data, then resume with --resume.")
+            f"updated; {where}. Lower optim.lr or check the data and start a new run (--resume continues with the "
+            f"same settings only, so it would diverge again).")
 
 
 @contextlib.contextmanager

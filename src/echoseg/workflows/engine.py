@@ -74,15 +74,6 @@ REUSE_IGNORED = {"data.split_file", "data.cache_dir", "data.num_workers", "data.
                  "runtime.device", "runtime.log_interval", "runtime.checkpoint_interval"}
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flat(item, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: value}
-
-
 def check_reuse(runs: Sequence[PlannedRun]) -> None:
     """EchosegError, before anything trains, when a planned run's folder holds a run (finished or begun)
     made with other settings: reusing it would put its results under this invocation's settings in the
@@ -90,16 +81,17 @@ def check_reuse(runs: Sequence[PlannedRun]) -> None:
     import yaml
 
     from echoseg.config import to_dict
+    from echoseg.training.api import flatten_config
 
     for run in runs:
         stored_file = run.folder / "train" / "config.yaml"
         if not stored_file.is_file():
             continue
         try:
-            stored = _flat(yaml.safe_load(stored_file.read_text()) or {})
+            stored = flatten_config(yaml.safe_load(stored_file.read_text()) or {})
         except (OSError, yaml.YAMLError):
             continue  # unreadable: the run's own resume check reports it
-        planned = _flat(to_dict(run.config))
+        planned = flatten_config(to_dict(run.config))
         # a planned None is "resolved at training time" (e.g. a competitor's window): not a difference
         differ = sorted(k for k in planned.keys() & stored.keys() if k not in REUSE_IGNORED
                         and planned[k] is not None and _plain(planned[k]) != _plain(stored[k]))
