@@ -133,3 +133,13 @@ def test_evaluate_keeps_an_earlier_evaluation_without_overwrite(tmp_path, datase
     argv = ["evaluate", "--checkpoint", "unused", "--data", str(dataset), "--format", "synthetic", "--out", str(out)]
     assert _run(argv) == 2
     assert "holds an earlier evaluation" in capsys.readouterr().err and (out / "metrics.json").read_text() == "{}"
+
+
+def test_an_input_size_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path, dataset, capsys):
+    # issue 26, item 15: [100000, 100000] was killed by the OOM killer at 24 GB with no message
+    argv = ["train", "--data", str(dataset), "--format", "synthetic", "--config", "cpu", "--out", str(tmp_path / "r"),
+            "--set", "data.input_size=[100000,100000]"]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "data.input_size 100000x100000: one training batch's input frames alone take" in err and "GiB" in err
+    assert not (tmp_path / "r").exists()

@@ -175,6 +175,22 @@ class TrainConfig:
     mean_teacher: MeanTeacherConfig = field(default_factory=MeanTeacherConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    def _check_input_memory(self) -> None:
+        """ConfigError when one training batch's input frames alone (float32, student and teacher windows)
+        cannot fit in the memory available: a lower bound of what the step needs (activations take
+        many times more), so a size like [100000, 100000] is refused with the estimate, not OOM-killed."""
+        h, w = (int(v) for v in self.data.input_size)
+        if h <= 0 or w <= 0:
+            raise ConfigError(f"data.input_size must be positive, got {list(self.data.input_size)}")
+        windows = self.data.batch_labeled + (self.data.batch_unlabeled if self.mean_teacher.enabled else 0)
+        frames = windows * (self.model.window or 3) * (2 if self.mean_teacher.enabled else 1)
+        needed = frames * h * w * 4
+        available = available_memory_bytes()
+        if available is not None and needed > available:
+            raise ConfigError(f"data.input_size {h}x{w}: one training batch's input frames alone take "
+                              f"{needed / 2**30:.1f} GiB ({frames} frames of float32), more than the "
+                              f"{available / 2**30:.1f} GiB available; use a smaller size (the paper's is 256x256)")
+
     def validate(self) -> None:
         """Every value in its range, or ConfigError naming the key, the value and the range."""
         h, w = self.data.input_size
@@ -192,6 +208,7 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be {expected}, got {value!r}")
         if self.optim.steps <= 0 and self.optim.epochs <= 0:
             raise ConfigError("set optim.epochs or optim.steps to a positive number")
+        self._check_input_memory()
         if self.optim.dice_weight == 0 and self.optim.bce_weight == 0:
             raise ConfigError("optim.dice_weight and optim.bce_weight are both 0: nothing to learn from")
         if self.model.window is not None and (self.model.window < 1 or self.model.window % 2 == 0):
@@ -222,6 +239,18 @@ class TrainConfig:
 
 def _at_least(low):
     return lambda v: v >= low
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (Linux), else None (then no memory check is made)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _between(low, high):
