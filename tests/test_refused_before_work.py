@@ -143,3 +143,22 @@ def test_an_input_size_that_cannot_fit_in_memory_is_refused_with_the_estimate(tm
     err = capsys.readouterr().err
     assert "data.input_size 100000x100000: one training batch's input frames alone take" in err and "GiB" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_overlays_of_small_videos_are_drawn_at_a_readable_size():
+    # issue 26, item 23: EchoNet's 112x112 overlay video was too small to read
+    import numpy as np
+
+    from echoseg.inference.outputs import overlay_frames
+
+    frames = np.full((3, 112, 112), 60, np.uint8)
+    masks = np.zeros((3, 112, 112), bool)
+    masks[:, 40:70, 50:80] = True
+    bgr = overlay_frames(frames, masks, ed=[0], es=[2])
+    assert bgr.shape == (3, 448, 448, 3)
+    green = (bgr[1, :, :, 1] > 200) & (bgr[1, :, :, 2] < 100)
+    ys, xs = np.nonzero(green)
+    # the contour sits on the mask's edge at the enlarged scale (rows 40-69 -> 160-279), and is thin
+    assert 150 <= ys.min() <= 165 and 275 <= ys.max() <= 290 and 195 <= xs.min() <= 205
+    assert green.sum() < 4 * 4 * 120 * 2  # a line, not the filled square
+    assert overlay_frames(np.zeros((2, 600, 800), np.uint8), np.zeros((2, 600, 800), bool), [], []).shape[1:3] == (600, 800)

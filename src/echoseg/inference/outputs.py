@@ -76,24 +76,43 @@ def write_beats_csv(path: Path, beats) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+OVERLAY_MIN_SIDE = 448  # EchoNet's 112x112 frames are too small to read: overlays are drawn at least this tall
+
+
+def overlay_scale(shape: tuple[int, ...], min_side: int = OVERLAY_MIN_SIDE) -> int:
+    """The integer factor that brings the short side of (T, H, W) frames to at least `min_side` (1 if it is)."""
+    return max(1, int(np.ceil(min_side / max(1, min(shape[1], shape[2])))))
+
+
 def overlay_frames(frames: np.ndarray, masks: np.ndarray, ed: list[int], es: list[int],
-                   fan_outline: np.ndarray | None = None) -> np.ndarray:
-    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H, W, 3) with the mask contour and ED/ES labels;
+                   fan_outline: np.ndarray | None = None, min_side: int = OVERLAY_MIN_SIDE) -> np.ndarray:
+    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, sH, sW, 3) with the mask contour and ED/ES labels,
+    s = `overlay_scale` (frames enlarged so the short side is at least `min_side`; the contour is traced on
+    the mask's own pixels and drawn at the enlarged size, not enlarged after drawing);
     fan_outline: (N, 2) (x, y) polygon of the detected ultrasound sector, drawn in yellow."""
-    out = np.repeat(frames[..., None], 3, axis=-1)
+    factor = overlay_scale(frames.shape, min_side)
+    t_len, h, w = frames.shape
+    big = frames if factor == 1 else np.stack([cv2.resize(f, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
+                                               for f in frames]) if t_len else frames
+    out = np.repeat(big[..., None], 3, axis=-1)
     ed_set, es_set = set(ed), set(es)
-    scale = max(frames.shape[1], frames.shape[2]) / 112.0
-    fan = None if fan_outline is None or len(fan_outline) < 3 else [np.round(fan_outline).astype(np.int32)]
-    for t in range(len(frames)):
+    scale = max(big.shape[1], big.shape[2]) / 112.0 if t_len else 1.0
+    shift = 4  # sub-pixel drawing: coordinates in 1/16 px, so a pixel's edge maps exactly onto the enlarged grid
+    fan = None if fan_outline is None or len(fan_outline) < 3 else \
+        [np.round(((fan_outline + 0.5) * factor - 0.5) * (1 << shift)).astype(np.int32)]
+    for t in range(t_len):
         contours, _ = cv2.findContours(masks[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        contours = [np.round(((c + 0.5) * factor - 0.5) * (1 << shift)).astype(np.int32) for c in contours]
         img = np.ascontiguousarray(out[t])
         if fan is not None:
-            cv2.polylines(img, fan, True, (0, 220, 255), max(1, int(round(scale / 2))), cv2.LINE_AA)
-        cv2.drawContours(img, contours, -1, (0, 255, 0), max(1, int(round(scale))))
+            cv2.polylines(img, fan, True, (0, 220, 255), max(1, int(round(scale / 2))), cv2.LINE_AA, shift)
+        for contour in contours:
+            cv2.polylines(img, [contour], True, (0, 255, 0), max(1, int(round(scale / 2))), cv2.LINE_AA, shift)
         label = "ED" if t in ed_set else "ES" if t in es_set else None
         if label:
             colour = (0, 0, 255) if label == "ED" else (255, 128, 0)
-            cv2.putText(img, label, (2, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour, 1, cv2.LINE_AA)
+            cv2.putText(img, label, (int(4 * scale), int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour,
+                        max(1, int(round(scale / 3))), cv2.LINE_AA)
         out[t] = img
     return out
 
