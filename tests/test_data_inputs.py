@@ -99,6 +99,16 @@ def test_nifti_axis_order_and_anisotropic_spacing(tmp_path, clip):
     assert video.spacing_mm == pytest.approx((0.5, 0.3)) and video.fps == pytest.approx(25.0)
 
 
+def test_nifti_with_pixdim_zero_has_unknown_spacing_not_one_millimetre(tmp_path, clip):
+    # issue 26, item 8: nibabel replaces a stored pixdim 0 by 1.0, so volumes came out in ml of 1 mm pixels
+    import nibabel as nib
+
+    img = nib.Nifti1Image(clip.transpose(2, 1, 0), np.eye(4))
+    img.header["pixdim"][1:4] = 0
+    nib.save(img, tmp_path / "p0.nii.gz")
+    assert read_video(tmp_path / "p0.nii.gz").spacing_mm is None
+
+
 def test_float_nifti_is_rescaled_with_a_note(tmp_path, clip):
     import nibabel as nib
 

@@ -350,6 +350,7 @@ def read_nifti(path: str | Path) -> Image:
         data = np.asanyarray(image.dataobj)
         zooms = tuple(float(z) for z in image.header.get_zooms())
         time_unit = image.header.get_xyzt_units()[1]
+        stored = _stored_pixdim(path, type(image.header))
     except Exception as exc:  # nibabel raises many types for damaged files
         raise DataError(path, f"unreadable NIfTI image ({type(exc).__name__}: {exc})") from None
     if data.ndim == 4 and data.shape[2] == 1:  # 2-D+t stored with a singleton z axis
@@ -357,11 +358,24 @@ def read_nifti(path: str | Path) -> Image:
         zooms = (zooms[0], zooms[1], zooms[3])
     if data.ndim < 2 or len(zooms) < 2:
         raise DataError(path, f"expected a 2-D image or a 2-D+t sequence, got shape {data.shape}")
-    spacing = (zooms[1], zooms[0]) if zooms[0] > 0 and zooms[1] > 0 else None
+    # nibabel replaces a stored pixdim of 0 by 1.0 on load: that would turn "unknown" into 1 mm pixels
+    known = stored is None or (len(stored) > 2 and stored[1] > 0 and stored[2] > 0)
+    spacing = (zooms[1], zooms[0]) if known and zooms[0] > 0 and zooms[1] > 0 else None
     fps = None
     if data.ndim == 3 and len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
         fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
     return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=spacing, fps=fps)
+
+
+def _stored_pixdim(path: Path, header_class) -> list[float] | None:
+    """pixdim as written in the file (nibabel's loaded header has zeros replaced), or None if unreadable."""
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(str(path)) as f:
+            return [float(v) for v in header_class.from_fileobj(f, check=False)["pixdim"]]
+    except Exception:  # the loaded header's zooms are used then
+        return None
 
 
 def read_metaimage(path: str | Path) -> Image:
