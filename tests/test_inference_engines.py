@@ -176,3 +176,15 @@ def test_evaluate_scores_the_same_through_either_engine(tmp_path, weights):
         doc = json.loads((tmp_path / engine / "metrics.json").read_text())
         dice[engine] = doc["groups"]["all_frames"]["dice_mean"]["mean"]
     assert dice["torch"] > 0.5 and abs(dice["torch"] - dice["onnxruntime"]) < 1e-3
+
+
+def test_a_damaged_cached_onnx_file_is_one_line_and_auto_falls_back(tmp_path, clip, capsys):
+    pytest.importorskip("onnxruntime")
+    weights = _copy_of_builtin(tmp_path)
+    cached = load_segmenter(weights, engine="onnxruntime").engine.path
+    cached.write_bytes(b"not onnx")
+    assert _predict(clip, weights, tmp_path / "ort", "--engine", "onnxruntime") == 2
+    err = capsys.readouterr().err
+    assert "ONNX Runtime cannot load it" in err and "delete it" in err and "Traceback" not in err
+    assert _predict(clip, weights, tmp_path / "auto", "--engine", "auto") == 0
+    assert json.loads((tmp_path / "auto" / "run.json").read_text())["engine"] == "torch"

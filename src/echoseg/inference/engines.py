@@ -125,7 +125,11 @@ def open_session(path, threads: int, spinning: bool = False):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers etc. are not the user's business
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a damaged file, or one written for another ONNX Runtime: onnxruntime raises its own types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise EchosegError(f"{path}: ONNX Runtime cannot load it ({first}); delete it and it is exported again") from None
 
 
 def import_onnxruntime():
