@@ -156,9 +156,17 @@ def check_dataset_identity(run: RunFolder, identity: dict, resume: bool) -> None
                        "or start a new run in another --out")
 
 
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       ignore: Iterable[str] = RESUMABLE_CHANGES) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (saved value, current value)} of the settings two resolved configs differ in,
+    leaving out `ignore` (settings that do not change what is computed)."""
+    before, now, ignored = _flatten(saved), _flatten(current), set(ignore)
+    return {key: (before.get(key), now.get(key)) for key in sorted(before.keys() | now.keys())
+            if before.get(key) != now.get(key) and key not in ignored}
+
+
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    differences = sorted(k for k in _flatten(saved).keys() | _flatten(current).keys()
-                         if _flatten(saved).get(k) != _flatten(current).get(k) and k not in RESUMABLE_CHANGES)
+    differences = sorted(config_differences(saved, current))
     if differences:
         raise ConfigError(f"{where}: cannot resume with a different config; changed: {differences} "
                           f"(only {sorted(RESUMABLE_CHANGES)} may change)")

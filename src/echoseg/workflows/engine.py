@@ -33,7 +33,7 @@ from echoseg.data.splits import Fold
 from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences
 from echoseg.evaluation.folds import aggregate_folds
 from echoseg.io import atomic_write_text
-from echoseg.workflows.protocols import RunOutcome, Timing, plan_runs, run_one, run_protocol
+from echoseg.workflows.protocols import RunOutcome, Timing, plan_runs, refuse_changed_config, run_one, run_protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,12 @@ class PlannedRun:
 
 def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str, *, reader: Reader | None = None,
             progress: bool = False) -> list[RunOutcome]:
-    """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`."""
+    """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`.
+
+    Refuses, before any run starts, when a planned run's folder was trained with other settings
+    (`protocols.refuse_changed_config`): a finished run would otherwise be reused under the new config."""
+    for run in runs:
+        refuse_changed_config(run.config, run.folder)
     jobs = [(run.name, lambda run=run: run_one(run.config, run.fold, data_root, data_format, run.folder,
                                                reader=reader, timing=run.timing, progress=progress, name=run.name),
              run.folder) for run in runs]

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from echoseg.data.readers.base import Reader
 from echoseg.data.splits import Fold, dataset_fold, plan_folds
 from echoseg.errors import EchosegError
@@ -164,6 +166,31 @@ def _write_split(folder: Path, fold: Fold) -> Path:
         return path
     atomic_write_text(path, json.dumps(planned, indent=1) + "\n")
     return path
+
+
+def refuse_changed_config(config, folder: str | Path) -> None:
+    """Refuse a run folder whose training (finished or not) was made with other settings than `config`:
+    reusing it would put the old run's numbers under the new config's name in the summary, and resuming
+    it would mix two configs in one model. Settings that change nothing computed (workers, cache
+    folder, intervals) and the fold's split file (checked by `_write_split`) may differ."""
+    from echoseg.config import to_dict
+    from echoseg.training.api import RESUMABLE_CHANGES, config_differences
+    from echoseg.training.run_folder import RunFolder
+
+    saved_path = RunFolder(Path(folder) / "train").config
+    if not saved_path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise EchosegError(f"{saved_path}: unreadable ({exc}); cannot tell whether {folder} was trained with "
+                           "these settings; use another --out or delete the folder") from None
+    changed = config_differences(saved, to_dict(config), ignore=RESUMABLE_CHANGES | {"data.split_file"})
+    if changed:
+        shown = "; ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in list(changed.items())[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise EchosegError(f"{folder} holds a run trained with other settings ({shown}{more}); use another --out, "
+                           "or delete that folder to rerun it with these settings")
 
 
 def plan_runs(data_root: str | Path, data_format: str, out_dir: Path, *, folds: int, fold_seed: int,
