@@ -139,3 +139,20 @@ def test_filelist_names_in_another_case_than_the_video_files_are_read(tmp_path):
     reader = EchoNetReader(tmp_path)
     assert [r.case_id for r in reader.records()] == ["0xab", "0xcd"] and not reader.skipped_cases
     assert reader.load("0xab").n_frames == N
+
+
+def test_camus_files_with_a_lower_case_view_are_read_not_dropped(tmp_path):
+    from echoseg.data.readers.camus import CamusReader
+    from readers_fixtures import camus_case, write_camus_nifti_patient
+
+    video, labels = camus_case()
+    for patient in ("patient0001", "patient0002"):
+        write_camus_nifti_patient(tmp_path, patient, "4CH", video, labels)
+    folder = tmp_path / "database_nifti" / "patient0002"
+    for path in folder.iterdir():  # patient0002_4ch_ED.nii.gz, Info_4ch.cfg: as some exports write them
+        path.rename(folder / path.name.replace("4CH", "4ch"))
+    reader = CamusReader(tmp_path, views=("4CH",))
+    assert [r.case_id for r in reader.records()] == ["patient0001_4CH", "patient0002_4CH"]
+    sample = reader.load("patient0002_4CH")
+    assert sample.n_frames == len(video) and sample.masks[sample.ed].sum() == (labels[0] == 1).sum()
+    assert not reader.problems
