@@ -52,6 +52,7 @@ class Image:
     array: np.ndarray
     spacing_mm: tuple[float, float] | None
     fps: float | None = None
+    affine: np.ndarray | None = None  # NIfTI: the file's voxel-to-world 4x4 (its orientation), for masks written back
 
 
 # --- videos -----------------------------------------------------------------------------------
@@ -343,13 +344,24 @@ def read_nifti(path: str | Path) -> Image:
     """NIfTI through nibabel: array (x, y[, t]) or (x, y, 1, t) -> (t, y, x) / (y, x);
     pixdim (dx, dy) -> spacing (dy, dx); fps from the time step when its unit is sec or msec."""
     import nibabel
+    from nibabel.openers import ImageOpener
 
     path = Path(path)
     try:
-        image = nibabel.load(str(path))
+        # nibabel replaces a pixdim of 0 by 1.0 on load (and says so on stderr): the raw header tells the
+        # truth, and a pixel size of 0 means an unknown one, not 1 mm.
+        with ImageOpener(str(path)) as handle:
+            raw_header = nibabel.Nifti1Header.from_fileobj(handle, check=False)
+        nibabel_log = logging.getLogger("nibabel.global")
+        level, nibabel_log.level = nibabel_log.level, logging.ERROR
+        try:
+            image = nibabel.load(str(path))
+        finally:
+            nibabel_log.level = level
         data = np.asanyarray(image.dataobj)
-        zooms = tuple(float(z) for z in image.header.get_zooms())
+        zooms = tuple(float(z) for z in raw_header.get_zooms())
         time_unit = image.header.get_xyzt_units()[1]
+        affine = np.asarray(image.affine, dtype=float)
     except Exception as exc:  # nibabel raises many types for damaged files
         raise DataError(path, f"unreadable NIfTI image ({type(exc).__name__}: {exc})") from None
     if data.ndim == 4 and data.shape[2] == 1:  # 2-D+t stored with a singleton z axis
@@ -361,7 +373,7 @@ def read_nifti(path: str | Path) -> Image:
     fps = None
     if data.ndim == 3 and len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
         fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
-    return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=spacing, fps=fps)
+    return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=spacing, fps=fps, affine=affine)
 
 
 def read_metaimage(path: str | Path) -> Image:

@@ -48,6 +48,7 @@ class VideoInput:
     path: Path
     notes: list[str] = field(default_factory=list)
     region: tuple[int, int, int, int] | None = None
+    affine: np.ndarray | None = None  # NIfTI: voxel-to-world 4x4 of (x, y, ...), kept so masks.nii.gz overlays it
 
 
 @dataclass(frozen=True)
@@ -260,4 +261,6 @@ def _image_input(image: files.Image, path: Path, kind: str) -> VideoInput:
         raise DataError(path, f"expected a 2-D+time {kind} image, got array shape {arr.shape} (t, y, x)")
     notes: list[str] = []
     frames = files.to_uint8(arr, path, notes)
-    return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes)
+    if image.spacing_mm is None:
+        notes.append(f"the {kind} file gives no pixel size: areas and volumes in pixels")
+    return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes, affine=image.affine)
