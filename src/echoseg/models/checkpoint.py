@@ -102,9 +102,21 @@ def _read_weights(path: str | Path) -> tuple[Path, WeightsInfo, dict[str, torch.
     info = _parse_info(path, data)
     info.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        return path, info, load_safetensors(data)
+        state = load_safetensors(data)
     except (SafetensorError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged safetensors weights ({exc})") from None
+    _refuse_non_finite(path, state)
+    return path, info, state
+
+
+def _refuse_non_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Weights holding NaN or infinity give NaN probabilities, which threshold to all-empty masks: refuse
+    them at load, naming the file, rather than report empty ventricles."""
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} of {len(state)} weight tensors hold NaN or infinite values "
+                              f"(e.g. {bad[0]}): these weights are non-finite and cannot segment; use weights saved "
+                              "before the training diverged")
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, WeightsInfo]:

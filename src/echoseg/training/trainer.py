@@ -469,10 +469,14 @@ class Trainer:
     def _diverged(self, losses: dict[str, torch.Tensor]) -> None:
         values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
         last = self.run.checkpoint(LAST)
-        where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
-        raise TrainingDiverged(
-            f"loss is not finite at step {self.step + 1} ({values}); training stopped and the weights were not "
-            f"updated; {where}. Lower optim.lr or check the data, then resume with --resume.")
+        # --resume refuses a changed optim.lr (and would diverge again unchanged): a new run is the way on.
+        if last:
+            advice = (f"the last good checkpoint is {last}. Lower optim.lr or check the data, then start a new run "
+                      f"in another --out, from those weights with --init {last}")
+        else:
+            advice = "no checkpoint was saved yet. Lower optim.lr or check the data, then start the run again"
+        raise TrainingDiverged(f"loss is not finite at step {self.step + 1} ({values}); training stopped and the "
+                               f"weights were not updated; {advice}")
 
 
 @contextlib.contextmanager
