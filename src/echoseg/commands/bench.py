@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from echoseg.inference.threads import capped_threads
+
+        torch.set_num_threads(capped_threads(args.threads))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -85,16 +85,16 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError, Interrupted
     from echoseg.inference.predict import PredictSettings, compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
-    from echoseg.inference.threads import default_threads
-    from echoseg.training.distributed import resolve_device
+    from echoseg.inference.threads import capped_threads
+    from echoseg.training.distributed import env_int, resolve_device
 
-    rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
-    world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
+    rank = args.rank if args.rank is not None else env_int("RANK", 0)
+    world_size = args.world_size if args.world_size is not None else env_int("WORLD_SIZE", 1)
     if not 0 <= rank < world_size:
         raise EchosegError(f"--rank {rank} is not in [0, {world_size})")
-    device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", 0)))
+    device = resolve_device(args.device or "auto", env_int("LOCAL_RANK", 0))
     if device.type == "cpu" or args.threads:
-        torch.set_num_threads(args.threads or default_threads())
+        torch.set_num_threads(capped_threads(args.threads))
     writable_folder(args.out)
 
     barrier = None

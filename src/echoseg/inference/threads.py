@@ -14,7 +14,10 @@ fast: the scheduler gives each runnable thread its share). So:
 
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger(__name__)
 
 
 def configure_openmp() -> None:
@@ -30,3 +33,15 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def capped_threads(requested: int | None) -> int:
+    """`requested` threads (None or 0: `default_threads()`), capped at the cores this process may use:
+    more threads than cores only queue for them (64 frames took 263 s with 10000 threads instead of 1 s)."""
+    cores = default_threads()
+    if not requested:
+        return cores
+    if requested > cores:
+        log.warning("--threads %d is more than the %d core(s) this process may use: using %d", requested, cores, cores)
+        return cores
+    return requested

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,7 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     """
     out_dir = Path(out_dir)
     config = _resolved(config, out_dir, resume)
+    check_memory_fits(config)
     run = RunFolder(out_dir)
     if resume and run.config.is_file():
         check_resume_config(yaml.safe_load(run.config.read_text()), to_dict(config), out_dir)
@@ -284,6 +286,41 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         return trainer.fit(until_step=until_step)
     finally:
         dist.close()
+
+
+# Float32 maps a training step keeps per input pixel and frame for the backward pass: a deliberately low
+# count (the narrowest network keeps more), so the estimate below is a floor and never refuses a size that fits.
+MIN_MAPS_PER_PIXEL = 16
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process could still get: Linux MemAvailable, else the physical memory; None when unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory_fits(config: TrainConfig) -> None:
+    """Refuse, before any work, an input size whose training step cannot fit in memory (the OOM killer
+    ends such a run at 24 GB without a word), with the estimate."""
+    h, w = config.data.input_size
+    window = config.model.window or 1  # the model's default window is at least one frame
+    windows = config.data.batch_labeled + (config.data.batch_unlabeled if config.mean_teacher.enabled else 0)
+    needed = windows * window * h * w * 4 * MIN_MAPS_PER_PIXEL
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        gib = 1024**3
+        raise ConfigError(f"data.input_size {h}x{w}: one training step needs at least {needed / gib:,.1f} GiB "
+                          f"({windows} windows of {window} frames, float32 feature maps), this machine has "
+                          f"{available / gib:,.1f} GiB available; use a smaller data.input_size (the paper's: 112x112)")
 
 
 def _resolved(config: TrainConfig | str | Path | None, out_dir: Path, resume: bool) -> TrainConfig:

@@ -86,10 +86,27 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def env_int(name: str, default: int) -> int:
+    """A whole number from the environment variable `name` (torchrun's RANK, WORLD_SIZE, LOCAL_RANK), or
+    `default` when unset; anything else is one clear error rather than a traceback."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise EchosegError(f"environment variable {name}={value!r} is not a whole number (torchrun sets it; "
+                           f"unset it to run a single process)") from None
+    if number < 0:
+        raise EchosegError(f"environment variable {name}={value!r} is negative (torchrun sets it; unset it to run "
+                           "a single process)")
+    return number
+
+
 def setup(device_preference: str = "auto") -> DistContext:
     """Join the torchrun process group when launched by torchrun, else a single-process context."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world_size = env_int("WORLD_SIZE", 1)
+    local_rank = env_int("LOCAL_RANK", 0)
     device = resolve_device(device_preference, local_rank)
     if world_size <= 1:
         return DistContext(device=device)

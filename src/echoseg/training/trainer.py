@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,7 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         rt = config.runtime
         if rt.threads > 0:
-            torch.set_num_threads(rt.threads)
+            torch.set_num_threads(_capped_threads(rt.threads))
 
         self.window = int(model.window)
         self.student = model.to(self.device)
@@ -477,6 +478,15 @@ class Trainer:
             advice = "no checkpoint was saved yet. Lower optim.lr or check the data, then start the run again"
         raise TrainingDiverged(f"loss is not finite at step {self.step + 1} ({values}); training stopped and the "
                                f"weights were not updated; {advice}")
+
+
+def _capped_threads(requested: int) -> int:
+    """runtime.threads capped at the cores this process may use (its CPU affinity): more only queue."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if requested > cores:
+        log.warning("runtime.threads %d is more than the %d core(s) this process may use: using %d", requested,
+                    cores, cores)
+    return max(1, min(requested, cores))
 
 
 @contextlib.contextmanager

@@ -48,6 +48,20 @@ class DemoResult:
     seconds: dict[str, float]
 
 
+def check_enough_videos(videos: int, seed: int) -> None:
+    """Refuse, before any work, a video count whose 70/15/15 split leaves no validation video (no best
+    checkpoint) or no test video (nothing to evaluate), naming the smallest count that has both."""
+    from echoseg.data.synthetic import assign_splits
+
+    def complete(n: int) -> bool:
+        return {"train", "val", "test"} <= set(assign_splits(n, seed))
+
+    if not complete(videos):
+        enough = next(n for n in range(videos + 1, videos + 100) if complete(n))
+        raise EchosegError(f"--videos {videos}: the demo's 70/15/15 split needs at least one training, one validation "
+                           f"and one test video; use --videos {enough} or more")
+
+
 def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.data.readers import open_dataset
     from echoseg.data.synthetic import generate_dataset, write_echonet, write_synthetic
@@ -55,10 +69,14 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.evaluation.report import write_report
     from echoseg.inference.predict import PredictSettings, predict_videos
     from echoseg.inference.segmenter import load_segmenter
-    from echoseg.training.api import train
+    from echoseg.training.api import check_memory_fits, train
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
 
+    # Everything that can be refused is refused before synthesis: a bad --set, too few videos, a size too big.
+    config = resolve_config(settings.config, settings.overrides)
+    check_enough_videos(settings.videos, settings.seed)
+    check_memory_fits(config)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -82,7 +100,6 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         write_synthetic(native_root, videos)
     lap("synthesize")
 
-    config = resolve_config(settings.config, settings.overrides)
     run_dir = out / "train"
     run = RunFolder(run_dir)
     result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress)

@@ -73,9 +73,13 @@ def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str,
     """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`.
 
     Refuses, before any run starts, when a planned run's folder was trained with other settings
-    (`protocols.refuse_changed_config`): a finished run would otherwise be reused under the new config."""
+    (`protocols.refuse_changed_config`): a finished run would otherwise be reused under the new config;
+    and when a run's input size cannot fit in memory (`training.api.check_memory_fits`)."""
+    from echoseg.training.api import check_memory_fits
+
     for run in runs:
         refuse_changed_config(run.config, run.folder)
+        check_memory_fits(run.config)
     jobs = [(run.name, lambda run=run: run_one(run.config, run.fold, data_root, data_format, run.folder,
                                                reader=reader, timing=run.timing, progress=progress, name=run.name),
              run.folder) for run in runs]

@@ -1,0 +1,91 @@
+"""issue 26 items 14, 15, 16: what cannot work is refused before any work in one line, and thread
+counts above the usable cores are capped with a note."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from echoseg.cli import main
+from echoseg.data.synthetic import generate_dataset, write_synthetic
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def _one_line(err):
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in err, err
+    return line
+
+
+@pytest.mark.parametrize("videos", [1, 2, 3, 4])
+def test_demo_with_too_few_videos_refuses_before_any_work(videos, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, _, err = _run(["demo", "--out", str(out), "--videos", str(videos), "--no-progress"], capsys)
+    assert code == 2
+    line = _one_line(err)
+    assert f"--videos {videos}" in line and "--videos 5 or more" in line
+    assert not out.exists()  # nothing synthesized, nothing trained
+
+
+def test_world_size_that_is_not_a_number_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "abc")
+    (tmp_path / "in").mkdir()
+    code, _, err = _run(["predict", str(tmp_path / "in"), "--out", str(tmp_path / "pred")], capsys)
+    assert code == 2
+    assert "WORLD_SIZE='abc' is not a whole number" in _one_line(err)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("huge") / "data"
+    write_synthetic(root, generate_dataset(5, seed=0, frames=16, size=32, difficulty="easy"))
+    return root
+
+
+@pytest.mark.parametrize("command", [["train", "--out", "{out}/run"],
+                                     ["cv", "--out", "{out}/cv", "--folds", "2"],
+                                     ["demo", "--out", "{out}/demo", "--videos", "5"]])
+def test_an_input_size_that_cannot_fit_in_memory_is_refused_with_an_estimate(command, data_root, tmp_path, capsys):
+    argv = [part.format(out=tmp_path) for part in command] + ["--config", "cpu", "--no-progress",
+                                                              "--set", "data.input_size=[100000,100000]"]
+    if command[0] != "demo":
+        argv += ["--data", str(data_root), "--format", "synthetic"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2
+    line = _one_line(err)
+    assert "data.input_size 100000x100000" in line and "GiB" in line and "available" in line
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "demo" / "data").exists()
+
+
+def test_threads_above_the_usable_cores_are_capped_with_a_note(caplog):
+    from echoseg.inference.threads import capped_threads, default_threads
+
+    cores = default_threads()
+    with caplog.at_level(logging.WARNING):
+        assert capped_threads(10000) == cores
+    assert f"--threads 10000 is more than the {cores} core(s)" in caplog.text
+    assert capped_threads(1) == 1 and capped_threads(None) == cores
+
+
+def test_training_threads_above_the_usable_cores_are_capped(tmp_path, caplog):
+    import torch
+
+    from _training_data import TinyNet, ellipse_dataset, tiny_overrides
+    from echoseg.training import resolve_config, train
+
+    before = torch.get_num_threads()
+    try:
+        config = resolve_config(None, tiny_overrides(1) + ["runtime.threads=10000"])
+        with caplog.at_level(logging.WARNING):
+            train(config, out_dir=tmp_path / "run", samples=ellipse_dataset(n_train=2, n_val=1), model=TinyNet())
+        assert torch.get_num_threads() <= len(__import__("os").sched_getaffinity(0))
+        assert "runtime.threads 10000 is more than" in caplog.text
+    finally:
+        torch.set_num_threads(before)
