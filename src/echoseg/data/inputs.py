@@ -207,8 +207,7 @@ def _is_under(path: Path, folder: Path) -> bool:
 def read_video(path: str | Path, fps_hint: float | None = None) -> VideoInput:
     """Decode one input file to grayscale uint8 (T, H, W) with its fps and spacing (see module doc)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
+    files.require_regular_file(path)
     suffix = suffix_of(path)
     if suffix in DICOM_SUFFIXES or (suffix == "" and has_dicom_preamble(path)):
         video = read_dicom(path)
