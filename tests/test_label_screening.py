@@ -156,3 +156,13 @@ def test_camus_files_with_a_lower_case_view_are_read_not_dropped(tmp_path):
     sample = reader.load("patient0002_4CH")
     assert sample.n_frames == len(video) and sample.masks[sample.ed].sum() == (labels[0] == 1).sum()
     assert not reader.problems
+
+
+def test_training_on_a_dataset_whose_every_case_is_left_out_says_so(tmp_path, capsys):
+    write_echonet(tmp_path / "data", [{"name": f"C{i}", "n_frames": N, "traced": [0, N // 2], "split": "Training"}
+                                      for i in range(3)])
+    code, _, err = _run(["train", "--data", str(tmp_path / "data"), "--format", "echonet", "--config", "cpu",
+                         "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 2
+    assert "all 3 cases the dataset names were left out" in err and "Split 'Training'" in err
+    assert "split has none" not in err

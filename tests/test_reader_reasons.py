@@ -58,8 +58,8 @@ def test_an_uncompressed_dicom_with_a_wrong_frame_count_names_the_count_not_a_de
 
 
 def test_evaluate_all_with_no_cases_does_not_say_split_none(tmp_path):
-    from echoseg.evaluation.evaluate import evaluate_model
     from echoseg.errors import EchosegError
+    from echoseg.evaluation.evaluate import evaluate_model
     from evaluation_fakes import FakeReader, FakeSegmenter, perfect_predictor
 
     with pytest.raises(EchosegError) as info:

@@ -105,6 +105,9 @@ def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cac
     left_out = listing_left_out(source)
     excluded = {item.case_id for item in left_out}
     records = source.records()
+    if not records and left_out:  # "the train split has none" would hide that every case was left out
+        raise EchosegError(f"no training cases: all {len(left_out)} cases the dataset names were left out, e.g. "
+                           f"{left_out[0].case_id}: {left_out[0].reason}")
     # The split is made on every listed case, so which cases are bad never moves a good one between train and val.
     train_ids, val_ids = split_cases(records, config)
     cases = [(c, "train") for c in train_ids if c not in excluded] + [(c, "val") for c in val_ids if c not in excluded]
