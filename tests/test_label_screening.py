@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pytest
 
-from echoseg.cli import main
 from echoseg.data.check import check_dataset
 from echoseg.data.readers.echonet import EchoNetReader
 from echoseg.data.screening import listing_left_out, sample_left_out_reason
@@ -20,6 +18,7 @@ from echoseg.evaluation.evaluate import evaluate_model
 from echoseg.evaluation.report import write_report
 from evaluation_fakes import FakeSegmenter
 from readers_fixtures import lv_mask, tracing_rows, write_echonet
+from test_data_cli import _run
 
 N = 12
 
@@ -112,13 +111,6 @@ def test_evaluate_leaves_out_and_reports_what_train_leaves_out(tmp_path):
         rows = {row["case_id"]: row for row in csv.DictReader(handle)}
     assert rows["FIVEROWS"]["error"].startswith("left out") and "5 rows" in rows["FIVEROWS"]["error"]
     assert rows["GOOD0"]["error"] == ""
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_unknown_split_value_is_a_problem_naming_file_row_and_value(tmp_path, capsys):

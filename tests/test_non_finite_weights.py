@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from echoseg.cli import main
 from echoseg.models.checkpoint import save_model
 from echoseg.models.weights_files import find_weights
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, beating_video, one_torch_thread, register_tiny_model  # noqa: F401
+from test_data_cli import _run
 from test_data_inputs import _write_cv2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 @pytest.fixture

@@ -7,15 +7,8 @@ import logging
 
 import pytest
 
-from echoseg.cli import main
 from echoseg.data.synthetic import generate_dataset, write_synthetic
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+from test_data_cli import _run
 
 
 def _one_line(err):

@@ -4,11 +4,9 @@ import json
 
 import pytest
 
-from echoseg.cli import main
 from echoseg.data.synthetic import generate_dataset, write_synthetic
-
-TINY = ["model.settings.width=0.125", "data.input_size=[32,32]", "optim.steps=2", "data.num_workers=0",
-        "runtime.val_interval=2", "data.batch_labeled=2", "data.batch_unlabeled=2"]
+from test_data_cli import _run
+from test_protocols import TINY
 
 
 def _sets(overrides):
@@ -22,21 +20,15 @@ def data_root(tmp_path_factory):
     return root
 
 
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    return info.value.code, capsys.readouterr().err
-
-
 def test_cv_refuses_a_finished_fold_trained_with_other_settings(data_root, tmp_path, capsys):
     out = tmp_path / "cv"
     argv = ["cv", "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out", str(out),
             "--folds", "3", "--limit-folds", "1", "--no-progress"]
-    code, err = _run(argv + _sets(TINY), capsys)
+    code, _, err = _run(argv + _sets(TINY), capsys)
     assert code == 0, err
     before = (out / "cv_summary.json").read_text()
 
-    code, err = _run(argv + _sets(TINY + ["optim.steps=3", "model.window=1"]), capsys)
+    code, _, err = _run(argv + _sets(TINY + ["optim.steps=3", "model.window=1"]), capsys)
     assert code == 2
     line = err.strip()
     assert "\n" not in line and "Traceback" not in err
@@ -47,7 +39,7 @@ def test_cv_refuses_a_finished_fold_trained_with_other_settings(data_root, tmp_p
     assert json.loads(before)["config"]["optim"]["steps"] == 2
 
     # Settings that change nothing computed (workers, intervals) may differ: the fold is reused.
-    code, err = _run(argv + _sets(TINY + ["runtime.val_interval=1"]), capsys)
+    code, _, err = _run(argv + _sets(TINY + ["runtime.val_interval=1"]), capsys)
     assert code == 0, err
 
 
@@ -65,7 +57,7 @@ def test_ablation_and_compare_refuse_a_run_folder_trained_with_other_settings(co
     earlier = resolve_config("cpu", TINY + ["optim.steps=7", "model.name=unet", "model.window=1"])
     (out / folder / "train").mkdir(parents=True)
     (out / folder / "train" / "config.yaml").write_text(dump_yaml(earlier))
-    code, err = _run([*command, "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out", str(out),
+    code, _, err = _run([*command, "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out", str(out),
                       "--folds", "0", "--no-progress", *_sets(TINY)], capsys)
     assert code == 2, err
     assert "optim.steps: 7 there, 2 now" in err and str(out / folder) in err and "\n" not in err.strip()
