@@ -13,7 +13,7 @@ Writes N synthetic beating-ellipse AVIs (MJPG, like EchoNet) to a temporary fold
     python -m benchmarks.bench_predict --checkpoint runs/demo/train --no-overlay --matrix --repeats 3
 
 `--threads default` and `--wait-policy default` are what `echoseg predict` does when not told
-(`echoseg.inference.threads`); `unset` leaves OMP_WAIT_POLICY alone (libgomp spins before sleeping).
+(`echoseg.threads`); `unset` leaves OMP_WAIT_POLICY alone (libgomp spins before sleeping).
 Stages in the end-to-end run: decode and write run in background threads (overlapped with the
 model), so their sums can exceed their share of the wall time; `decode_wait` is what the model
 actually waited for input.
@@ -83,7 +83,7 @@ def set_wait_policy(name: str) -> None:
     """Before torch (and its OpenMP) is imported."""
     value = POLICIES[name]
     if value is None:
-        from echoseg.inference.threads import configure_openmp
+        from echoseg.threads import configure_openmp
 
         configure_openmp()
     elif value == "":
@@ -114,7 +114,7 @@ def run_once(args) -> dict:
     import torch
 
     from echoseg.inference.predict import PredictSettings, predict_videos
-    from echoseg.inference.threads import default_threads
+    from echoseg.threads import default_threads
 
     threads = default_threads() if args.threads == "default" else int(args.threads)
     torch.set_num_threads(threads)
@@ -149,7 +149,7 @@ def run_stages(args) -> dict:
     from echoseg.data.inputs import read_video
     from echoseg.data.resize import resize_probs, resize_video
     from echoseg.inference.predict import analyse, summary_row, write_video_outputs
-    from echoseg.inference.threads import default_threads
+    from echoseg.threads import default_threads
 
     torch.set_num_threads(default_threads() if args.threads == "default" else int(args.threads))
     segmenter, label = build_segmenter(args)

@@ -156,15 +156,3 @@ def test_cfg_order_contradicted_by_the_masks_is_reported(tmp_path):
     assert np.array_equal(sample.video, video[::-1])  # the cfg is followed...
     (problem,) = reader.problems  # ...and the contradiction reported
     assert problem.case_id == "patient0006_2CH" and "ED mask" in problem.problem and "smaller than ES" in problem.problem
-
-
-def test_a_view_written_in_other_letter_case_is_reported_not_dropped_silently(tmp_path):
-    # issue 26, item 9: patient files saying `4ch` were dropped with "problems 0"
-    video, labels = camus_case(T)
-    write_camus_nifti_patient(tmp_path, "patient0001", "4CH", video, labels)
-    write_camus_nifti_patient(tmp_path, "patient0002", "4ch", video, labels)
-    reader = CamusReader(tmp_path, views=["4CH"])
-    assert reader.case_ids() == ["patient0001_4CH"]
-    (problem,) = reader.problems
-    assert "view 4CH written" in problem.problem and "rename them" in problem.problem
-    assert "patient0002" in str(problem.path)

@@ -198,13 +198,17 @@ def test_traced_frame_beyond_the_video(tmp_path):
         reader.load("SHORT")
 
 
-def test_unknown_split_and_bad_numbers_are_problems(tmp_path):
-    write_echonet(tmp_path, [{"name": "X", "n_frames": N, "traced": [0, 6], "split": "EXTERNAL", "ef": "n/a"}])
+def test_unknown_split_skips_the_case_and_bad_numbers_are_problems(tmp_path):
+    # issue 26: a case with Split `Testing` was trained on (no split counts as train); `train` is TRAIN.
+    write_echonet(tmp_path, [{"name": "X", "n_frames": N, "traced": [0, 6], "split": "Testing"},
+                             {"name": "Y", "n_frames": N, "traced": [0, 6], "split": "train", "ef": "n/a"}])
     reader = EchoNetReader(tmp_path)
     (record,) = reader.records()
-    assert record.split is None and record.ef is None
-    messages = " | ".join(p.problem for p in reader.problems)
-    assert "unknown Split 'EXTERNAL'" in messages and "EF 'n/a' is not a number" in messages
+    assert (record.case_id, record.split, record.ef) == ("Y", "train", None)
+    skipped = reader.skipped_cases["X"]
+    assert skipped.path.endswith("FileList.csv")
+    assert "line 2: Split 'Testing' of X is not TRAIN, VAL or TEST" in skipped.problem
+    assert "EF 'n/a' is not a number" in " | ".join(p.problem for p in reader.problems)
 
 
 def test_equal_areas_still_give_two_different_frames(tmp_path):

@@ -100,7 +100,7 @@ def test_a_bad_torchrun_variable_is_one_line(tmp_path, dataset, capsys, monkeypa
 
 
 def test_more_threads_than_cores_are_capped_with_a_note(caplog):
-    from echoseg.inference.threads import default_threads, usable_threads
+    from echoseg.threads import default_threads, usable_threads
 
     with caplog.at_level("WARNING"):
         assert usable_threads(10_000) == default_threads()

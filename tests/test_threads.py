@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from echoseg.inference.threads import default_threads
+from echoseg.threads import default_threads
 
 
 def test_default_threads_are_the_cores_this_process_may_use():

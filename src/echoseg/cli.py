@@ -14,7 +14,7 @@ import sys
 
 from echoseg import __version__
 from echoseg.errors import EchosegError, Interrupted
-from echoseg.inference.threads import configure_openmp
+from echoseg.threads import configure_openmp
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 

@@ -84,8 +84,8 @@ def run_predict_bench(args: argparse.Namespace) -> int:
     from echoseg.inference import benchmark, onnx_cache
     from echoseg.inference.engines import OnnxRuntimeEngine, TorchEngine, import_onnxruntime
     from echoseg.inference.segmenter import load_segmenter, pretrained_path
-    from echoseg.inference.threads import usable_threads
     from echoseg.io import atomic_write_text
+    from echoseg.threads import usable_threads
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     known = ("nchw", "channels_last", "fp32", "fp32_spinning", "int8")
@@ -172,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from echoseg.threads import usable_threads
+
+        torch.set_num_threads(usable_threads(args.threads))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cpu":
         import torch
 
-        from echoseg.inference.threads import default_threads
+        from echoseg.threads import default_threads
 
         torch.set_num_threads(default_threads())
     if (Path(args.out) / "metrics.json").exists() and not args.overwrite:
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"mask rule: {result.summary['compare']['mask_rule']}")
         print(_console_summary({**result.summary["compare"], "distance_unit": result.summary.get("distance_unit")}))
     print(f"wrote {', '.join(str(p) for p in files.values())}")
+    if result.left_out:
+        print(f"{len(result.left_out)} case(s) left out for labels `echoseg train` would not use; listed with "
+              f"why in {files['per_case']}")
     if result.errors:
         # As predict: a batch job goes on past a bad case, and its exit status says that one failed.
         print(f"{len(result.errors)} case(s) failed; listed in {files['per_case']} and the report")

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.errors import EchosegError, Interrupted
     from echoseg.inference.predict import PredictSettings, compile_model, predict_videos, start_run
     from echoseg.inference.segmenter import PRETRAINED_NOTE, load_segmenter, pretrained_path
-    from echoseg.inference.threads import usable_threads
+    from echoseg.threads import usable_threads
     from echoseg.training.distributed import env_int, resolve_device
 
     rank = args.rank if args.rank is not None else env_int("RANK", 0)

@@ -52,6 +52,19 @@ class Image:
     array: np.ndarray
     spacing_mm: tuple[float, float] | None
     fps: float | None = None
+    affine: np.ndarray | None = None  # NIfTI: the file's voxel-to-world 4x4 (its orientation), for masks written back
+
+
+def require_regular_file(path: Path, what: str = "file") -> None:
+    """Raise DataError with the right reason when `path` is not a regular file: missing, a folder, or a
+    device, pipe or socket (/dev/null exists: "not found" would be wrong)."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise DataError(path, f"{what} not found")
+    if path.is_dir():
+        raise DataError(path, f"is a folder, not a {what}")
+    raise DataError(path, f"not a regular {what} (a device, pipe or socket)")
 
 
 # --- videos -----------------------------------------------------------------------------------
@@ -84,8 +97,7 @@ def read_video_frames(path: str | Path) -> DecodedVideo:
     may be estimated from duration x fps, so one frame short is accepted for them.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "video file not found")
+    require_regular_file(path, "video file")
     quiet_opencv()
     capture = cv2.VideoCapture(str(path), *_READ_BACKEND)
     try:
@@ -215,8 +227,12 @@ def read_dicom(path: str | Path) -> DicomVideo:
                                                               to_uint8(frame, path)), cv2.COLOR_RGB2GRAY)
                 frames.append(frame)
     except Exception as exc:  # missing decoder plugin, damaged fragments, bad header values
-        raise DataError(path, f"cannot decode DICOM pixel data ({syntax_name}): {exc}; compressed files need a "
-                        f"decoder: {DICOM_DECODERS_HINT}") from None
+        if getattr(syntax, "is_compressed", True):
+            raise DataError(path, f"cannot decode DICOM pixel data ({syntax_name}): {exc}; compressed files need a "
+                            f"decoder: {DICOM_DECODERS_HINT}") from None
+        # Uncompressed pixel data needs no decoder: what is wrong is the header or the file's length.
+        raise DataError(path, f"cannot read DICOM pixel data ({syntax_name}): "
+                        f"{_native_size_problem(ds) or exc}") from None
     if not frames:
         raise DataError(path, "DICOM pixel data holds no frame")
     pixels = np.stack(frames)
@@ -298,6 +314,21 @@ def _ultrasound_regions(ds) -> list[UltrasoundRegion]:
     return regions
 
 
+def _native_size_problem(ds) -> str | None:
+    """Why uncompressed pixel data does not fit its header (frames it holds vs NumberOfFrames), or None."""
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        per_frame = rows * columns * int(ds.get("SamplesPerPixel", 1)) * ((int(ds.BitsAllocated) + 7) // 8)
+        declared = int(ds.get("NumberOfFrames", 1) or 1)
+        held = len(ds.PixelData) // per_frame if per_frame else 0
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if held == declared:
+        return None
+    return (f"NumberOfFrames says {declared} but the pixel data holds {held} frame(s) of {columns}x{rows} "
+            f"({len(ds.PixelData)} bytes): the header is wrong or the file is truncated")
+
+
 def _dicom_spacing(ds, regions: list[UltrasoundRegion]) -> tuple[float, float] | None:
     """(dy, dx) mm: the first 2-D ultrasound region with cm units, else PixelSpacing (row, column), else None."""
     for region in regions:
@@ -343,39 +374,38 @@ def read_nifti(path: str | Path) -> Image:
     """NIfTI through nibabel: array (x, y[, t]) or (x, y, 1, t) -> (t, y, x) / (y, x);
     pixdim (dx, dy) -> spacing (dy, dx); fps from the time step when its unit is sec or msec."""
     import nibabel
+    from nibabel.openers import ImageOpener
 
     path = Path(path)
     try:
-        image = nibabel.load(str(path))
+        # nibabel replaces a pixdim of 0 by 1.0 on load (and says so on stderr): the raw header tells the
+        # truth, and a pixel size of 0 means an unknown one, not 1 mm.
+        nibabel_log = logging.getLogger("nibabel.global")
+        level, nibabel_log.level = nibabel_log.level, logging.ERROR
+        try:
+            image = nibabel.load(str(path))
+        finally:
+            nibabel_log.level = level
+        with ImageOpener(str(path)) as handle:  # NIfTI-1 or NIfTI-2: the loaded header's own class
+            raw_header = type(image.header).from_fileobj(handle, check=False)
         data = np.asanyarray(image.dataobj)
-        zooms = tuple(float(z) for z in image.header.get_zooms())
+        zooms = tuple(float(z) for z in raw_header.get_zooms())
         time_unit = image.header.get_xyzt_units()[1]
-        stored = _stored_pixdim(path, type(image.header))
+        affine = np.asarray(image.affine, dtype=float)
     except Exception as exc:  # nibabel raises many types for damaged files
         raise DataError(path, f"unreadable NIfTI image ({type(exc).__name__}: {exc})") from None
     if data.ndim == 4 and data.shape[2] == 1:  # 2-D+t stored with a singleton z axis
         data = data[:, :, 0, :]
         zooms = (zooms[0], zooms[1], zooms[3])
+    if data.size == 0:
+        raise DataError(path, f"empty NIfTI image: it holds no pixels (dimensions {list(data.shape)})")
     if data.ndim < 2 or len(zooms) < 2:
         raise DataError(path, f"expected a 2-D image or a 2-D+t sequence, got shape {data.shape}")
-    # nibabel replaces a stored pixdim of 0 by 1.0 on load: that would turn "unknown" into 1 mm pixels
-    known = stored is None or (len(stored) > 2 and stored[1] > 0 and stored[2] > 0)
-    spacing = (zooms[1], zooms[0]) if known and zooms[0] > 0 and zooms[1] > 0 else None
+    spacing = (zooms[1], zooms[0]) if zooms[0] > 0 and zooms[1] > 0 else None
     fps = None
     if data.ndim == 3 and len(zooms) > 2 and zooms[2] > 0 and time_unit in ("sec", "msec"):
         fps = 1.0 / (zooms[2] / (1000.0 if time_unit == "msec" else 1.0))
-    return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=spacing, fps=fps)
-
-
-def _stored_pixdim(path: Path, header_class) -> list[float] | None:
-    """pixdim as written in the file (nibabel's loaded header has zeros replaced), or None if unreadable."""
-    from nibabel.openers import ImageOpener
-
-    try:
-        with ImageOpener(str(path)) as f:
-            return [float(v) for v in header_class.from_fileobj(f, check=False)["pixdim"]]
-    except Exception:  # the loaded header's zooms are used then
-        return None
+    return Image(array=data.transpose(tuple(reversed(range(data.ndim)))), spacing_mm=spacing, fps=fps, affine=affine)
 
 
 def read_metaimage(path: str | Path) -> Image:
@@ -390,9 +420,37 @@ def read_metaimage(path: str | Path) -> Image:
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise DataError(path, f"unreadable MetaImage ({str(exc).strip().splitlines()[-1]})") from None
+        # SimpleITK says "No such file or directory" for a data file that is only too short.
+        why = _metaimage_data_problem(path) or f"unreadable MetaImage ({str(exc).strip().splitlines()[-1]})"
+        raise DataError(path, why) from None
     spacing = image.GetSpacing()
     return Image(array=sitk.GetArrayFromImage(image), spacing_mm=(float(spacing[1]), float(spacing[0])))
+
+
+METAIMAGE_BYTES = {"MET_UCHAR": 1, "MET_CHAR": 1, "MET_USHORT": 2, "MET_SHORT": 2, "MET_UINT": 4, "MET_INT": 4,
+                   "MET_FLOAT": 4, "MET_ULONG": 8, "MET_LONG": 8, "MET_DOUBLE": 8}
+
+
+def _metaimage_data_problem(path: Path) -> str | None:
+    """What is wrong with the raw data file a .mhd header names (missing, or shorter than DimSize x
+    ElementType needs), or None when the header cannot tell (compressed, inline or listed data)."""
+    try:
+        fields = dict(line.split("=", 1) for line in path.read_text(errors="replace").splitlines() if "=" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        data_name = fields["ElementDataFile"]
+        if data_name.upper() in ("LOCAL", "LIST") or fields.get("CompressedData", "False").lower() == "true":
+            return None
+        needed = math.prod(int(n) for n in fields["DimSize"].split()) * METAIMAGE_BYTES[fields["ElementType"]]
+        needed *= int(fields.get("ElementNumberOfChannels", "1"))
+    except (OSError, KeyError, ValueError):
+        return None
+    data_file = path.parent / data_name
+    if not data_file.is_file():
+        return f"its data file {data_file} (ElementDataFile) not found"
+    held = data_file.stat().st_size
+    if held < needed:
+        return f"its data file {data_file} holds {held} bytes, DimSize and ElementType need {needed} (truncated)"
+    return None
 
 
 # --- intensities ------------------------------------------------------------------------------

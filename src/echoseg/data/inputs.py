@@ -48,6 +48,7 @@ class VideoInput:
     path: Path
     notes: list[str] = field(default_factory=list)
     region: tuple[int, int, int, int] | None = None
+    affine: np.ndarray | None = None  # NIfTI: voxel-to-world 4x4 of (x, y, ...), kept so masks.nii.gz overlays it
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,7 @@ def _is_under(path: Path, folder: Path) -> bool:
 def read_video(path: str | Path, fps_hint: float | None = None) -> VideoInput:
     """Decode one input file to grayscale uint8 (T, H, W) with its fps and spacing (see module doc)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
+    files.require_regular_file(path)
     suffix = suffix_of(path)
     if suffix in DICOM_SUFFIXES or (suffix == "" and has_dicom_preamble(path)):
         video = read_dicom(path)
@@ -260,4 +260,6 @@ def _image_input(image: files.Image, path: Path, kind: str) -> VideoInput:
         raise DataError(path, f"expected a 2-D+time {kind} image, got array shape {arr.shape} (t, y, x)")
     notes: list[str] = []
     frames = files.to_uint8(arr, path, notes)
-    return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes)
+    if image.spacing_mm is None:
+        notes.append(f"the {kind} file gives no pixel size: areas and volumes in pixels")
+    return VideoInput(np.ascontiguousarray(frames), image.fps, image.spacing_mm, path, notes, affine=image.affine)

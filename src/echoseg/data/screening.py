@@ -26,15 +26,38 @@ class LeftOut:
     reason: str
 
 
+# An LV cavity mask smaller than this many pixels is a collapsed outline (all tracing points on one spot),
+# not a ventricle: the smallest real end-systolic LV covers hundreds of pixels even in EchoNet's 112x112 frames.
+MIN_LV_PIXELS = 8
+# An LV cavity covering more than this fraction of the frame is a tracing that runs off to the frame's edge:
+# apical views show the LV beside three other chambers, so it never fills most of the image.
+MAX_LV_FRACTION = 0.5
+
+
+def _frames_text(frames: list[int]) -> str:
+    return ", ".join(map(str, frames[:5])) + (f" and {len(frames) - 5} more" if len(frames) > 5 else "")
+
+
 def label_problems(sample: EchoSample) -> list[str]:
-    """What is wrong with a loaded sample's labels for supervision (empty list: nothing)."""
+    """What is wrong with a loaded sample's labels for supervision (empty list: nothing): no masks, an
+    empty mask, or a mask whose area no LV has (`MIN_LV_PIXELS`, `MAX_LV_FRACTION`)."""
     if not sample.masks:
         return ["no ground-truth masks"]
-    empty = [frame for frame, mask in sorted(sample.masks.items()) if not mask.any()]
+    areas = {frame: int(mask.sum()) for frame, mask in sorted(sample.masks.items())}
+    empty = [frame for frame, area in areas.items() if area == 0]
     if empty:
-        return [f"empty ground-truth mask on frame(s) {', '.join(map(str, empty[:5]))}"
-                + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")]
-    return []
+        return [f"empty ground-truth mask on frame(s) {_frames_text(empty)}"]
+    problems = []
+    tiny = [frame for frame, area in areas.items() if area < MIN_LV_PIXELS]
+    if tiny:
+        problems.append(f"implausible ground-truth area on frame(s) {_frames_text(tiny)}: under {MIN_LV_PIXELS} "
+                        "pixels (a collapsed outline)")
+    frame_pixels = next(iter(sample.masks.values())).size
+    huge = [frame for frame, area in areas.items() if area > MAX_LV_FRACTION * frame_pixels]
+    if huge:
+        problems.append(f"implausible ground-truth area on frame(s) {_frames_text(huge)}: over "
+                        f"{MAX_LV_FRACTION:.0%} of the frame")
+    return problems
 
 
 def describe(problem: Problem) -> str:

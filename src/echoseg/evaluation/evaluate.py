@@ -22,6 +22,7 @@ import numpy as np
 
 from echoseg.data.readers.base import Reader
 from echoseg.data.schema import EchoSample
+from echoseg.data.screening import listing_left_out, sample_left_out_reason
 from echoseg.errors import EchosegError
 from echoseg.evaluation.ef import ef_agreement
 from echoseg.evaluation.metrics import FrameRecord, SegmentationMetrics
@@ -85,6 +86,7 @@ class EvaluationResult:
     errors: list[dict]
     biplane: list[dict]
     settings: dict
+    left_out: list[dict] = field(default_factory=list)  # {"case_id", "reason"}: labels training would not use
 
 
 def _phase(frame: int, sample: EchoSample) -> str:
@@ -229,7 +231,11 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     if limit is not None:
         case_ids = case_ids[:limit]
     if not case_ids:
-        raise EchosegError(f"{reader.root}: no cases to evaluate (split {split!r})")
+        raise EchosegError(f"{reader.root}: no cases to evaluate ({f'the {split} split has none' if split else 'none listed'})")
+    # The cases training leaves out for doubtful labels are not scored either: their truth is not a truth.
+    doubted = {item.case_id: item.reason for item in listing_left_out(reader)}
+    left_out = [{"case_id": case_id, "reason": doubted[case_id]} for case_id in case_ids if case_id in doubted]
+    case_ids = [case_id for case_id in case_ids if case_id not in doubted]
     iterator = case_ids
     if progress:
         from tqdm import tqdm
@@ -242,6 +248,10 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     for order, case_id in enumerate(iterator):
         try:
             sample = reader.load(case_id)
+            reason = sample_left_out_reason(reader, sample)
+            if reason:
+                left_out.append({"case_id": case_id, "reason": reason})
+                continue
             case, snap = evaluate_case(segmenter, sample, metrics, all_frames=all_frames,
                                        compare=None if compare_rule is None else (compare_rule, compare_metrics))
         except Exception as exc:  # a bad case must not stop the evaluation of the others
@@ -261,7 +271,10 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     if compare_rule is not None:
         summary["compare"] = {"mask_rule": compare_rule.describe(), "groups": compare_metrics.aggregate()["groups"]}
     n_frames = sum(c.n_frames for c in cases)
-    summary["run"] = {"split": split, "cases": len(case_ids), "evaluated": len(cases), "failed": len(errors),
+    for item in left_out:
+        log.warning("%s: left out (labels training would not use): %s", item["case_id"], item["reason"])
+    summary["run"] = {"split": split or "all", "cases": len(case_ids) + len(left_out), "evaluated": len(cases),
+                      "failed": len(errors), "left_out": len(left_out),
                       "frames_predicted": n_frames, "seconds": seconds,
                       "frames_per_second": n_frames / seconds if seconds > 0 else float("nan"),
                       "threshold": segmenter.mask_rule.threshold, "mask_rule": segmenter.mask_rule.describe(),
@@ -269,4 +282,4 @@ def evaluate_model(segmenter: Segmenter, reader: Reader, *, split: str | None = 
     settings = {"split": split, "input_size": list(segmenter.input_size), "all_frames": all_frames,
                 "batch_size": segmenter.batch_size, "limit": limit}
     snapshots = [snap for _, _, snap in sorted(worst, key=lambda item: -item[0])]
-    return EvaluationResult(summary, list(metrics.records), cases, snapshots, errors, biplane, settings)
+    return EvaluationResult(summary, list(metrics.records), cases, snapshots, errors, biplane, settings, left_out)

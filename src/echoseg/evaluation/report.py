@@ -90,6 +90,8 @@ def per_case_rows(result: EvaluationResult) -> list[dict]:
             "volume_unit": case.volume_unit, "seconds": case.seconds, "error": "",
         })
     rows += [{"case_id": e["case_id"], "error": e["error"]} for e in result.errors]
+    rows += [{"case_id": e["case_id"], "error": f"left out, as training leaves it out: {e['reason']}"}
+             for e in result.left_out]
     return rows
 
 
@@ -309,7 +311,7 @@ def write_report(result: EvaluationResult, out_dir: str | Path, *, title: str = 
     files = {"metrics": out / "metrics.json", "per_case": out / "per_case.csv", "per_frame": out / "per_frame.csv",
              "report": out / "report.html"}
     document = {"info": dict(info or {}), "settings": result.settings, **result.summary,
-                "biplane_per_patient": result.biplane, "errors": result.errors}
+                "biplane_per_patient": result.biplane, "errors": result.errors, "left_out": result.left_out}
     atomic_write_text(files["metrics"], json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")
     atomic_write_text(files["per_case"], _csv_text(PER_CASE_COLUMNS, per_case_rows(result)))
     atomic_write_text(files["per_frame"], _csv_text(FrameRecord.columns(), [r.as_row() for r in result.records]))

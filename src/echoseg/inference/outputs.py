@@ -42,12 +42,18 @@ def write_masks_npz(path: Path, masks: np.ndarray, fps: float | None, spacing_mm
                             spacing_mm=np.asarray(spacing_mm if spacing_mm else (np.nan, np.nan), dtype=np.float64))
 
 
-def write_masks_nifti(path: Path, masks: np.ndarray, spacing_mm: tuple[float, float], fps: float | None) -> None:
-    """bool (T, H, W) -> NIfTI uint8 (x, y, t), pixdim (dx, dy, seconds per frame)."""
+def write_masks_nifti(path: Path, masks: np.ndarray, spacing_mm: tuple[float, float], fps: float | None,
+                      affine: np.ndarray | None = None) -> None:
+    """bool (T, H, W) -> NIfTI uint8 (x, y, t), pixdim (dx, dy, seconds per frame).
+
+    affine: the input NIfTI's voxel-to-world matrix, so viewers lay the masks over the image in its
+    orientation (a rotated or flipped input stays so); without one, axis-aligned from the spacing."""
     import nibabel as nib
 
     dy, dx = spacing_mm
-    img = nib.Nifti1Image(np.ascontiguousarray(masks.astype(np.uint8).transpose(2, 1, 0)), np.diag([dx, dy, 1.0, 1.0]))
+    if affine is None:
+        affine = np.diag([dx, dy, 1.0, 1.0])
+    img = nib.Nifti1Image(np.ascontiguousarray(masks.astype(np.uint8).transpose(2, 1, 0)), affine)
     img.header.set_zooms((dx, dy, 1.0 / fps if fps else 1.0))
     img.header.set_xyzt_units("mm", "sec")
     with atomic_path(path) as tmp:

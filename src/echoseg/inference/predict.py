@@ -169,7 +169,7 @@ def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, ov
     video_dir.mkdir(parents=True, exist_ok=True)
     outputs.write_masks_npz(video_dir / "masks.npz", pred.masks, v.fps, v.spacing_mm)
     if v.spacing_mm:
-        outputs.write_masks_nifti(video_dir / "masks.nii.gz", pred.masks, v.spacing_mm, v.fps)
+        outputs.write_masks_nifti(video_dir / "masks.nii.gz", pred.masks, v.spacing_mm, v.fps, v.affine)
     outputs.write_frames_csv(video_dir / "frames.csv", pred.areas, pred.volumes, pred.ed_frames, pred.es_frames,
                              physical=v.spacing_mm is not None)
     outputs.write_beats_csv(video_dir / "beats.csv", pred.beats)

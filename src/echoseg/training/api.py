@@ -104,6 +104,9 @@ def prepare_cache(source: SampleSource, source_id: str, config: TrainConfig, cac
     left_out = listing_left_out(source)
     excluded = {item.case_id for item in left_out}
     records = source.records()
+    if not records and left_out:  # "the train split has none" would hide that every case was left out
+        raise EchosegError(f"no training cases: all {len(left_out)} cases the dataset names were left out, e.g. "
+                           f"{left_out[0].case_id}: {left_out[0].reason}")
     # The split is made on every listed case, so which cases are bad never moves a good one between train and val.
     train_ids, val_ids = split_cases(records, config)
     cases = [(c, "train") for c in train_ids if c not in excluded] + [(c, "val") for c in val_ids if c not in excluded]
@@ -156,9 +159,17 @@ def check_dataset_identity(run: RunFolder, identity: dict, resume: bool) -> None
                        "or start a new run in another --out")
 
 
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       ignore: Iterable[str] = RESUMABLE_CHANGES) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (saved value, current value)} of the settings two resolved configs differ in,
+    leaving out `ignore` (settings that do not change what is computed)."""
+    before, now, ignored = flatten_config(saved), flatten_config(current), set(ignore)
+    return {key: (before.get(key), now.get(key)) for key in sorted(before.keys() | now.keys())
+            if before.get(key) != now.get(key) and key not in ignored}
+
+
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    differences = sorted(k for k in flatten_config(saved).keys() | flatten_config(current).keys()
-                         if flatten_config(saved).get(k) != flatten_config(current).get(k) and k not in RESUMABLE_CHANGES)
+    differences = sorted(config_differences(saved, current))
     if differences:
         raise ConfigError(f"{where}: cannot resume with a different config; changed: {differences} "
                           f"(only {sorted(RESUMABLE_CHANGES)} may change)")

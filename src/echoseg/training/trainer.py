@@ -41,6 +41,7 @@ from echoseg.geometry.masks import MaskRule
 from echoseg.models.auxiliary import collect_auxiliary_losses
 from echoseg.models.checkpoint import save_model
 from echoseg.models.weights_files import BEST, LAST
+from echoseg.threads import usable_threads
 from echoseg.training.cache import FrameCache
 from echoseg.training.config import TrainConfig, steps_per_epoch
 from echoseg.training.dataset import (
@@ -154,7 +155,7 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         rt = config.runtime
         if rt.threads > 0:
-            torch.set_num_threads(rt.threads)
+            torch.set_num_threads(usable_threads(rt.threads, "runtime.threads"))
 
         self.window = int(model.window)
         self.student = model.to(self.device)
@@ -469,11 +470,14 @@ class Trainer:
     def _diverged(self, losses: dict[str, torch.Tensor]) -> None:
         values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
         last = self.run.checkpoint(LAST)
-        where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
-        raise TrainingDiverged(
-            f"loss is not finite at step {self.step + 1} ({values}); training stopped and the weights were not "
-            f"updated; {where}. Lower optim.lr or check the data and start a new run (--resume continues with the "
-            f"same settings only, so it would diverge again).")
+        # --resume refuses a changed optim.lr (and would diverge again unchanged): a new run is the way on.
+        if last:
+            advice = (f"the last good checkpoint is {last}. Lower optim.lr or check the data, then start a new run "
+                      f"in another --out, from those weights with --init {last}")
+        else:
+            advice = "no checkpoint was saved yet. Lower optim.lr or check the data, then start the run again"
+        raise TrainingDiverged(f"loss is not finite at step {self.step + 1} ({values}); training stopped and the "
+                               f"weights were not updated; {advice}")
 
 
 @contextlib.contextmanager

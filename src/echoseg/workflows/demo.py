@@ -59,6 +59,9 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     from echoseg.training.config import resolve_config
     from echoseg.training.run_folder import RunFolder
 
+    # Everything that can be refused is refused before synthesis: a bad --set, a size too big (commands.demo
+    # refuses too few videos).
+    config = resolve_config(settings.config, settings.overrides)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -82,7 +85,6 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         write_synthetic(native_root, videos)
     lap("synthesize")
 
-    config = resolve_config(settings.config, settings.overrides)
     run_dir = out / "train"
     run = RunFolder(run_dir)
     result = train(config, echonet_root, "echonet", run_dir, resume=run.can_resume(), progress=settings.progress)

@@ -152,6 +152,7 @@ class CamusReader(Reader):
         self.reversed_cases: list[str] = []
         self._cases: dict[str, _Case] | None = None
         self._skipped: dict[str, Problem] = {}
+        self._listings: dict[Path, dict[str, str]] = {}
 
     # layout -------------------------------------------------------------------------------------
 
@@ -226,15 +227,12 @@ class CamusReader(Reader):
                 self._problem(folder, "patient in no database_split list (split unknown)", patient)
             for view in self.views:
                 case_id = f"{patient}_{view}"
-                cfg = folder / f"Info_{view}.cfg"
-                if not cfg.is_file():
-                    if any(folder.glob(f"{patient}_{view}_*{extension}")):
+                cfg = self._entry(folder, f"Info_{view}.cfg")
+                if cfg is None:
+                    cfg = folder / f"Info_{view}.cfg"
+                    prefix = f"{patient}_{view}_".lower()
+                    if any(n.startswith(prefix) and n.endswith(extension) for n in self._listing(folder)):
                         self._skipped[case_id] = self._problem(cfg, "Info cfg missing (case skipped)", case_id)
-                    elif other_case := _other_letter_case(folder, patient, view):
-                        # e.g. patient0001_4ch_ED.nii.gz: not the release's names, but not to be dropped silently
-                        self._skipped[case_id] = self._problem(
-                            folder / other_case, f"view {view} written {other_case!r}: CAMUS names its files "
-                            f"Info_{view}.cfg and {patient}_{view}_...; rename them (case skipped)", case_id)
                     continue
                 try:
                     record = self._record(case_id, patient, view, split, cfg)
@@ -269,10 +267,20 @@ class CamusReader(Reader):
         return self._lookup(self._index(), case_id, DataError(
             self.root, f"no case {case_id!r} (case ids look like patient0001_4CH; views {list(self.views)})"))
 
+    def _listing(self, folder: Path) -> dict[str, str]:
+        """{lower-case name: name} of a patient folder's files, listed once."""
+        if folder not in self._listings:
+            self._listings[folder] = {path.name.lower(): path.name for path in folder.iterdir() if path.is_file()}
+        return self._listings[folder]
+
+    def _entry(self, folder: Path, name: str) -> Path | None:
+        """The file `name` in `folder`, its case ignored: exports write `4ch` as often as `4CH`."""
+        found = self._listing(folder).get(name.lower())
+        return None if found is None else folder / found
+
     def _file(self, case: _Case, kind: str) -> Path | None:
         record = case.record
-        path = case.folder / f"{record.patient_id}_{record.view}_{kind}{EXTENSIONS[self.release]}"
-        return path if path.is_file() else None
+        return self._entry(case.folder, f"{record.patient_id}_{record.view}_{kind}{EXTENSIONS[self.release]}")
 
     def load(self, case_id: str) -> EchoSample:
         case = self._case(case_id)
@@ -360,15 +368,3 @@ class CamusReader(Reader):
         if label.shape != tuple(shape):
             raise DataError(path, f"gt shape {label.shape} (H, W) does not match the image's {tuple(shape)}")
         return _as_labels(label, path)
-
-
-def _other_letter_case(folder: Path, patient: str, view: str) -> str | None:
-    """The first file of `view` in `folder` whose name differs from CAMUS's only in letter case (e.g.
-    `Info_4ch.cfg`, `patient0001_4ch_ED.nii.gz`), or None."""
-    wanted = (f"info_{view}.cfg".lower(), f"{patient}_{view}_".lower())
-    for path in sorted(folder.iterdir()):
-        lower = path.name.lower()
-        if (lower == wanted[0] or lower.startswith(wanted[1])) and not (path.name == f"Info_{view}.cfg"
-                                                                          or path.name.startswith(f"{patient}_{view}_")):
-            return path.name
-    return None

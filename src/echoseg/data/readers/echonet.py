@@ -39,6 +39,7 @@ FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FPS", "NumberOfFrames", "Sp
 TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 SPLITS = {"TRAIN": "train", "VAL": "val", "TEST": "test"}
 ROWS_PER_TRACED_FRAME = 21  # 1 long axis + 20 chords
+MAX_CANVAS_SIDE = 1024  # pixels; tracings of a FileList without FrameHeight/FrameWidth are drawn on at most this
 
 
 def strip_avi(name: str) -> str:
@@ -59,6 +60,14 @@ def tracing_polygon(rows: np.ndarray) -> np.ndarray:
     side_1 = rows[1:, 0:2]
     side_2 = rows[1:, 2:4][::-1]
     return np.rint(np.concatenate([side_1, side_2])).astype(np.int32)
+
+
+def _outline_area(rows: np.ndarray) -> float:
+    """Area in square pixels of a traced frame's outline (the unrounded `tracing_polygon`), by the shoelace formula."""
+    rows = np.asarray(rows, dtype=float)
+    outline = np.concatenate([rows[1:, 0:2], rows[1:, 2:4][::-1]])
+    x, y = outline[:, 0], outline[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
 def tracing_mask(rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -126,6 +135,7 @@ class EchoNetReader(Reader):
         self.ed_listed_last: list[str] = []
         self._cases: dict[str, _Case] | None = None
         self._skipped: dict[str, Problem] = {}
+        self._geometry_checked: set[tuple[str, int]] = set()
 
     # listing ------------------------------------------------------------------------------------
 
@@ -156,8 +166,12 @@ class EchoNetReader(Reader):
         if not self.videos_dir.is_dir():
             raise DataError(self.videos_dir, "Videos/ folder not found (is this an EchoNet-Dynamic folder?)")
         videos_on_disk = set(os.listdir(self.videos_dir))  # one listing, not one stat per case
+        # FileList.csv names that differ from the files only in case (0X1A vs 0x1a.avi) name those files.
+        by_lower_name = {name.lower(): name for name in videos_on_disk}
         usable: dict[str, _Case] = {}
         for case_id, case in cases.items():
+            if case.video_path.name not in videos_on_disk and case.video_path.name.lower() in by_lower_name:
+                case.video_path = self.videos_dir / by_lower_name[case.video_path.name.lower()]
             if case.video_path.name not in videos_on_disk:
                 self._skip(case.video_path, "video listed in FileList.csv but the file is missing", case_id)
                 continue
@@ -203,9 +217,12 @@ class EchoNetReader(Reader):
                     self._problem(path, f"line {line_no}: {case_id} listed twice (first row kept)", case_id)
                     continue
                 raw_split = row[column["Split"]].strip()
-                split = SPLITS.get(raw_split.upper())
+                split = SPLITS.get(raw_split.upper())  # `train` or `Train` mean TRAIN
                 if split is None:
-                    self._problem(path, f"line {line_no}: unknown Split {raw_split!r} (expected TRAIN/VAL/TEST)", case_id)
+                    # Training would take a case without a split as a training case, a test case among them.
+                    self._skip(path, f"line {line_no}: Split {raw_split!r} of {case_id} is not TRAIN, VAL or TEST "
+                               "(any case; case skipped)", case_id)
+                    continue
 
                 values = {name: self._number(path, line_no, case_id, name, row[i]) for name, i in numeric.items()}
                 record = CaseRecord(
@@ -301,12 +318,33 @@ class EchoNetReader(Reader):
                 del case.traces[frame]
             elif len(rows) != ROWS_PER_TRACED_FRAME:
                 # The outline of a short tracing is a sliver of the LV: its area can swap ED and ES.
-                self.problems.append(Problem(
-                    str(self.tracings_path),
-                    f"frame {frame}: {len(rows)} rows, expected {ROWS_PER_TRACED_FRAME} (1 long axis + 20 chords; "
-                    "labels doubtful: loaded as given, left out of training)",
-                    case_id, suspect=True))
+                self._doubt(case_id, frame, f"{len(rows)} rows, expected {ROWS_PER_TRACED_FRAME} (1 long axis + 20 chords)")
+        if case.frame_height and case.frame_width:
+            self._check_geometry(case, (case.frame_height, case.frame_width))
         return True
+
+    def _doubt(self, case_id: str, frame: int, why: str) -> None:
+        """A suspect problem: the frame's labels load as given, training and evaluation leave the case out."""
+        self.problems.append(Problem(str(self.tracings_path), f"frame {frame}: {why} (labels doubtful: loaded as "
+                                     "given, left out of training and evaluation)", case_id, suspect=True))
+
+    def _check_geometry(self, case: _Case, shape: tuple[int, int]) -> None:
+        """Doubt tracings no LV outline can have: points outside the frame (cv2 clips them to a band along
+        the edge) and outlines of zero area (every point on one spot or line), once per case and frame."""
+        case_id = case.record.case_id
+        height, width = shape
+        for frame, rows in case.traces.items():
+            if (case_id, frame) in self._geometry_checked or len(rows) < 3:
+                continue
+            self._geometry_checked.add((case_id, frame))
+            points = np.concatenate([rows[:, 0:2], rows[:, 2:4]])
+            # Vertices are rounded to the nearest pixel, so up to one pixel beyond the border still lands on it.
+            outside = (points[:, 0] < -1) | (points[:, 0] > width) | (points[:, 1] < -1) | (points[:, 1] > height)
+            if outside.any():
+                x, y = points[np.argmax(outside)]
+                self._doubt(case_id, frame, f"tracing point ({x:g}, {y:g}) outside the {width}x{height} frame")
+            elif _outline_area(rows) < 1.0:
+                self._doubt(case_id, frame, "degenerate outline of zero area (all points on one spot or line)")
 
     def _note_listing_order(self, case: _Case) -> None:
         ed, _ = self._ed_es_from_traces(case, self._canvas_shape(case))
@@ -317,7 +355,8 @@ class EchoNetReader(Reader):
         if case.frame_height and case.frame_width:
             return case.frame_height, case.frame_width
         extent = max(float(np.max(rows)) for rows in case.traces.values())
-        side = int(math.ceil(extent)) + 2
+        # A stray coordinate (X1 = 1e6) must not size the canvas: points beyond it are clipped as on load.
+        side = min(int(math.ceil(extent)) + 2, MAX_CANVAS_SIDE)
         return side, side
 
     @staticmethod
@@ -346,6 +385,7 @@ class EchoNetReader(Reader):
                     self.tracings_path,
                     f"{record.case_id}: traced frame {frame} is beyond the {n_frames} frames of {case.video_path}",
                 )
+        self._check_geometry(case, (height, width))  # FileList.csv may not give the frame size
         masks = {frame: tracing_mask(rows, (height, width)) for frame, rows in case.traces.items()}
         ed = es = None
         if len(case.traces) >= 2:

@@ -14,7 +14,10 @@ fast: the scheduler gives each runnable thread its share). So:
 
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger(__name__)
 
 
 def configure_openmp() -> None:
@@ -32,17 +35,15 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def usable_threads(requested: int | None) -> int:
-    """`requested` threads (None: `default_threads()`), capped at the usable cores with a warning: more
-    threads than cores only make them wait for each other (10000 threads on 2 cores: 263 s for 64 frames
-    instead of 1 s)."""
+def usable_threads(requested: int | None, setting: str = "--threads") -> int:
+    """`requested` threads (None or 0: `default_threads()`), capped at the usable cores with a warning naming
+    `setting`: more threads than cores only make them wait for each other (10000 threads on 2 cores: 263 s
+    for 64 frames instead of 1 s)."""
     cores = default_threads()
-    if requested is None:
+    if not requested:
         return cores
     if requested > cores:
-        import logging
-
-        logging.getLogger(__name__).warning("--threads %d: this process may use %d cores; using %d", requested,
-                                            cores, cores)
+        log.warning("%s %d is more than the %d core(s) this process may use: using %d", setting, requested, cores,
+                    cores)
         return cores
     return requested
