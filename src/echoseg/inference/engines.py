@@ -73,7 +73,7 @@ class OnnxRuntimeEngine:
     run on the CPU by ONNX Runtime with `threads` intra-op threads.
 
     spinning: ONNX Runtime's idle threads spin-wait by default; on a machine shared with other work
-    that starves the thread that should compute (the same effect `inference.threads` avoids for
+    that starves the thread that should compute (the same effect `echoseg.threads` avoids for
     OpenMP), so it is off unless asked for.
     """
 
