@@ -128,12 +128,13 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
     monkeypatch.setattr(echoseg.data.readers, "open_dataset", fake_open_dataset)
-    out = tmp_path / "eval"
+    out, data = tmp_path / "eval", tmp_path / "data"  # never inside the dataset
+    data.mkdir()
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic", "--out", str(out),
+        main(["evaluate", "--checkpoint", "run1", "--data", str(data), "--format", "synthetic", "--out", str(out),
               "--batch-size", "4", "--device", "cpu", "--no-progress", "--worst", "1", "--compare-postprocess"])
     assert exit_info.value.code == 0
-    assert calls["checkpoint"] == ("run1", torch.device("cpu"), 4) and calls["data"] == (str(tmp_path), "synthetic")
+    assert calls["checkpoint"] == ("run1", torch.device("cpu"), 4) and calls["data"] == (str(data), "synthetic")
     assert not calls["rule"].clean  # the paper's raw threshold mask unless --postprocess
     assert "With mask rule: probability &gt;= 0.5, largest connected component" in (out / "report.html").read_text()
     assert calls["predict"] == (6, 48, 64)
@@ -154,8 +155,9 @@ def test_evaluate_exits_1_when_a_case_failed_as_predict_does(tmp_path, monkeypat
     monkeypatch.setattr(echoseg.inference.segmenter, "load_segmenter", fake_load_segmenter)
     monkeypatch.setattr(echoseg.data.readers, "open_dataset",
                         lambda root, format: FakeReader([make_sample("a")], broken=["bad"]))
+    (tmp_path / "data").mkdir()
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path), "--format", "synthetic",
+        main(["evaluate", "--checkpoint", "run1", "--data", str(tmp_path / "data"), "--format", "synthetic",
               "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-progress", "--worst", "1"])
     assert exit_info.value.code == 1  # the good case is still scored and reported
     assert "1 case(s) failed" in capsys.readouterr().out and (tmp_path / "eval" / "report.html").is_file()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import non_negative_int, positive_int
+from echoseg.commands._options import non_negative_int, output_folder, positive_int
 from echoseg.commands.cv import add_protocol_arguments
 
 
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train and evaluate each variant with each seed on the same split and the same config "
         "(only the variant changes; `unet` trains supervised only on single frames, as in the paper's "
         "Table 2; one decoder for every row, --decoder), then print and write the table of mean ± std over "
-        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95%% confidence "
+        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95% confidence "
         "intervals of each row's difference from the baseline row (per-video pairing on the same test "
         "videos, seeds pooled) to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) with "
         "CPU ms/frame measured by the model benchmark's code.")
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 from None
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     timing = Timing(mode=args.time_mode, frames=args.time_frames) if windows else None
+    output_folder(args.out, [args.data], create=False)
     result = run_ablation(config, args.data, args.format, args.out, variants=variants, seeds=seeds,
                           windows=windows, folds=args.folds, fold_seed=args.fold_seed,
                           limit_folds=args.limit_folds, timing=timing, progress=not args.no_progress,

@@ -16,9 +16,10 @@ from echoseg.commands._options import (
     device_name,
     non_negative_int,
     open_unit_interval,
+    output_folder,
+    output_path,
     positive_float,
     positive_int,
-    writable_folder,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="echoseg weights file (model.safetensors) or a training run folder (default: the built-in "
                    "SSCF, CPU preset, 64x64 input, trained on synthetic data only; for research: it has never seen a "
                    "real echo, so check its masks, or fine-tune it with `echoseg train --init`)")
-    p.add_argument("--out", required=True, help="output folder (one subfolder per video, summary.csv, errors.csv)")
+    p.add_argument("--out", type=output_path, required=True,
+                   help="output folder (one subfolder per video, summary.csv, errors.csv); never inside an input folder")
     p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that already have finished outputs")
     p.add_argument("--device", type=device_name, default=None,
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.inference.threads import default_threads
     from echoseg.training.distributed import resolve_device
 
+    # Before anything else: `predict DIR --out DIR` must not leave a run.json in the input folder.
+    output_folder(args.out, args.inputs, what="input")
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
     if not 0 <= rank < world_size:
@@ -95,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cpu" or args.threads:
         torch.set_num_threads(args.threads or default_threads())
-    writable_folder(args.out)
 
     barrier = None
     if world_size > 1 and "MASTER_ADDR" in os.environ:
