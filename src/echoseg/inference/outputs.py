@@ -25,11 +25,12 @@ import cv2
 import numpy as np
 
 from echoseg.data.files import quiet_opencv
+from echoseg.data.identity import PREDICTED_VIDEO_MARKER
 from echoseg.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-DONE_MARKER = "done.json"
+DONE_MARKER = PREDICTED_VIDEO_MARKER  # also how predict's input search knows our folders
 RESULT_FILE = "result.json"
 GIF_MAX_SIDE = 128
 GIF_MAX_FRAMES = 100

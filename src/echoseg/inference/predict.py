@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from echoseg.data.identity import PREDICT_RUN_RECORD
 from echoseg.data.inputs import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.data.sector import FRAMINGS, FanCrop
 from echoseg.errors import DataError, EchosegError, Interrupted
@@ -47,7 +48,7 @@ SUMMARY_COLUMNS = ["name", "input", "status", "frames", "height", "width", "fps"
                    "ef_quality", "fan_crop",
                    "notes"]
 ERROR_COLUMNS = ["input", "error"]
-RUN_RECORD = "run.json"
+RUN_RECORD = PREDICT_RUN_RECORD  # also how predict's input search knows our folders
 # Names in OUT that belong to the run, never to a video's folder.
 OUT_FILES = frozenset({"summary.csv", "errors.csv", RUN_RECORD, "ranks"})
 
