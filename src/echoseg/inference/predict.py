@@ -277,9 +277,21 @@ def _videos_to_do(mine: list[InputItem], out_dir: Path, overwrite: bool, report:
             report.rows.append(row | {"name": item.name, "input": str(item.path), "status": "skipped"})
             report.n_skipped += 1
         else:
-            outputs.clear_outputs(out_dir / item.name)
+            try:
+                _ready_to_write(out_dir / item.name)
+            except OSError as exc:  # this video's folder only: the others still go on
+                _record_error(report, item, DataError(item.path, f"cannot write its outputs in {out_dir / item.name}: "
+                                                                 f"{exc.strerror or exc}"))
+                continue
             todo.append(item)
     return todo
+
+
+def _ready_to_write(video_dir: Path) -> None:
+    """Clear an earlier attempt's files from a video's folder, which must be a folder (or not exist yet)."""
+    if video_dir.exists() and not video_dir.is_dir():
+        raise NotADirectoryError(20, "a file of that name is in the way", str(video_dir))
+    outputs.clear_outputs(video_dir)
 
 
 def _segment_videos(todo: list[InputItem], segmenter: Segmenter, out_dir: Path, settings: PredictSettings,
