@@ -6,7 +6,7 @@ Folder layout (`<out>/<name>/`):
   frames.csv     frame, area, volume (method of disks), is_ed, is_es, area_unit (mm2|px), volume_unit (ml|px3)
   beats.csv      beat, ed_frame, es_frame, edv, esv, ef
   overlay.mp4    the video with the LV contour (green), the detected fan (yellow, when cropped), ED/ES frames
-                 labelled (AVI/MJPG fallback)
+                 labelled, at least OVERLAY_MIN_SIDE pixels on its shorter side (AVI/MJPG fallback)
   preview.gif    small animated preview of the overlay
   result.json    the video's summary (what goes into summary.csv)
   done.json      written last: its presence means every file above is complete; it records the input
@@ -77,24 +77,42 @@ def write_beats_csv(path: Path, beats) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+# The overlay video's shorter side is at least this many pixels: EchoNet's 112x112 frames are too small
+# to read the contour on. Frames are enlarged before the contour is drawn, so it is drawn at that size.
+OVERLAY_MIN_SIDE = 448
+
+
+def overlay_scale(height: int, width: int) -> float:
+    """How much the overlay enlarges (height, width) frames: 1 when the shorter side is OVERLAY_MIN_SIDE or more."""
+    return max(1.0, OVERLAY_MIN_SIDE / min(height, width))
+
+
 def overlay_frames(frames: np.ndarray, masks: np.ndarray, ed: list[int], es: list[int],
                    fan_outline: np.ndarray | None = None) -> np.ndarray:
-    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H, W, 3) with the mask contour and ED/ES labels;
-    fan_outline: (N, 2) (x, y) polygon of the detected ultrasound sector, drawn in yellow."""
-    out = np.repeat(frames[..., None], 3, axis=-1)
+    """uint8 (T, H, W) + bool (T, H, W) -> BGR uint8 (T, H', W', 3) with the mask contour and ED/ES labels,
+    enlarged by `overlay_scale` (H', W' = H, W times it); fan_outline: (N, 2) (x, y) polygon of the
+    detected ultrasound sector in the frames' pixels, drawn in yellow."""
+    factor = overlay_scale(*frames.shape[1:3])
+    size = (int(round(frames.shape[2] * factor)), int(round(frames.shape[1] * factor)))  # (w, h) for OpenCV
+    out = np.empty((len(frames), size[1], size[0], 3), np.uint8)
     ed_set, es_set = set(ed), set(es)
-    scale = max(frames.shape[1], frames.shape[2]) / 112.0
-    fan = None if fan_outline is None or len(fan_outline) < 3 else [np.round(fan_outline).astype(np.int32)]
+    scale = max(size) / 112.0
+    fan = None if fan_outline is None or len(fan_outline) < 3 else [np.round(fan_outline * factor).astype(np.int32)]
     for t in range(len(frames)):
-        contours, _ = cv2.findContours(masks[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        img = np.ascontiguousarray(out[t])
+        grey = cv2.resize(frames[t], size, interpolation=cv2.INTER_CUBIC) if factor > 1 else frames[t]
+        img = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        # The mask is enlarged smoothly (linear, then cut at 0.5) so the contour follows the LV, not its pixels' steps.
+        mask = masks[t].astype(np.float32)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR) if factor > 1 else mask
+        contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         if fan is not None:
             cv2.polylines(img, fan, True, (0, 220, 255), max(1, int(round(scale / 2))), cv2.LINE_AA)
         cv2.drawContours(img, contours, -1, (0, 255, 0), max(1, int(round(scale))))
         label = "ED" if t in ed_set else "ES" if t in es_set else None
         if label:
             colour = (0, 0, 255) if label == "ED" else (255, 128, 0)
-            cv2.putText(img, label, (2, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour, 1, cv2.LINE_AA)
+            cv2.putText(img, label, (2, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour,
+                        max(1, int(round(scale / 3))), cv2.LINE_AA)
         out[t] = img
     return out
 

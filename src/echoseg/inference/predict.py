@@ -180,7 +180,8 @@ def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, ov
         bgr = outputs.overlay_frames(v.frames, pred.masks, pred.ed_frames, pred.es_frames, fan_outline=outline)
         outputs.write_overlay(video_dir / "overlay.mp4", bgr, v.fps)
         # The preview of a whole-screen export shows the fan's window: at GIF size the canvas would be illegible.
-        outputs.write_gif(video_dir / "preview.gif", bgr if crop is None else _window_of(bgr, crop), v.fps)
+        window = None if crop is None else _window_of(bgr, crop, outputs.overlay_scale(*v.frames.shape[1:3]))
+        outputs.write_gif(video_dir / "preview.gif", bgr if window is None else window, v.fps)
     result = dict(row, beats=[b.__dict__ for b in pred.beats])
     if pred.view is not None:
         result["input_view"] = pred.view.record()
@@ -188,10 +189,11 @@ def write_video_outputs(video_dir: Path, pred: VideoPrediction, row: dict, *, ov
     outputs.write_done(video_dir, v.path, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def _window_of(frames: np.ndarray, crop: FanCrop) -> np.ndarray:
-    """(T, H, W, ...) frames cut to the part of the crop window inside the frame (plus a small margin)."""
+def _window_of(frames: np.ndarray, crop: FanCrop, factor: float = 1.0) -> np.ndarray:
+    """(T, H, W, ...) frames, enlarged `factor` times from the video's, cut to the part of the crop window
+    inside the frame (plus a small margin)."""
     h, w = frames.shape[1:3]
-    x0, y0, width, height = crop.window
+    x0, y0, width, height = (int(round(v * factor)) for v in crop.window)
     margin = max(2, height // 40)
     return frames[:, max(y0 - margin, 0):min(y0 + height + margin, h), max(x0 - margin, 0):min(x0 + width + margin, w)]
 
