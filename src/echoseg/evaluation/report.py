@@ -157,9 +157,10 @@ main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 48px; background: #
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #e3e6ea; }
 p.meta { color: #555; margin: 2px 0; font-size: 14px; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0 4px; width: 100%; }
+.table-box { overflow-x: auto; max-width: 100%; margin: 8px 0 4px; }
+table { border-collapse: collapse; font-size: 13px; width: 100%; }
 th, td { padding: 5px 8px; border-bottom: 1px solid #e3e6ea; text-align: right; white-space: nowrap; }
-th { background: #f0f2f5; font-weight: 600; }
+th { background: #f0f2f5; font-weight: 600; white-space: normal; vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
 .note { color: #666; font-size: 12px; margin: 4px 0 12px; }
@@ -190,7 +191,9 @@ def _ms(stats: Mapping | None, digits: int = 3) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # In a box of its own that scrolls sideways: a wide table (12 columns of "mean ± std") never runs past
+    # the page, and its header names wrap before it has to scroll.
+    return f'<div class="table-box"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _img(path: Path, caption: str) -> str:
