@@ -91,3 +91,12 @@ def test_export_with_nothing_to_do_says_so_without_loading_torch():
 def test_version_does_not_import_monai():
     modules = _imports_after(["version"])
     assert "monai" not in modules and "torch" in modules  # torch: for the device line
+
+
+def test_data_summary_finds_echosegs_own_synthetic_dataset_in_echonets_tracing_order(tmp_path, capsys):
+    root = tmp_path / "synth"
+    code, _, err = _run(["synth", root, "--videos", "3", "--frames", "16", "--size", "32", "--no-progress"], capsys)
+    assert code == 0, err
+    code, out, err = _run(["data", "summary", root, "--format", "echonet", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "listed first in 0, last in 3 videos; 0 disagree" in out
