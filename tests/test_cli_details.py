@@ -100,3 +100,46 @@ def test_data_summary_finds_echosegs_own_synthetic_dataset_in_echonets_tracing_o
     code, out, err = _run(["data", "summary", root, "--format", "echonet", "--no-progress"], capsys)
     assert code == 0, err
     assert "listed first in 0, last in 3 videos; 0 disagree" in out
+
+
+@pytest.mark.parametrize("level", [0, 255, 128])
+def test_a_flat_video_gets_the_same_reason_whatever_its_grey_level(level):
+    import numpy as np
+
+    from echoseg.inference.views import model_view
+
+    frames = np.full((6, 300, 400), level, np.uint8)  # larger than a pre-cropped EchoNet frame
+    view = model_view(frames, (64, 64), path="flat.avi")
+    assert view.state == "no fan found" and view.crop is None
+    assert view.note == (f"no ultrasound fan found: every frame is one flat grey level ({level}), no image: whole "
+                         "frame resized to the model's 64x64")
+
+
+@pytest.mark.parametrize("pixel_spacing, region_cm, said", [
+    ((0.0, 0.3), None, "PixelSpacing 0 x 0.3 mm"),
+    ((-0.2, -0.2), None, "PixelSpacing -0.2 x -0.2 mm"),
+    (None, (0.0, 0.0), "ultrasound region PhysicalDelta 0 x 0 cm"),
+])
+def test_dicom_spacing_that_is_not_one_is_dropped_with_a_note(tmp_path, pixel_spacing, region_cm, said):
+    import numpy as np
+
+    from echoseg.data.inputs import read_video
+    from test_data_inputs import write_dicom
+
+    video = np.random.default_rng(0).integers(0, 255, (3, 24, 32), dtype=np.uint8)
+    path = write_dicom(tmp_path / "clip.dcm", video, pixel_spacing=pixel_spacing, region_spacing_cm=region_cm)
+    read = read_video(path)
+    assert read.spacing_mm is None
+    assert [note for note in read.notes if said in note] == [
+        f"{said} is not a pixel spacing: ignored (areas in pixels; --spacing DY DX gives one)"]
+
+
+def test_a_usable_region_spacing_still_wins_over_a_bad_pixel_spacing(tmp_path):
+    import numpy as np
+
+    from echoseg.data.inputs import read_video
+    from test_data_inputs import write_dicom
+
+    video = np.zeros((2, 16, 16), np.uint8)
+    read = read_video(write_dicom(tmp_path / "c.dcm", video, pixel_spacing=(0, 0), region_spacing_cm=(0.03, 0.04)))
+    assert read.spacing_mm == pytest.approx((0.3, 0.4)) and read.notes == []
