@@ -8,30 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from echoseg.cli import build_parser, main
+from echoseg.cli import build_parser
 from echoseg.models.checkpoint import save_model
 from inference_support import TINY_MODEL_NAME, TinyDarkNet, one_torch_thread, register_tiny_model  # noqa: F401
 from readers_fixtures import write_echonet
+from test_cli_errors import _one_line_error, _run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MINE = b"made by the user"
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def _one_line_error(err: str, *words: str) -> str:
-    assert "Traceback" not in err, err
-    line = err.strip().splitlines()[-1]
-    assert "error" in line, err
-    for word in words:
-        assert word in line, (word, line)
-    return line
 
 
 def _snapshot(root):
@@ -41,10 +26,10 @@ def _snapshot(root):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
+    """An untrained tiny network's weights: enough for every refusal, which comes before it is used."""
     register_tiny_model()
-    folder = tmp_path_factory.mktemp("ckpt")
-    return save_model(folder / "model.safetensors", TinyDarkNet(window=3), TINY_MODEL_NAME, {"window": 3, "width": 4},
-                      extra={"input_size": [32, 32]})
+    return save_model(tmp_path_factory.mktemp("ckpt") / "model.safetensors", TinyDarkNet(window=3), TINY_MODEL_NAME,
+                      {"window": 3, "width": 4}, extra={"input_size": [32, 32]})
 
 
 @pytest.fixture
