@@ -162,3 +162,10 @@ def test_predict_into_its_own_input_folder_leaves_nothing_there(dataset, checkpo
     assert code == 2
     _one_line_error(err, str(videos), "input")
     assert _snapshot(videos) == before and not (videos / "run.json").exists()
+
+
+def test_a_refused_file_output_leaves_no_folder_behind(dataset, capsys, tmp_path):
+    out = tmp_path / "new" / "deeper" / "V9.png"
+    code, _, err = _run(["data", "preview", dataset, "--format", "echonet", "--case", "V9", "--out", out], capsys)
+    assert code == 2 and "V9" in err  # no such case: refused after the output check
+    assert not (tmp_path / "new").exists()

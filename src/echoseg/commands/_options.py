@@ -139,7 +139,8 @@ def output_folder(out: str | Path, reads: list[str | Path] = (), option: str = "
 def output_file(out: str | Path, reads: list[str | Path] = (), option: str = "--out", *, overwrite: bool = False,
                 example: str = "out.csv", what: str = "dataset") -> Path:
     """The one check of every output file: a file name (not a folder), not inside what the command
-    reads, not an existing file unless `overwrite`, in a writable folder (created if needed)."""
+    reads, not an existing file unless `overwrite`, in a folder that can be made and written (made by
+    the atomic writer, so a command that fails before writing leaves no empty folder)."""
     text = str(out)
     path = Path(out)
     refuse_inside(path, list(reads), option, what)
@@ -147,6 +148,6 @@ def output_file(out: str | Path, reads: list[str | Path] = (), option: str = "--
         raise EchosegError(f"{option} {text}: is a folder; give a file name, e.g. {path / example}")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise EchosegError(f"{option} {path}: exists; pass --overwrite to replace it, or choose another name")
-    writable_folder(path.parent, option)
+    check_writable(path.parent, option)
     return path
 
