@@ -169,3 +169,11 @@ def test_a_refused_file_output_leaves_no_folder_behind(dataset, capsys, tmp_path
     code, _, err = _run(["data", "preview", dataset, "--format", "echonet", "--case", "V9", "--out", out], capsys)
     assert code == 2 and "V9" in err  # no such case: refused after the output check
     assert not (tmp_path / "new").exists()
+
+
+def test_predict_refused_for_its_checkpoint_leaves_no_out_folder(dataset, capsys, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not weights")
+    code, _, err = _run(["predict", dataset / "Videos", "--checkpoint", broken, "--out", tmp_path / "pred"], capsys)
+    assert code == 2 and "broken.safetensors" in err
+    assert not (tmp_path / "pred").exists()

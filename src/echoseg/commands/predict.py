@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.training.distributed import resolve_device
 
     # Before anything else: `predict DIR --out DIR` must not leave a run.json in the input folder.
-    output_folder(args.out, args.inputs, what="input")
+    output_folder(args.out, args.inputs, what="input", create=False)  # made when the first file is written
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
     if not 0 <= rank < world_size:
