@@ -117,7 +117,7 @@ def test_summary_out_inside_the_dataset_is_refused(echonet_root, capsys):
     before = (echonet_root / "FileList.csv").read_bytes()
     code, out, err = _run(["data", "summary", str(echonet_root), "--format", "echonet", "--out",
                            str(echonet_root / "FileList.csv"), "--no-progress"], capsys)
-    assert code == 2 and "inside the folder being read" in err and "Traceback" not in err
+    assert code == 2 and "which this command reads" in err and "Traceback" not in err
     assert (echonet_root / "FileList.csv").read_bytes() == before
 
 

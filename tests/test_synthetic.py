@@ -295,9 +295,12 @@ def test_synth_command_writes_a_dataset(tmp_path):
 
 def test_echonet_tracing_order_option(tmp_path):
     v = generate_video(4, frames=20, size=64, case_id="order")
-    write_echonet(tmp_path, [v], es_first=True)
+    write_echonet(tmp_path, [v])  # EchoNet-Dynamic's order: ES first, ED (the larger) last
     frames = [int(r["Frame"]) for r in read_csv(tmp_path / "VolumeTracings.csv")]
     assert frames == [v.sample.es] * 21 + [v.sample.ed] * 21
+    write_echonet(tmp_path, [v], es_first=False)
+    frames = [int(r["Frame"]) for r in read_csv(tmp_path / "VolumeTracings.csv")]
+    assert frames == [v.sample.ed] * 21 + [v.sample.es] * 21
 
 
 @pytest.mark.slow

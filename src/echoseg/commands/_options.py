@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from echoseg.errors import EchosegError
@@ -57,49 +56,99 @@ def device_name(text: str) -> str:
     return text
 
 
-def writable_folder(path: str | Path, option: str = "--out", *, inputs: Iterable[str | Path] = ()) -> Path:
-    """Create `path` (and parents) if needed and check that a file can be written in it; else one
-    EchosegError naming the folder and why (a parent that is a file, no permission, read-only disk).
-    inputs: the dataset or video folders the command reads; `path` may not be one of them or lie inside
-    one (`refuse_inside`). Checked before anything is created."""
-    if str(path).strip() == "":
-        raise EchosegError(f"{option} '': give a folder name (an empty one would mean the current folder)")
-    for folder in inputs:
-        refuse_inside(path, folder, option)
+def output_path(text: str) -> str:
+    """argparse type of every output option (--out, --onnx, --json...): an empty path would mean the
+    current folder (the repository, or the dataset a command was started in), so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a file or folder name (an empty one would write into "
+                                         "the current folder)")
+    return text
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists (what creating `path` would write into)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_writable(path: str | Path, option: str = "--out") -> Path:
+    """Check that folder `path` could be created and written in, creating nothing (a command refused
+    later must not leave an empty folder behind); else one EchosegError naming the folder and why."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise EchosegError(f"{option} {path}: exists and is not a folder")
+    base = _nearest_existing(path.absolute())
+    if not base.is_dir():
+        raise EchosegError(f"{option} {path}: cannot write there ({base} is a file, not a folder)")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as exc:
         raise EchosegError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
     return path
 
 
-def refuse_inside(out: str | Path, root: str | Path, option: str = "--out") -> None:
-    """A command never writes inside a folder it reads (the dataset's own files could be replaced, and a
-    later run would read the outputs as inputs). Files given as inputs are not folders: no constraint."""
-    root = Path(root)
-    if not root.is_dir():
-        return
-    out, root = Path(out).resolve(), root.resolve()
-    if out == root or root in out.parents:
-        raise EchosegError(f"{option} {out} is inside the folder being read ({root}); write it elsewhere")
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """Create `path` (and parents) if needed and check that a file can be written in it; else one
+    EchosegError naming the folder and why (a parent that is a file, no permission, read-only disk)."""
+    path = check_writable(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EchosegError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
 
 
-def writable_file(path: str | Path, option: str = "--out", *, overwrite: bool = False) -> Path:
-    """Output file `path` may be written: not a folder (nor named like one, `dir/`), not an existing file
-    unless `overwrite`, its folder exists (created if needed) and is writable; else EchosegError.
-    Call it before the work, so a refusal costs nothing."""
-    text = str(path)
-    if text.strip() == "":
-        raise EchosegError(f"{option} '': give a file name")
-    path = Path(path)
-    if path.is_dir() or text.endswith(("/", "\\")):
-        raise EchosegError(f"{option} {text}: is a folder; give a file name")
-    if path.exists() and not overwrite:
-        raise EchosegError(f"{option} {path}: exists; add --overwrite to replace it")
-    writable_folder(path.parent, option)
+def _read_root(path: Path) -> Path | None:
+    """The folder an input stands for: a folder itself; an EchoNet FileList.csv's dataset folder; None
+    for a single file (an output may sit beside a video it reads)."""
+    if path.is_dir():
+        return path
+    if path.suffix.lower() == ".csv":
+        return path.parent
+    return None
+
+
+def refuse_inside(out: str | Path, reads: list[str | Path], option: str = "--out", what: str = "dataset") -> None:
+    """No command writes into a folder it reads (a dataset root, an input folder) or anywhere inside
+    it: it could replace the data's own files (a run's cases.csv over a synthetic dataset's), and a
+    later run would read the outputs as data (predict's overlay.mp4 as videos)."""
+    target = Path(out).resolve()
+    for read in reads:
+        read = Path(read)
+        if target == read.resolve():
+            raise EchosegError(f"{option} {out} is the {what} {read}, which this command reads; write it elsewhere")
+        root = _read_root(read)
+        if root is not None and (target == root.resolve() or root.resolve() in target.parents):
+            place = "is" if target == root.resolve() else "is inside"
+            raise EchosegError(f"{option} {out} {place} the {what} {root}, which this command reads (echoseg never "
+                               "writes inside what it reads); write it elsewhere")
+
+
+def output_folder(out: str | Path, reads: list[str | Path] = (), option: str = "--out", *,
+                  create: bool = True, what: str = "dataset") -> Path:
+    """The one check of every output folder: not inside what the command reads (`reads`: dataset
+    roots, input folders and files, named `what` in the message), and writable (created now unless
+    `create` is False)."""
+    refuse_inside(out, list(reads), option, what)
+    return writable_folder(out, option) if create else check_writable(out, option)
+
+
+def output_file(out: str | Path, reads: list[str | Path] = (), option: str = "--out", *, overwrite: bool = False,
+                example: str = "out.csv", what: str = "dataset") -> Path:
+    """The one check of every output file: a file name (not a folder), not inside what the command
+    reads, not an existing file unless `overwrite`, in a folder that can be made and written (made by
+    the atomic writer, so a command that fails before writing leaves no empty folder)."""
+    text = str(out)
+    path = Path(out)
+    refuse_inside(path, list(reads), option, what)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise EchosegError(f"{option} {text}: is a folder; give a file name, e.g. {path / example}")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise EchosegError(f"{option} {path}: exists; pass --overwrite to replace it, or choose another name")
+    check_writable(path.parent, option)
     return path
 
 

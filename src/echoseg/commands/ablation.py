@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import non_negative_int, positive_int, writable_folder
+from echoseg.commands._options import non_negative_int, output_folder, positive_int
 from echoseg.commands.cv import add_protocol_arguments
 
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 from None
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     timing = Timing(mode=args.time_mode, frames=args.time_frames) if windows else None
-    writable_folder(args.out, inputs=[args.data])  # never inside the dataset it reads
+    output_folder(args.out, [args.data], create=False)
     result = run_ablation(config, args.data, args.format, args.out, variants=variants, seeds=seeds,
                           windows=windows, folds=args.folds, fold_seed=args.fold_seed,
                           limit_folds=args.limit_folds, timing=timing, progress=not args.no_progress,

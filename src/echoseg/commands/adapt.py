@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from echoseg.commands._options import positive_int
+    from echoseg.commands._options import output_path, positive_int
 
     parser = subparsers.add_parser(
         "adapt", help="adapt the built-in model (or yours) to your own untraced videos; no tracings needed",
@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="your videos: files (AVI/MP4, DICOM, NIfTI, MetaImage), folders (searched "
                         "recursively) or an EchoNet FileList.csv, as `echoseg predict` takes them")
-    parser.add_argument("--out", required=True, help="run folder (new, or the same one again to resume)")
+    parser.add_argument("--out", type=output_path, required=True,
+                        help="run folder (new, or the same one again to resume); never inside a video folder")
     parser.add_argument("--init", metavar="WEIGHTS",
                         help="weights file or run folder to start from (default: the built-in model)")
     parser.add_argument("--config", default="cpu",
@@ -44,10 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from echoseg.commands._options import writable_folder
+    from echoseg.commands._options import output_folder
     from echoseg.workflows.adapt import AdaptSettings, adapt
 
-    out = writable_folder(args.out, inputs=args.videos)
+    out = output_folder(args.out, args.videos, what="input")
     settings = AdaptSettings(videos=list(args.videos), out=Path(out), init=args.init, config=args.config,
                              overrides=list(args.overrides), steps=args.steps, synthetic_videos=args.synthetic_videos,
                              seed=args.seed, check_videos=args.check_videos, threads=args.threads)

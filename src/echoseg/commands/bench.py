@@ -15,7 +15,7 @@ import platform
 import sys
 from pathlib import Path
 
-from echoseg.commands._options import non_negative_int, positive_float, positive_int
+from echoseg.commands._options import non_negative_int, output_file, output_path, positive_float, positive_int
 from echoseg.errors import EchosegError
 
 
@@ -23,31 +23,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks (model: params, FLOPs, CPU speed)")
     sub = parser.add_subparsers(dest="bench_target", metavar="TARGET")
     model = sub.add_parser("model", help="params, forward GFLOPs and whole-video CPU ms/frame of each variant and k")
-    model.add_argument("--size", type=positive_int, default=256, help="square input size in pixels (multiple of 16; paper: 256)")
-    model.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier (1.0 = 64/128/256/512)")
+    model.add_argument("--size", type=positive_int, default=None,
+                       help="square input size in pixels (multiple of 16; default 256, the paper's)")
+    model.add_argument("--width", type=positive_float, default=None,
+                       help="channel width multiplier (default 1.0 = 64/128/256/512)")
     model.add_argument("--variants", default=None,
                        help="comma-separated registered model names (default: the paper's Table 2 variants, "
                        "unet to sscf)")
-    model.add_argument("--k", default="1,3,5,7,9,11", help="comma-separated windows k (odd, 1..11) to count")
+    model.add_argument("--k", default=None, help="comma-separated windows k (odd, 1..11) to count (default 1,3,5,7,9,11)")
     model.add_argument("--time-k", default=None,
                        help="comma-separated windows to time (default: all of --k); the others get params and FLOPs only")
     model.add_argument("--time-variants", default=None,
                        help="comma-separated variants to time (default: all of --variants)")
     model.add_argument("--modes", default="fp32,channels_last,bf16",
                        help="timing modes: fp32 (NCHW), channels_last (fp32 NHWC), bf16 (autocast, NHWC)")
-    model.add_argument("--frames", type=positive_int, default=8, help="frames of the random video timed per model")
+    model.add_argument("--frames", type=positive_int, default=None,
+                       help="frames of the random video timed per model (default 8)")
     model.add_argument("--batch-size", type=positive_int, default=4, help="windows per batch in whole-video inference")
-    model.add_argument("--reps", type=positive_int, default=1, help="timed repetitions after one warm-up (best is kept)")
+    model.add_argument("--reps", type=positive_int, default=None,
+                       help="timed repetitions after one warm-up (best is kept; default 1)")
     model.add_argument("--no-assc", action="store_true", help="skip the ASSC formulation table")
     model.add_argument("--no-preset", action="store_true", help="skip the CPU preset frames/s measurement")
     model.add_argument("--no-ratios", action="store_true",
                        help="skip the interleaved k=3 : k=1 time ratios (the paper's Table 5 reports 32 : 12 ms)")
     model.add_argument("--quick", action="store_true",
-                       help="smoke run: size 64, width 0.125, k 1,3, 4 frames, small ASSC and preset runs")
+                       help="smoke run: size 64, width 0.125, k 1,3, 4 frames, 1 rep, small ASSC and preset runs "
+                       "(--size, --width, --k, --frames and --reps given with it are kept)")
     model.add_argument("--threads", type=positive_int, default=None,
                        help="torch CPU threads (default: torch's choice). On a shared machine also try "
                             "OMP_WAIT_POLICY=PASSIVE in the environment")
-    model.add_argument("--json", default=None, help="also write all results to this JSON file")
+    model.add_argument("--json", type=output_path, default=None,
+                       help="also write all results to this JSON file (checked before the benchmark runs)")
     model.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     model.set_defaults(func=run)
     _register_predict(sub)
@@ -72,7 +78,8 @@ def _register_predict(sub) -> None:
     p.add_argument("--videos", type=non_negative_int, default=6,
                    help="synthetic AVIs (100 frames, 112x112) for the end-to-end predict timing; 0 skips it (default 6)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every usable core)")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", type=output_path, default=None,
+                   help="also write the results to this JSON file (checked before the benchmark runs)")
     p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     p.set_defaults(func=run_predict_bench)
 
@@ -80,7 +87,6 @@ def _register_predict(sub) -> None:
 def run_predict_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from echoseg.commands._options import writable_file
     from echoseg.inference import benchmark, onnx_cache
     from echoseg.inference.engines import OnnxRuntimeEngine, TorchEngine, import_onnxruntime
     from echoseg.inference.segmenter import load_segmenter, pretrained_path
@@ -95,7 +101,7 @@ def run_predict_bench(args: argparse.Namespace) -> int:
     if not batch_sizes or min(batch_sizes) < 1:
         raise EchosegError(f"--batch-sizes {args.batch_sizes}: give positive integers")
     if args.json:
-        writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
+        output_file(args.json, option="--json", overwrite=args.overwrite, example="bench.json")  # before the run
     torch.set_num_threads(usable_threads(args.threads))
     segmenter = load_segmenter(args.checkpoint or pretrained_path(), device="cpu")
     onnx_paths = {}
@@ -163,14 +169,13 @@ def _ints(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from echoseg.commands._options import writable_file
     from echoseg.evaluation.benchmark_tables import format_benchmark
     from echoseg.io import atomic_write_text
     from echoseg.models.benchmark import rows_as_dicts, run_benchmark
 
     plan = _plan(args)
-    if args.json:
-        writable_file(args.json, "--json", overwrite=args.overwrite)  # checked before the benchmark, not after it
+    if args.json:  # before the benchmark: a bad path must not cost the whole run
+        output_file(args.json, option="--json", overwrite=args.overwrite, example="bench.json")
     if args.threads:
         from echoseg.threads import usable_threads
 
@@ -209,8 +214,7 @@ def _plan(args: argparse.Namespace):
     from echoseg.models.contract import check_spatial, check_window
     from echoseg.models.variants import ABLATION_VARIANTS
 
-    if args.quick:
-        args.size, args.width, args.k, args.frames, args.reps = 64, 0.125, "1,3", 4, 1
+    _apply_sizes(args)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else list(ABLATION_VARIANTS)
     unknown = sorted(set(variants) - set(available_models()))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -230,6 +234,22 @@ def _plan(args: argparse.Namespace):
                          size=args.size, width=args.width, modes=modes, frames=args.frames,
                          batch_size=args.batch_size, reps=args.reps, assc=not args.no_assc,
                          ratios=not args.no_ratios, preset=not args.no_preset, quick=args.quick)
+
+
+# The sizes of a full run and of --quick's smoke run; options left unset take the run's value.
+FULL_SIZES = {"size": 256, "width": 1.0, "k": "1,3,5,7,9,11", "frames": 8, "reps": 1}
+QUICK_SIZES = {"size": 64, "width": 0.125, "k": "1,3", "frames": 4, "reps": 1}
+
+
+def _apply_sizes(args: argparse.Namespace) -> None:
+    """Fill the sizes left unset from --quick's or the full run's; a size given on the command line is
+    kept, also with --quick (which used to replace it without a word), and said."""
+    given = [f"--{name} {getattr(args, name)}" for name in QUICK_SIZES if getattr(args, name) is not None]
+    if args.quick and given:
+        print(f"--quick: keeping {', '.join(given)} as given", file=sys.stderr)
+    for name, value in (QUICK_SIZES if args.quick else FULL_SIZES).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def _model_args(argv: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import non_negative_int, positive_float, positive_int, writable_folder
+from echoseg.commands._options import non_negative_int, output_folder, positive_float, positive_int
 from echoseg.commands.cv import add_protocol_arguments
 
 
@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError(f"--time-size must be a positive multiple of 16, got {args.time_size}")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     config = resolve_config(args.config, args.overrides)
+    output_folder(args.out, [args.data], create=False)
     efficiency = Efficiency(size=args.time_size, width=args.time_width, mode=args.time_mode,
                             frames=0 if args.no_timing else args.time_frames)
-    writable_folder(args.out, inputs=[args.data])  # never inside the dataset it reads
     result = run_compare(config, args.data, args.format, args.out, models=models, folds=args.folds,
                          fold_seed=args.fold_seed, limit_folds=args.limit_folds,
                          model_settings=parse_model_settings(args.model_settings),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import non_negative_int, positive_int, writable_folder
+from echoseg.commands._options import non_negative_int, output_folder, output_path, positive_int
 from echoseg.data.readers import READERS
 
 
@@ -15,8 +15,8 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout of the dataset under --data")
     parser.add_argument("--config", required=True,
                         help="training preset name (cpu, paper) or YAML file; every run trains with it")
-    parser.add_argument("--out", required=True,
-                        help="output folder; rerunning with the same --out skips finished runs and resumes "
+    parser.add_argument("--out", type=output_path, required=True,
+                        help="output folder (never inside --data); rerunning with the same --out skips finished runs and resumes "
                         "an interrupted training")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value, e.g. --set optim.steps=300 (repeatable; "
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit_folds is not None and args.limit_folds < 1:
         raise EchosegError(f"--limit-folds must be at least 1, got {args.limit_folds}")
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
-    writable_folder(args.out, inputs=[args.data])  # never inside the dataset it reads
+    output_folder(args.out, [args.data], create=False)
     result = run_cv(config, args.data, args.format, args.out, folds=args.folds, fold_seed=args.fold_seed,
                     limit_folds=args.limit_folds, progress=not args.no_progress)
     print(result.table)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import positive_int, refuse_inside, writable_file
+from echoseg.commands._options import output_file, output_path, positive_int
 from echoseg.data.readers import READERS, open_dataset
 
 
@@ -32,20 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "summary", help="list cases, splits, frames, EF and every problem; load each case to check it"
     )
     _add_common(summary)
-    summary.add_argument("--out", metavar="CSV", help="write one row per checked case (case_id, patient_id, split, "
+    summary.add_argument("--out", type=output_path, metavar="CSV", help="write one row per checked case (case_id, patient_id, split, "
                          "n_frames, annotated_frames, ef_reference, ef_from_masks, ef_from_tracings, error)")
+    summary.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     summary.add_argument("--limit", type=positive_int, metavar="N",
                          help="load and check only the first N cases (all are still listed and counted)")
     summary.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    summary.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     summary.set_defaults(func=run_summary)
 
     preview = actions.add_parser("preview", help="write a PNG strip of one case's frames with the LV mask outlines")
     _add_common(preview)
     preview.add_argument("--case", required=True, metavar="ID",
                          help="case id (EchoNet: the file name without .avi; CAMUS: e.g. patient0001_4CH)")
-    preview.add_argument("--out", required=True, metavar="PNG", help="image file to write (PNG)")
-    preview.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+    preview.add_argument("--out", type=output_path, required=True, metavar="PNG", help="image file to write (PNG)")
+    preview.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     preview.add_argument("--frames", type=positive_int, default=8, metavar="N",
                          help="number of frames in the strip; ED and ES are always included (default 8)")
     preview.set_defaults(func=run_preview)
@@ -55,8 +55,7 @@ def run_summary(args: argparse.Namespace) -> int:
     from echoseg.data.check import check_dataset, write_cases_csv
 
     if args.out:
-        refuse_inside(args.out, args.root)
-        writable_file(args.out, overwrite=args.overwrite)
+        output_file(args.out, [args.root], overwrite=args.overwrite, example="cases.csv")
     reader = open_dataset(args.root, args.format)
     result = check_dataset(reader, format_name=args.format, limit=args.limit, progress=not args.no_progress)
     print("\n".join(result.summary_lines()))
@@ -69,8 +68,7 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_preview(args: argparse.Namespace) -> int:
     from echoseg.data.preview import write_preview
 
-    refuse_inside(args.out, args.root)
-    writable_file(args.out, overwrite=args.overwrite)
+    output_file(args.out, [args.root], overwrite=args.overwrite, example=f"{args.case}.png")
     reader = open_dataset(args.root, args.format)
     sample = reader.load(args.case)
     path = write_preview(sample, args.out, n_frames=args.frames)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from echoseg.commands._options import non_negative_int, positive_int
+from echoseg.commands._options import non_negative_int, output_folder, output_path, positive_int
 from echoseg.commands.synth import APPEARANCES
 
 
@@ -17,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "CPU preset (only ED/ES labelled), evaluate on held-out videos (ED/ES and all frames), predict two "
         "test videos and write OUT/report.html. Rerunning with the same --out resumes where it stopped.",
     )
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    parser.add_argument("--out", type=output_path, default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--videos", type=positive_int, default=48, help="synthetic videos to generate (70/15/15 split)")
     parser.add_argument("--frames", type=positive_int, default=None,
                         help="frames per synthetic video (default: drawn in 100-250 per video for realistic, as "
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise EchosegError(f"--videos {args.videos}: the demo needs at least {MIN_DEMO_VIDEOS} (its 70/15/15 split "
                            "must give training, validation and test videos)")
 
-    settings = DemoSettings(out=args.out, videos=args.videos, frames=args.frames, size=args.size,
+    settings = DemoSettings(out=output_folder(args.out, create=False), videos=args.videos, frames=args.frames, size=args.size,
                             difficulty=args.difficulty, seed=args.seed, config=args.config,
                             overrides=args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []),
                             predict_count=args.predict_count,

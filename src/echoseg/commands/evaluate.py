@@ -15,8 +15,9 @@ from echoseg.commands._options import (
     device_name,
     engine_request,
     non_negative_int,
+    output_folder,
+    output_path,
     positive_int,
-    writable_folder,
 )
 from echoseg.data.readers import READERS
 
@@ -35,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="layout of the dataset under --data")
     parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
                         help="which split to evaluate: train, val, test, or 'all' for every case (default: test)")
-    parser.add_argument("--out", required=True, help="output folder for the report files (created if missing)")
+    parser.add_argument("--out", type=output_path, required=True,
+                        help="output folder for the report files (created if missing; never inside --data)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier evaluation in --out (else a folder holding one is refused)")
     parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N cases of the split")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frame windows per forward pass (default: 16)")
     parser.add_argument("--device", type=device_name, default=None,
@@ -52,8 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--compare-postprocess", action="store_true",
                         help="also score the other mask rule from the same probabilities and show both")
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier evaluation in --out (its metrics.json, tables, plots and report)")
     add_engine_options(parser, default="torch")
     parser.set_defaults(func=run)
 
@@ -74,10 +76,8 @@ def run(args: argparse.Namespace) -> int:
         from echoseg.threads import default_threads
 
         torch.set_num_threads(default_threads())
-    if (Path(args.out) / "metrics.json").exists() and not args.overwrite:
-        raise EchosegError(f"--out {args.out}: holds an earlier evaluation (metrics.json); add --overwrite to replace "
-                           "it or choose another --out")
-    writable_folder(args.out, inputs=[args.data])
+    output_folder(args.out, [args.data], create=False)
+    _refuse_earlier_evaluation(Path(args.out), args.overwrite)
     segmenter = load_segmenter(args.checkpoint, device=device, batch_size=args.batch_size,
                                clean=args.postprocess, channels_last=device.type == "cpu", **engine_request(args))
     rule = segmenter.mask_rule
@@ -112,6 +112,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(result.errors)} case(s) failed; listed in {files['per_case']} and the report")
         return 1
     return 0 if result.cases else 1
+
+
+def _refuse_earlier_evaluation(out: Path, overwrite: bool) -> None:
+    """An earlier evaluation (perhaps of another checkpoint) is the user's result: replaced only on --overwrite."""
+    from echoseg.errors import EchosegError
+    from echoseg.evaluation.report import REPORT_FILES
+
+    held = [name for name in REPORT_FILES.values() if (out / name).exists()]
+    if held and not overwrite:
+        raise EchosegError(f"{out} holds an earlier evaluation ({', '.join(held)}); pass --overwrite to replace it, "
+                           "or choose another --out")
 
 
 def _console_summary(summary: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from echoseg.commands._options import positive_int
+from echoseg.commands._options import output_path, positive_int
 
 ATOL = 1e-3  # max abs logits difference accepted between the exported model and PyTorch
 
@@ -19,27 +19,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "its own file: no need to run this first.)",
     )
     p.add_argument("--checkpoint", required=True, help="echoseg weights file (model.safetensors) or a run folder")
-    p.add_argument("--onnx", default=None, metavar="FILE", help="write an ONNX model here (opset 17)")
-    p.add_argument("--torchscript", default=None, metavar="FILE", help="write a traced TorchScript model here")
-    p.add_argument("--overwrite", action="store_true", help="replace the output files if they exist")
+    p.add_argument("--onnx", type=output_path, default=None, metavar="FILE", help="write an ONNX model here (opset 17)")
+    p.add_argument("--torchscript", type=output_path, default=None, metavar="FILE",
+                   help="write a traced TorchScript model here")
+    p.add_argument("--overwrite", action="store_true", help="replace --onnx / --torchscript files that exist")
     p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=None,
                    help="input height and width, multiples of 16 (default: the checkpoint's input size, else 112 112)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from echoseg.commands._options import writable_file
+    from echoseg.commands._options import output_file
     from echoseg.errors import EchosegError
-    from echoseg.inference.export import export_onnx, export_torchscript, onnx_batch_size, require_onnx
-    from echoseg.inference.segmenter import check_input_size, load_segmenter
 
+    # Checked before importing torch and the exporters (seconds), so a command with nothing to do says so at once.
     if not args.onnx and not args.torchscript:
         raise EchosegError("nothing to do: give --onnx FILE and/or --torchscript FILE")
     if args.onnx:
-        require_onnx()
-        writable_file(args.onnx, "--onnx", overwrite=args.overwrite)
+        output_file(args.onnx, option="--onnx", overwrite=args.overwrite, example="model.onnx")
     if args.torchscript:
-        writable_file(args.torchscript, "--torchscript", overwrite=args.overwrite)
+        output_file(args.torchscript, option="--torchscript", overwrite=args.overwrite, example="model.pt")
+
+    from echoseg.inference.export import export_onnx, export_torchscript, onnx_batch_size, require_onnx
+    from echoseg.inference.segmenter import check_input_size, load_segmenter
+
+    if args.onnx:
+        require_onnx()
     segmenter = load_segmenter(args.checkpoint, device="cpu")
     model, window = segmenter.model, segmenter.window
     size = check_input_size(args.size) if args.size else segmenter.input_size

@@ -18,9 +18,10 @@ from echoseg.commands._options import (
     engine_request,
     non_negative_int,
     open_unit_interval,
+    output_folder,
+    output_path,
     positive_float,
     positive_int,
-    writable_folder,
 )
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="echoseg weights file (model.safetensors) or a training run folder (default: the built-in "
                    "SSCF, CPU preset, 64x64 input, trained on synthetic data only; for research: it has never seen a "
                    "real echo, so check its masks, or fine-tune it with `echoseg train --init`)")
-    p.add_argument("--out", required=True, help="output folder (one subfolder per video, summary.csv, errors.csv)")
+    p.add_argument("--out", type=output_path, required=True,
+                   help="output folder (one subfolder per video, summary.csv, errors.csv); never inside an input folder")
     # 64: on the 2-core test machine 16 -> 64 windows gave PyTorch channels_last 1.7x and ONNX Runtime 1.1x
     # model frames/s (benchmarks/RESULTS.md, "Inference engines"); 64 windows at 256x256 stay near 2 GB.
     p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass (default 64)")
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.threads import usable_threads
     from echoseg.training.distributed import env_int, resolve_device
 
+    # Before anything else: `predict DIR --out DIR` must not leave a run.json in the input folder.
+    output_folder(args.out, args.inputs, what="input", create=False)  # made when the first file is written
     rank = args.rank if args.rank is not None else env_int("RANK", 0)
     world_size = args.world_size if args.world_size is not None else env_int("WORLD_SIZE", 1, minimum=1)
     if not 0 <= rank < world_size:
@@ -100,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or "auto", env_int("LOCAL_RANK", 0))
     if device.type == "cpu" or args.threads:
         torch.set_num_threads(usable_threads(args.threads))
-    writable_folder(args.out, inputs=args.inputs)
 
     barrier = None
     if world_size > 1 and "MASTER_ADDR" in os.environ:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from echoseg.commands._options import non_negative_float, non_negative_int, positive_int
+from echoseg.commands._options import non_negative_float, non_negative_int, output_path, positive_int
 from echoseg.data.readers import READERS
 
 # Every layout a reader reads has a writer; scanner exports are inputs for `predict` (AVI/DICOM files).
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dropout) with LV truth on every frame, and write them as an EchoNet-Dynamic, CAMUS (NIfTI) or native "
         "dataset that `echoseg data` and training read. Deterministic by --seed.",
     )
-    parser.add_argument("out", type=Path, help="output folder: new or empty (a folder holding files is refused "
+    parser.add_argument("out", type=output_path, help="output folder: new or empty (a folder holding files is refused "
                         "unless --overwrite)")
     parser.add_argument("--format", choices=FORMATS, default="echonet",
                         help="layout: echonet (AVIs + FileList/VolumeTracings, ED/ES traced), camus (NIfTI, "
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from echoseg.data.synthetic import iter_dataset, write_camus, write_echonet, write_synthetic
     from echoseg.errors import EchosegError
 
+    args.out = Path(args.out)
     if (args.frames is not None and args.frames < 16) or args.size < 32:
         raise EchosegError(f"need --frames >= 16 and --size >= 32, got {args.frames} and {args.size}")
     if min(args.splits) < 0 or sum(args.splits) <= 0:

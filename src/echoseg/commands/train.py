@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 
+from echoseg.commands._options import output_path
 from echoseg.data.readers import READERS
 
 
@@ -18,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="dataset root folder (the same one again with --resume)")
     parser.add_argument("--format", required=True, choices=sorted(READERS), help="dataset format of --data")
     parser.add_argument("--config", help="preset name (cpu, paper) or YAML file; with --resume defaults to RUN/config.yaml")
-    parser.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
+    parser.add_argument("--out", type=output_path, required=True,
+                        help="run folder to create (or to continue with --resume); never inside --data")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.lr=3e-4 --set data.input_size=[112,112] "
                         "(repeatable; values parsed as YAML)")
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from echoseg.commands._options import writable_folder
+    from echoseg.commands._options import output_folder
     from echoseg.config import ConfigError
     from echoseg.errors import Interrupted
     from echoseg.training.api import load_run_config, train
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--config is required for a new run (a preset: cpu, paper; or a YAML file)")
     else:
         config = resolve_config(args.config, overrides)
-    writable_folder(args.out, inputs=[args.data])
+    # Created by training only once the data is accepted: a refused run leaves no empty folder.
+    output_folder(args.out, [args.data], create=False)
     try:
         result = train(config, args.data, args.format, args.out, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as exc:

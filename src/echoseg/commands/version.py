@@ -11,12 +11,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import monai
-    import numpy
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch  # for the device; MONAI's and numpy's versions come from their metadata (importing MONAI takes seconds)
 
     from echoseg import __version__
 
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"echoseg {__version__}\ntorch {torch.__version__}\nmonai {monai.__version__}\nnumpy {numpy.__version__}\ndevice {device}")
+    print(f"echoseg {__version__}\ntorch {torch.__version__}\nmonai {installed('monai')}\nnumpy {installed('numpy')}\n"
+          f"device {device}")
     return 0

@@ -245,7 +245,7 @@ def read_dicom(path: str | Path) -> DicomVideo:
     elif photometric == "MONOCHROME1":
         pixels = 255 - pixels
     regions = _ultrasound_regions(ds)
-    return DicomVideo(frames=np.ascontiguousarray(pixels), fps=_dicom_fps(ds), spacing_mm=_dicom_spacing(ds, regions),
+    return DicomVideo(frames=np.ascontiguousarray(pixels), fps=_dicom_fps(ds), spacing_mm=_dicom_spacing(ds, regions, notes),
                       regions=regions, transfer_syntax=syntax_name, notes=notes)
 
 
@@ -329,14 +329,25 @@ def _native_size_problem(ds) -> str | None:
             f"({len(ds.PixelData)} bytes): the header is wrong or the file is truncated")
 
 
-def _dicom_spacing(ds, regions: list[UltrasoundRegion]) -> tuple[float, float] | None:
-    """(dy, dx) mm: the first 2-D ultrasound region with cm units, else PixelSpacing (row, column), else None."""
+def _dicom_spacing(ds, regions: list[UltrasoundRegion], notes: list[str]) -> tuple[float, float] | None:
+    """(dy, dx) mm: the first 2-D ultrasound region with cm units, else PixelSpacing (row, column), else None.
+    A spacing the file gives that is zero or negative is not one: left out with a note in `notes` (so a
+    user sees why areas come out in pixels), unless a usable one is found."""
     for region in regions:
         if region.spacing_mm is not None and region.spatial_format in (0, 1):
             return region.spacing_mm
     spacing = ds.get("PixelSpacing", None)
     if spacing is not None and len(spacing) == 2 and float(spacing[0]) > 0 and float(spacing[1]) > 0:
         return float(spacing[0]), float(spacing[1])
+    unusable = [f"ultrasound region PhysicalDelta {float(dy):g} x {float(dx):g} cm"
+                for item in ds.get("SequenceOfUltrasoundRegions", None) or []
+                for dy, dx in [(item.get("PhysicalDeltaY"), item.get("PhysicalDeltaX"))]
+                if dy is not None and dx is not None and (float(dy) == 0 or float(dx) == 0)]
+    if spacing is not None and len(spacing) == 2:
+        unusable.append(f"PixelSpacing {float(spacing[0]):g} x {float(spacing[1]):g} mm")
+    for what in unusable:
+        notes.append(f"{what} is not a pixel spacing: ignored (areas in pixels; --spacing DY DX gives one)")
+        log.info("%s: %s", ds.filename if hasattr(ds, "filename") else "DICOM", notes[-1])
     return None
 
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from echoseg.data import files
+from echoseg.data.identity import echoseg_output
 from echoseg.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -104,25 +107,13 @@ def discover_inputs(inputs: list[str | Path], exclude: list[str | Path] = (),
         if not path.exists():
             raise DataError(path, "input not found")
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                rel = file.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if any(_is_under(file.resolve(), ex) for ex in excluded):
-                    continue
-                if is_supported(file):
-                    found.append((file, output_name(rel), None))
+            found.extend((file, output_name(rel), None) for file, rel in sorted(_files_in(path, excluded))
+                         if is_supported(file))
         elif path.suffix.lower() == ".csv":
             found.extend((file, output_name(Path(file.name)), fps) for file, fps in read_filelist(path))
         else:
             found.append((path, output_name(Path(path.name)), None))
-    unique: list[tuple[Path, str, float | None]] = []
-    seen_paths: set[Path] = set()
-    for path, name, fps in found:
-        key = path.resolve()
-        if key not in seen_paths:
-            seen_paths.add(key)
-            unique.append((path, name, fps))
+    unique = _once_each(found)
     counts = Counter(name.casefold() for _, name, _ in unique)
     blocked = {name.casefold() for name in reserved}
     items, used = [], set()
@@ -190,6 +181,57 @@ def read_filelist(path: Path) -> list[tuple[Path, float | None]]:
             fps = float("nan")
         out.append((file, fps if np.isfinite(fps) and fps > 0 else None))
     return out
+
+
+def _files_in(folder: Path, excluded: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, path relative to `folder`) of every file under `folder`, following links to
+    folders. Hidden entries, `excluded` folders and folders of echoseg's own outputs (a predict run,
+    a predicted video's overlay.mp4: never new videos) are skipped; so are broken links and link
+    loops, each with one line saying so."""
+    visited = {folder.resolve()}
+    for here, subfolders, names in os.walk(folder, followlinks=True):
+        here = Path(here)
+        kept = []
+        for name in sorted(subfolders):
+            sub = here / name
+            real = sub.resolve()
+            if name.startswith(".") or any(_is_under(real, ex) for ex in excluded):
+                continue
+            if real in visited:  # a link loop, or a second way to a folder: searched once
+                log.warning("%s: skipped: %s is searched already (a link loop or a second link to it)", sub, real)
+                continue
+            kind = echoseg_output(sub)
+            if kind is not None:
+                log.info("%s: skipped: holds %s of echoseg's, not input videos", sub, kind)
+                continue
+            visited.add(real)
+            kept.append(name)
+        subfolders[:] = kept
+        for name in sorted(names):
+            file = here / name
+            if name.startswith("."):
+                continue
+            if not file.exists():
+                log.warning("%s: skipped: a broken link (to %s)", file, os.readlink(file) if file.is_symlink() else "?")
+                continue
+            if file.is_file() and not any(_is_under(file.resolve(), ex) for ex in excluded):
+                yield file, file.relative_to(folder)
+
+
+def _once_each(found: list[tuple[Path, str, float | None]]) -> list[tuple[Path, str, float | None]]:
+    """`found` with each file once, in its order: a video reached by its own path and by a link keeps
+    its real name (the link is dropped with a line saying so), whichever of the two comes first."""
+    chosen: dict[Path, int] = {}
+    for i, (path, _, _) in enumerate(found):
+        key = path.resolve()
+        if key not in chosen:
+            chosen[key] = i
+            continue
+        kept = found[chosen[key]][0]
+        if kept.is_symlink() and not path.is_symlink():
+            chosen[key], path, kept = i, kept, path
+        log.info("%s: the same file as %s, predicted once", path, kept)
+    return [found[i] for i in sorted(chosen.values())]
 
 
 def _is_under(path: Path, folder: Path) -> bool:

@@ -223,6 +223,9 @@ def detect_fan(video: np.ndarray, region: Box | None = None, *, path: str = "<vi
     if video.ndim != 3 or video.shape[0] == 0:
         raise FanNotFound(path, f"expected frames (T, H, W), got shape {video.shape}")
     shape = (int(video.shape[1]), int(video.shape[2]))
+    low, high = int(video.min()), int(video.max())
+    if low == high:  # all black and all white alike: one reason, not "no fan" for one and "fills the frame" for the other
+        raise FanNotFound(path, f"no ultrasound fan found: every frame is one flat grey level ({low}), no image")
     support = None
     try:
         try:

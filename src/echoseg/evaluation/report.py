@@ -162,7 +162,7 @@ p.meta { color: #555; margin: 2px 0; font-size: 14px; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 4px; width: 100%; }
 th, td { padding: 5px 8px; border-bottom: 1px solid #e3e6ea; text-align: right; white-space: nowrap; }
-th { background: #f0f2f5; font-weight: 600; }
+th { background: #f0f2f5; font-weight: 600; white-space: normal; vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
 .note { color: #666; font-size: 12px; margin: 4px 0 12px; }
@@ -299,6 +299,11 @@ def render_html(result: EvaluationResult, sections: Mapping[str, list[tuple[str,
             f"<style>{CSS}</style></head><body><main>\n{body}\n</main></body></html>\n")
 
 
+# The files `write_report` writes into its folder (a folder holding one holds an evaluation).
+REPORT_FILES = {"metrics": "metrics.json", "per_case": "per_case.csv", "per_frame": "per_frame.csv",
+                "report": "report.html"}
+
+
 def write_report(result: EvaluationResult, out_dir: str | Path, *, title: str = "echoseg evaluation",
                  info: Mapping[str, Any] | None = None, n_cases: int = 4,
                  extra_sections: Mapping[str, list[tuple[str, Path]]] | None = None) -> dict[str, Path]:
@@ -308,8 +313,7 @@ def write_report(result: EvaluationResult, out_dir: str | Path, *, title: str = 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"metrics": out / "metrics.json", "per_case": out / "per_case.csv", "per_frame": out / "per_frame.csv",
-             "report": out / "report.html"}
+    files = {key: out / name for key, name in REPORT_FILES.items()}
     document = {"info": dict(info or {}), "settings": result.settings, **result.summary,
                 "biplane_per_patient": result.biplane, "errors": result.errors, "left_out": result.left_out}
     atomic_write_text(files["metrics"], json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")

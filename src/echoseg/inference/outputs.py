@@ -6,7 +6,7 @@ Folder layout (`<out>/<name>/`):
   frames.csv     frame, area, volume (method of disks), is_ed, is_es, area_unit (mm2|px), volume_unit (ml|px3)
   beats.csv      beat, ed_frame, es_frame, edv, esv, ef
   overlay.mp4    the video with the LV contour (green), the detected fan (yellow, when cropped), ED/ES frames
-                 labelled (AVI/MJPG fallback)
+                 labelled, at least OVERLAY_MIN_SIDE pixels on its shorter side (AVI/MJPG fallback)
   preview.gif    small animated preview of the overlay
   result.json    the video's summary (what goes into summary.csv)
   done.json      written last: its presence means every file above is complete; it records the input
@@ -25,11 +25,12 @@ import cv2
 import numpy as np
 
 from echoseg.data.files import quiet_opencv
+from echoseg.data.identity import PREDICTED_VIDEO_MARKER
 from echoseg.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-DONE_MARKER = "done.json"
+DONE_MARKER = PREDICTED_VIDEO_MARKER  # also how predict's input search knows our folders
 RESULT_FILE = "result.json"
 GIF_MAX_SIDE = 128
 GIF_MAX_FRAMES = 100

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from echoseg.data.identity import PREDICT_RUN_RECORD
 from echoseg.data.inputs import InputItem, VideoInput, discover_inputs, hashed_name, read_video
 from echoseg.data.sector import FRAMINGS, FanCrop
 from echoseg.errors import DataError, EchosegError, Interrupted
@@ -47,7 +48,7 @@ SUMMARY_COLUMNS = ["name", "input", "status", "frames", "height", "width", "fps"
                    "ef_quality", "fan_crop",
                    "notes"]
 ERROR_COLUMNS = ["input", "error"]
-RUN_RECORD = "run.json"
+RUN_RECORD = PREDICT_RUN_RECORD  # also how predict's input search knows our folders
 # Names in OUT that belong to the run, never to a video's folder.
 OUT_FILES = frozenset({"summary.csv", "errors.csv", RUN_RECORD, "ranks"})
 
@@ -278,9 +279,21 @@ def _videos_to_do(mine: list[InputItem], out_dir: Path, overwrite: bool, report:
             report.rows.append(row | {"name": item.name, "input": str(item.path), "status": "skipped"})
             report.n_skipped += 1
         else:
-            outputs.clear_outputs(out_dir / item.name)
+            try:
+                _ready_to_write(out_dir / item.name)
+            except OSError as exc:  # this video's folder only: the others still go on
+                _record_error(report, item, DataError(item.path, f"cannot write its outputs in {out_dir / item.name}: "
+                                                                 f"{exc.strerror or exc}"))
+                continue
             todo.append(item)
     return todo
+
+
+def _ready_to_write(video_dir: Path) -> None:
+    """Clear an earlier attempt's files from a video's folder, which must be a folder (or not exist yet)."""
+    if video_dir.exists() and not video_dir.is_dir():
+        raise NotADirectoryError(20, "a file of that name is in the way", str(video_dir))
+    outputs.clear_outputs(video_dir)
 
 
 def _segment_videos(todo: list[InputItem], segmenter: Segmenter, out_dir: Path, settings: PredictSettings,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -265,11 +267,12 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
     dist = setup(config.runtime.device)
     try:
         cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else run.cache
-        cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist,
-                                                             unlabeled, unlabeled_id)
-        if dist.is_main:
-            use.report(run.cases)
-        use.check(config.data.max_bad_fraction)
+        with _removed_if_refused([out_dir, cache_dir] if dist.is_main else []):
+            cache, train_videos, val_videos, use = prepare_cache(source, source_id, config, cache_dir, dist,
+                                                                 unlabeled, unlabeled_id)
+            if dist.is_main:
+                use.report(run.cases)
+            use.check(config.data.max_bad_fraction)
         if dist.is_main:
             run.path.mkdir(parents=True, exist_ok=True)
             use.write_csv(run.cases)
@@ -288,6 +291,28 @@ def train(config: TrainConfig | str | Path | None, data_root: str | Path | None 
         return trainer.fit(until_step=until_step)
     finally:
         dist.close()
+
+
+@contextlib.contextmanager
+def _removed_if_refused(folders: list[Path]):
+    """Remove those of `folders` that this block creates when it refuses the run (bad cases, no
+    training cases): a refused run leaves no empty --out or frame cache behind; a run folder that held
+    something before keeps it."""
+    new = [_outermost_missing(folder) for folder in folders if not folder.exists()]
+    try:
+        yield
+    except EchosegError:
+        for folder in new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _outermost_missing(folder: Path) -> Path:
+    """The highest of `folder` and its parents that does not exist yet: what creating it would make."""
+    folder = folder.absolute()
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
 
 
 def _resolved(config: TrainConfig | str | Path | None, out_dir: Path, resume: bool) -> TrainConfig:

@@ -101,9 +101,11 @@ def write_avi(path: Path, video: np.ndarray, fps: float,
 
 
 def write_echonet(root: str | Path, videos: Iterable[SyntheticVideo], *, avi_suffix: bool = False,
-                  es_first: bool = False) -> Path:
+                  es_first: bool = True) -> Path:
     """EchoNet-Dynamic layout under `root`. `avi_suffix=True` writes FileList names with `.avi` (older
-    releases); `es_first=True` lists the ES tracing before the ED one (the order readers must not trust).
+    releases). The ES tracing is listed before the ED one, as echonet/dynamic expects of EchoNet-Dynamic
+    (`echoseg data summary` checks that convention, and counted our own datasets against it);
+    `es_first=False` lists ED first, an order readers must not trust (they take ED by area).
     Videos without a split are listed as TRAIN."""
     root = Path(root)
     filelist, tracings = [], []
