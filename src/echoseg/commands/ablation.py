@@ -14,10 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train and evaluate each variant with each seed on the same split and the same config "
         "(only the variant changes; `unet` trains supervised only on single frames, as in the paper's "
         "Table 2; one decoder for every row, --decoder), then print and write the table of mean ± std over "
-        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and paired bootstrap 95% confidence "
-        "intervals of each row's difference from the baseline row (per-video pairing on the same test "
-        "videos, seeds pooled) to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) with "
-        "CPU ms/frame measured by the model benchmark's code.")
+        "seeds (DC, HD, HD missed, HD penalised, AUC, EF corr, EF MAE) and 95% confidence intervals of each "
+        "row's difference from the baseline row that carry seed variance (a bootstrap resampling seeds, then "
+        "the same test videos within them, each video paired with itself), with each seed's difference "
+        "beside them, to OUT/ablation_table.md and OUT/ablation_summary.json. With --k: the k sweep (Table 5) "
+        "with CPU ms/frame measured by the model benchmark's code.")
     add_protocol_arguments(parser)
     parser.add_argument("--variants", default=None,
                         help="comma-separated variants (default: the paper's Table 2 variants unet, baseline, "
