@@ -239,6 +239,17 @@ def test_sliced_adaptive_max_pool_equals_torch():
             assert torch.equal(_adaptive_max_pool_sliced(x, s), torch.nn.functional.adaptive_max_pool2d(x, s))
 
 
+def test_the_exported_channels_last_summary_equals_torchs_adaptive_pooling():
+    # the form ONNX export takes (summarize under torch.onnx export): bins and values unchanged
+    from echoseg.models.calibration import _summary_sliced_channels_last
+
+    for h, w in [(2, 3), (4, 4), (7, 7), (10, 14), (32, 32)]:
+        x = torch.randn(2, 5, h, w)
+        expected = torch.cat([torch.nn.functional.adaptive_max_pool2d(x, s).reshape(2, 5, -1) for s in (1, 3, 5, 7)], 2)
+        assert torch.equal(_summary_sliced_channels_last(x, (1, 3, 5, 7)), expected)
+        assert torch.equal(_summary_sliced_channels_last(x, (3, 1)), torch.cat([expected[:, :, 1:10], expected[:, :, :1]], 2))
+
+
 def test_factored_and_normalized_calibration_keeps_unit_scale():
     c = 64
     assc = ASSC(c).eval()

@@ -36,7 +36,8 @@ from echoseg.models.checkpoint import WeightsInfo
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 1  # bump when the export changes what the file computes or how
+# Bump when the export changes what the file computes or how (2: ASSC's pooling on (B, H, W, C) slices).
+EXPORT_VERSION = 2
 CACHE_FOLDER = ".echoseg-onnx"
 EXPORT_ATOL = 1e-3  # max abs logits difference accepted between the exported file and PyTorch
 INT8_MIN_DICE = 0.99  # below this mean per-frame Dice against fp32, int8 is not offered as equivalent

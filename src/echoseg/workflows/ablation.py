@@ -5,10 +5,10 @@ Every row x seed x fold is one run under OUT/runs/<row>/seed<s>/fold<i>/ (see
 row names: the variant, and optionally mean teacher on/off (`mean_teacher="both"`) and the fraction
 of traced training videos (`label_fractions`). Every row uses one decoder (`decoder`, the paper's
 U-Net by default), so rows differ only in the ablated part. Then OUT/ablation_summary.json and
-ablation_table.md: mean ± std over seeds (each seed's value is the mean over its folds), and paired
-bootstrap 95% CIs of each row's difference from its reference (`comparisons`): per-video pairing
-on the same test videos, seeds pooled (`echoseg.evaluation.bootstrap`). Rerunning skips finished
-runs and resumes an interrupted training.
+ablation_table.md: mean ± std over seeds (each seed's value is the mean over its folds), and 95% CIs
+of each row's difference from its reference (`comparisons`) that carry seed variance: seeds resampled,
+then the same test videos within them, each video paired with itself (`bootstrap.seed_video_ci`), each
+seed's difference beside them. Rerunning skips finished runs and resumes an interrupted training.
 """
 
 from __future__ import annotations
@@ -199,8 +199,8 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
                 f"{config.optim.steps or str(config.optim.epochs) + ' epochs'}); mask rule: "
                 f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
                 f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
-                f"Paired bootstrap 95% CIs (per-video pairing on the same test videos, seeds pooled; "
-                f"HD pen. lower is better):\n\n{ci_table}{failed_note(outcomes)}\n")
+                f"95% CIs of each difference resampling seeds, then the same test videos within them (each "
+                f"video paired with itself; seed variance carried); HD pen. lower is better:\n\n{ci_table}{failed_note(outcomes)}\n")
     files = engine.write_tables(out_dir, ("ablation_summary.json", "ablation_table.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, f"{rows_table}\n\n{table}\n\n{ci_table}", files)
 
