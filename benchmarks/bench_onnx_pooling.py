@@ -2,15 +2,20 @@
 (version 2), both run by ONNX Runtime, with PyTorch channels_last beside them for the engine ratio.
 
     python -m benchmarks.bench_onnx_pooling [--checkpoint W] [--batch-sizes 1,16,64] [--repeats 5] [--threads 2]
+                                            [--profile]
 
 Exports the model twice (the old form by swapping the exported summary back to the NCHW slices), checks
 both files give the same logits, then times the three engines interleaved (best of --repeats per engine and
 batch) on one random batch of windows, so machine load hits all three alike. Prints a Markdown table.
+--profile: instead, ONNX Runtime's own per-operator time for both exports at the largest batch (8 runs,
+one thread): the shares hold better than frames/s on a loaded machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -43,12 +48,37 @@ def _export(model, path: Path, size, old_form: bool) -> None:
         calibration._summary_sliced_channels_last = current
 
 
+def _profile(sessions: dict, folder: Path, window: int, size, batch: int, runs: int = 8) -> None:
+    """Print each export's ms per call and its five costliest operator types (ONNX Runtime's profiler)."""
+    import onnxruntime as ort
+
+    feed = {"frames": torch.rand(batch, window, *size).numpy()}
+    for name, session in sessions.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.enable_profiling = True
+        options.profile_file_prefix = str(folder / "profile")
+        profiled = ort.InferenceSession(session._model_path, options, providers=["CPUExecutionProvider"])
+        for _ in range(runs):
+            profiled.run(None, feed)
+        with open(profiled.end_profiling()) as handle:
+            events = json.load(handle)
+        per_op = collections.Counter()
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                per_op[event["args"]["op_name"]] += event["dur"]
+        total = sum(per_op.values())
+        shares = ", ".join(f"{op} {us / total:.1%}" for op, us in per_op.most_common(5))
+        print(f"{name}, batch {batch}, 1 thread: {total / runs / 1000:.0f} ms per call; {shares}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="weights (default: the built-in model)")
     parser.add_argument("--batch-sizes", default="1,16,64", help="comma-separated windows per call")
     parser.add_argument("--repeats", type=int, default=5, help="timings per engine and batch; the best is kept")
     parser.add_argument("--threads", type=int, default=2, help="threads for both engines")
+    parser.add_argument("--profile", action="store_true", help="per-operator time of both exports (module doc)")
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
@@ -66,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / f"{old}.onnx"
             _export(model, path, size, old)
             sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        if args.profile:
+            _profile(sessions, Path(tmp), window, size, max(int(b) for b in args.batch_sizes.split(",")))
+            return 0
         model = model.to(memory_format=torch.channels_last)  # PyTorch's fastest CPU form, after the exports
         print(f"| batch | {' | '.join(f'{n} frames/s' for n in sessions)} | torch channels_last frames/s | "
               "v2 / v1 | v2 / torch |")
