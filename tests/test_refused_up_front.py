@@ -8,34 +8,21 @@ import logging
 
 import pytest
 
-from echoseg.data.synthetic import generate_dataset, write_synthetic
+from test_cli_errors import _one_line_error, dataset  # noqa: F401 (dataset: a fixture)
 from test_data_cli import _run
-
-
-def _one_line(err):
-    line = err.strip()
-    assert "\n" not in line and "Traceback" not in err, err
-    return line
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("huge") / "data"
-    write_synthetic(root, generate_dataset(5, seed=0, frames=16, size=32, difficulty="easy"))
-    return root
 
 
 @pytest.mark.parametrize("command", [["train", "--out", "{out}/run"],
                                      ["cv", "--out", "{out}/cv", "--folds", "2"],
                                      ["demo", "--out", "{out}/demo", "--videos", "5"]])
-def test_an_input_size_that_cannot_fit_in_memory_is_refused_with_an_estimate(command, data_root, tmp_path, capsys):
+def test_an_input_size_that_cannot_fit_in_memory_is_refused_with_an_estimate(command, dataset, tmp_path, capsys):  # noqa: F811
     argv = [part.format(out=tmp_path) for part in command] + ["--config", "cpu", "--no-progress",
                                                               "--set", "data.input_size=[100000,100000]"]
     if command[0] != "demo":
-        argv += ["--data", str(data_root), "--format", "synthetic"]
+        argv += ["--data", str(dataset), "--format", "synthetic"]
     code, _, err = _run(argv, capsys)
     assert code == 2
-    line = _one_line(err)
+    line = _one_line_error(err)
     assert "data.input_size 100000x100000" in line and "GiB" in line and "available" in line
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "demo" / "data").exists()
 

@@ -3,27 +3,15 @@
 
 import pytest
 
-from echoseg.data.synthetic import generate_dataset, write_synthetic
 from test_data_cli import _run
-from test_protocols import TINY
-
-
-def _sets(overrides):
-    return [arg for override in overrides for arg in ("--set", override)]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stale") / "data"
-    write_synthetic(root, generate_dataset(6, seed=3, frames=16, size=32, difficulty="easy"))
-    return root
+from test_protocols import TINY, data_root, tiny_sets  # noqa: F401 (data_root: a fixture)
 
 
 @pytest.mark.parametrize("command, folder", [
     (["ablation", "--variants", "unet"], "runs/unet/seed0/fold0"),
     (["compare", "--models", "unet", "--reference", "unet", "--no-timing"], "runs/unet/fold0"),
 ])
-def test_ablation_and_compare_refuse_a_run_folder_trained_with_other_settings(command, folder, data_root, tmp_path,
+def test_ablation_and_compare_refuse_a_run_folder_trained_with_other_settings(command, folder, data_root, tmp_path,  # noqa: F811
                                                                                capsys):
     from echoseg.config import dump_yaml
     from echoseg.training.config import resolve_config
@@ -34,7 +22,7 @@ def test_ablation_and_compare_refuse_a_run_folder_trained_with_other_settings(co
     (out / folder / "train").mkdir(parents=True)
     (out / folder / "train" / "config.yaml").write_text(dump_yaml(earlier))
     code, _, err = _run([*command, "--data", str(data_root), "--format", "synthetic", "--config", "cpu", "--out", str(out),
-                      "--folds", "0", "--no-progress", *_sets(TINY)], capsys)
+                      "--folds", "0", "--no-progress", *tiny_sets()], capsys)
     assert code == 2, err
     assert "optim.steps 7 -> 2" in err and str(out / folder) in err and "\n" not in err.strip()
     assert not (out / folder / "run.json").exists()
