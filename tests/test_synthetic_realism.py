@@ -96,12 +96,17 @@ def test_realistic_tracings_rebuild_the_masks(realistic_echonet, realistic_set):
 
 
 def test_colour_marks_lie_outside_the_fan_and_reach_the_avi(realistic_echonet, realistic_set):
-    v = realistic_set[0]
+    def chroma(video) -> int:
+        mask, bgr = video.truth.overlay
+        return int(np.abs(bgr[mask].astype(int) - bgr[mask].mean(axis=1, keepdims=True)).max())
+
+    # Marks are drawn in many colours, some nearly grey, which MJPG's chroma subsampling may flatten: the
+    # AVI is checked on the most colourful video's marks.
+    v = max(realistic_set, key=chroma)
     mask, bgr = v.truth.overlay
     moving = v.sample.video.std(axis=0) > 0  # the fan: speckle changes from frame to frame
     assert mask.any() and not (mask & moving).any()
-    chroma = np.abs(bgr[mask].astype(int) - bgr[mask].mean(axis=1, keepdims=True)).max()
-    assert chroma > 3
+    assert chroma(v) > 3
     # The grey video carries the marks' luminance; the AVI their colour.
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     assert np.array_equal(v.sample.video[0][mask], grey[mask])
