@@ -10,7 +10,7 @@
 #
 # Each run takes 2-16 minutes on one thread, so the campaign spans sessions; a machine may be lost between
 # them. What a finished run's numbers need (run.json with its per-video scores, split.json and
-# train/config.yaml, ~20 KB) is therefore archived into benchmarks/table2_runs/SETTING/ as it finishes
+# train/config.yaml, ~13 KB) is therefore archived into benchmarks/table2_runs/SETTING/ROW/seedS/foldF/ as it finishes
 # (commit it), and restored from there before ablation runs: ablation skips a run whose run.json exists
 # and refuses one whose config.yaml differs, so an archived run is never trained again nor mixed with
 # other settings. When every seed is archived, the same command with all seeds writes the table without
@@ -42,9 +42,8 @@ copy_run_record() {  # copy_run_record FROM_RUN_FOLDER TO_RUN_FOLDER: the files 
 }
 
 restore() {
-  [[ -d $archive/runs ]] || return 0
-  find "$archive/runs" -name run.json | while read -r record; do
-    run=$(dirname "$record"); target=$out/${run#"$archive"/}
+  find "$archive" -name run.json | while read -r record; do
+    run=$(dirname "$record"); target=$out/runs/${run#"$archive"/}
     [[ -f $target/run.json ]] || copy_run_record "$run" "$target"
   done
 }
@@ -52,7 +51,7 @@ restore() {
 archive_finished() {
   [[ -d $out/runs ]] || return 0
   find "$out/runs" -name run.json | while read -r record; do
-    run=$(dirname "$record"); target=$archive/${run#"$out"/}
+    run=$(dirname "$record"); target=$archive/${run#"$out"/runs/}
     [[ -f $target/run.json ]] || copy_run_record "$run" "$target"
   done
 }
