@@ -8,7 +8,7 @@
 #     SEEDS    comma-separated training seeds, run one after the other (e.g. 0,1,2,3,4)
 #     WORK     a folder outside the repository: the dataset and the run folders (checkpoints: ~1 GB)
 #
-# Each run takes 2-16 minutes on one thread, so the campaign spans sessions; a machine may be lost between
+# Each run takes 2-16 minutes on a free core (up to 70 beside other jobs), so the campaign spans sessions; a machine may be lost between
 # them. What a finished run's numbers need (run.json with its per-video scores, split.json and
 # train/config.yaml, ~13 KB) is therefore archived into benchmarks/table2_runs/SETTING/ROW/seedS/foldF/ as it finishes
 # (commit it), and restored from there before ablation runs: ablation skips a run whose run.json exists
