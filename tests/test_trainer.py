@@ -202,3 +202,21 @@ def test_bf16_autocast_and_channels_last_run(tmp_path):
     state = weights(tmp_path / "amp/checkpoints/last/student.safetensors")
     floats = [t for t in state.values() if t.is_floating_point()]
     assert floats and all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in floats)
+
+
+def test_trainer_built_without_a_dist_context_honours_runtime_device(tmp_path, monkeypatch):
+    """A Trainer made from Python without a DistContext used to train on the CPU whatever runtime.device
+    said (benchmarks/bench_gpu.py timed CPU steps on a GPU machine): it must resolve runtime.device."""
+    from echoseg.training.api import prepare_cache
+    from echoseg.training.distributed import DeviceError, DistContext
+    from echoseg.training.trainer import Trainer
+
+    config = resolve_config(None, tiny_overrides(2) + ["mean_teacher.enabled=false"])
+    source = InMemorySource(ellipse_dataset(4, 2, 12, 32))
+    cache, train_videos, val_videos, _ = prepare_cache(source, source.fingerprint(), config, tmp_path / "cache",
+                                                       DistContext())
+    assert Trainer(config, TinyNet(), cache, train_videos, val_videos, tmp_path / "cpu").device.type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config.runtime.device = "cuda"
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        Trainer(config, TinyNet(), cache, train_videos, val_videos, tmp_path / "cuda")

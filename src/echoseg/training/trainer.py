@@ -53,7 +53,7 @@ from echoseg.training.dataset import (
     unlabeled_windows,
     validation_batches,
 )
-from echoseg.training.distributed import DistContext, wrap_model
+from echoseg.training.distributed import DistContext, resolve_device, wrap_model
 from echoseg.training.ema import ModelEMA
 from echoseg.training.losses import confident_pixels, consistency_loss, supervised_loss
 from echoseg.training.run_folder import (
@@ -150,7 +150,8 @@ class Trainer:
         self.mask_rule = MaskRule(clean=config.runtime.val_postprocess)
         self.model_name = model_name or config.model.name
         self.model_cfg = model_cfg if model_cfg is not None else config.model.create_kwargs()
-        self.dist = dist or DistContext()
+        # without a context (a Trainer made from Python, not by `train`): a single process on runtime.device
+        self.dist = dist or DistContext(device=resolve_device(config.runtime.device))
         self.device = self.dist.device
         self.progress = progress and self.dist.is_main
         rt = config.runtime
