@@ -5,6 +5,7 @@
 #   benchmarks/table2_campaign.sh SETTING SEEDS WORK
 #     SETTING  paper: ED/ES traced in every training video (label fraction 1, the paper's Table 1)
 #              few:   ED/ES traced in 1/8 of the training videos (label fraction 0.125, our few-label setting)
+#              data:  only synthesize the dataset, WORK/data (SEEDS is ignored)
 #     SEEDS    comma-separated training seeds, run one after the other (e.g. 0,1,2,3,4)
 #     WORK     a folder outside the repository: the dataset and the run folders (checkpoints: ~1 GB)
 #
@@ -15,24 +16,28 @@
 # and refuses one whose config.yaml differs, so an archived run is never trained again nor mixed with
 # other settings. When every seed is archived, the same command with all seeds writes the table without
 # training: WORK/SETTING/ablation_table.md.
+# Optional: VARIANTS=baseline,sscf runs only those rows; DEVICE=cuda trains there (runtime.device is not part of a
+# run's identity, so such runs join the same table); benchmarks/table2_parallel.sh runs many at once.
 set -euo pipefail
-[[ $# -eq 3 ]] || { sed -n '4,9p' "$0"; exit 2; }
+[[ $# -eq 3 ]] || { sed -n '4,10p' "$0"; exit 2; }
 setting=$1 seeds=$2 work=$3
 case $setting in
   paper) fraction=1 ;;
   few) fraction=0.125 ;;
-  *) echo "SETTING must be paper or few, not '$setting'" >&2; exit 2 ;;
+  data) ;;
+  *) echo "SETTING must be paper, few or data, not '$setting'" >&2; exit 2 ;;
 esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 echoseg=${ECHOSEG:-$repo/.venv/bin/echoseg}
 archive=$repo/benchmarks/table2_runs/$setting
 data=$work/data out=$work/$setting
-mkdir -p "$work" "$archive"
+mkdir -p "$work"
 
 if [[ ! -f $data/FileList.csv ]]; then  # the learning curves' dataset (EchoNet layout, ED/ES traced): 48 train, 8 validation, 40 test videos
   "$echoseg" synth "$data" --difficulty realistic --videos 96 --frames 64 --seed 11 \
     --splits 0.5 0.0834 0.4166 --no-progress
 fi
+[[ $setting == data ]] && exit 0
 
 copy_run_record() {  # copy_run_record FROM_RUN_FOLDER TO_RUN_FOLDER: the files a finished run is known by
   mkdir -p "$2/train"
@@ -56,12 +61,16 @@ archive_finished() {
   done
 }
 
+options=()
+[[ -n ${VARIANTS:-} ]] && options+=(--variants "$VARIANTS")
+[[ -n ${DEVICE:-} ]] && options+=(--set "runtime.device=$DEVICE")
 ablation() {  # ablation SEEDS
   OMP_NUM_THREADS=1 "$echoseg" ablation --data "$data" --format echonet --config cpu --out "$out" \
     --mean-teacher both --label-fractions "$fraction" --seeds "$1" --no-progress \
-    --set optim.steps=2000 --set runtime.val_interval=100 --set runtime.threads=1
+    --set optim.steps=2000 --set runtime.val_interval=100 --set runtime.threads=1 "${options[@]}"
 }
 
+mkdir -p "$archive"
 restore
 archive_finished
 (while sleep 120; do archive_finished; done) &
