@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One call on a lent H100/H200 (about 6 minutes): every GPU path of echoseg once, then the speed table.
+# One call on a lent H100/H200 (about 8 minutes; give the call a 560 s limit): every GPU path of echoseg once,
+# then the speed table. On 2026-12-04 the ten functional steps took 5 min on an H200 (benchmarks/RESULTS.md).
 #
 #   1. a paper-preset mean-teacher training (256x256, width 1.0, 4 dataloader workers) with bf16 autocast,
 #      a short one with fp16 (gradient scaler) and one under torchrun (DDP, NCCL, one process);
