@@ -32,6 +32,54 @@ def test_the_start_is_kept_unless_a_candidate_is_better_with_a_ci_above_zero():
     assert choose({"start": _scores(start), "worse": _scores(worse)})[0] == "start"
 
 
+def test_a_more_plausible_candidate_that_moves_the_mean_ef_is_refused():
+    """Measured on real video (benchmarks/RESULTS.md): adapt raised plausibility while its ES masks grew,
+    moving EF by about -9 points, which plausibility cannot see. A candidate whose mean EF over the check
+    videos moves more than `max_ef_shift` from the start's is not taken; the report says why."""
+    rng = np.random.default_rng(1)
+    start_score = rng.uniform(0.5, 0.7, 30)
+    start_ef = rng.uniform(50, 65, 30)
+    better = start_score + 0.08 + rng.normal(0, 0.01, 30)
+
+    def scores(score, ef):
+        return [VideoPlausibility(1.0, 1.0, v, v, 0.0, 1.0, e) for v, e in zip(score, ef, strict=True)]
+
+    start = scores(start_score, start_ef)
+    shifted = scores(better, start_ef - 9.0 + rng.normal(0, 2, 30))
+    steady = scores(better - 0.01, start_ef + rng.normal(0, 2, 30))
+    chosen, gains = choose({"start": start, "shifted": shifted}, max_ef_shift=5.0)
+    assert chosen == "start" and gains["shifted"]["low"] > 0
+    assert -10.5 < gains["shifted"]["ef_shift"] < -7.5 and "mean EF" in gains["shifted"]["refused"]
+    chosen, gains = choose({"start": start, "shifted": shifted, "steady": steady}, max_ef_shift=5.0)
+    assert chosen == "steady" and "refused" not in gains["steady"]
+    assert choose({"start": start, "shifted": shifted}, max_ef_shift=12.0)[0] == "shifted"
+    videos_without_ef = scores(start_score, np.full(30, np.nan))  # nothing to compare: plausibility decides
+    assert choose({"start": videos_without_ef, "better": scores(better, np.full(30, np.nan))})[0] == "better"
+
+
+def test_adapt_help_states_the_ef_shift_default(capsys):
+    from echoseg.cli import main
+    from echoseg.workflows.adapt import MAX_EF_SHIFT
+
+    try:
+        main(["adapt", "--help"])
+    except SystemExit:
+        pass
+    assert f"(default {MAX_EF_SHIFT:g})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_plausibility_carries_the_videos_ef():
+    from echoseg.evaluation.plausibility import video_plausibility
+
+    t = np.arange(90)
+    radius = 11 + 2 * np.cos(2 * np.pi * t / 30)  # three beats at 30 frames each, EF about 68
+    yy, xx = np.mgrid[:64, :64]
+    masks = np.stack([((yy - 32) / 1.6) ** 2 + (xx - 32) ** 2 <= r ** 2 for r in radius])
+    result = video_plausibility(masks, fps=30.0)
+    assert result.ef_counted == 1.0 and 60 < result.ef < 76
+    assert np.isnan(video_plausibility(np.zeros((40, 32, 32), bool), fps=30.0).ef)
+
+
 def test_batchnorm_statistics_are_measured_on_the_given_batches_only():
     model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2))
     with torch.no_grad():

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pixels the teacher is sure of), then check without labels which of the starting model, the adapted "
         "one and their versions with BatchNorm statistics of your videos gives the most plausible masks "
         "(one beating blob, smooth in time, an EF that counts). The starting model is kept unless another "
-        "is better with a bootstrap CI above 0. Writes RUN/model.safetensors (use it with `echoseg predict "
+        "is better with a bootstrap CI above 0 and keeps your videos' mean EF within --max-ef-shift points. Writes RUN/model.safetensors (use it with `echoseg predict "
         "--checkpoint RUN`), RUN/adapt_report.json and the training run in RUN/train. Rerun to resume.")
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="your videos: files (AVI/MP4, DICOM, NIfTI, MetaImage), folders (searched "
@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="labelled synthetic videos to synthesize (default 120)")
     parser.add_argument("--check-videos", type=positive_int, default=40,
                         help="how many of your videos the label-free check runs on, evenly spread (default 40)")
+    parser.add_argument("--max-ef-shift", type=float, default=None, metavar="POINTS",
+                        help="a candidate whose mean EF over the check videos moves more than this from the "
+                        "starting model's is not taken: plausibility cannot see masks that grow or shrink on "
+                        "every video, and nothing without tracings can say which EF is right (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthesis, training and check (default 0)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for training (default: the preset's)")
@@ -52,11 +56,15 @@ def run(args: argparse.Namespace) -> int:
     settings = AdaptSettings(videos=list(args.videos), out=Path(out), init=args.init, config=args.config,
                              overrides=list(args.overrides), steps=args.steps, synthetic_videos=args.synthetic_videos,
                              seed=args.seed, check_videos=args.check_videos, threads=args.threads)
+    if args.max_ef_shift is not None:  # else AdaptSettings' default (MAX_EF_SHIFT; torch stays unloaded for --help)
+        settings.max_ef_shift = args.max_ef_shift
     result = adapt(settings, progress=not args.no_progress)
     print("label-free plausibility on your videos (higher is better):")
     for name, summary in result.report["candidates"].items():
         gain = result.report["gain_over_start"].get(name)
         change = "" if gain is None else f"  gain {gain['mean']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+        if gain is not None and gain.get("ef_shift") is not None:
+            change += f", mean EF {gain['ef_shift']:+.1f}" + (" (refused: over the limit)" if "refused" in gain else "")
         print(f"  {name:45s} {summary.get('score', float('nan')):.3f}{change}")
     print(f"kept: {result.chosen}")
     if result.chosen != "start":

@@ -12,7 +12,9 @@ by Dice. What can be checked is whether its masks behave like a beating left ven
   (1: perfectly periodic, noise: about 0);
 - `jitter`: the area curve's frame-to-frame noise (robust estimate from its second differences, which a
   smooth beat barely has), as a share of its 5-95 percentile swing (lower is better);
-- `ef_counted`: 1 when at least one beat gives an EF that counts (`echoseg.inference.phases`).
+- `ef_counted`: 1 when at least one beat gives an EF that counts (`echoseg.inference.phases`);
+- `ef`: that EF (NaN when none counts). Not part of the score: no tracing says which EF is right, but
+  `echoseg adapt` compares it between models (a model that moves every video's EF is suspect).
 
 `VideoPlausibility.score` averages present x single, temporal_dice, periodicity (negative as 0) and
 ef_counted into one number in [0, 1]. None of these proves a mask right (a model can be consistently
@@ -41,6 +43,7 @@ class VideoPlausibility:
     periodicity: float
     jitter: float
     ef_counted: float
+    ef: float = float("nan")
 
     @property
     def score(self) -> float:
@@ -88,10 +91,10 @@ def video_plausibility(masks: np.ndarray, fps: float | None = None) -> VideoPlau
     dice = np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
     periodicity, jitter = curve_quality(areas, fps)
     beats = flag_beats(beats_from_volumes(detect_phases(areas, fps), lv_volumes(masks, None)), fps)
+    ef = video_ef(beats)
     return VideoPlausibility(present=float(present.mean()) if t else 0.0, single=single,
                              temporal_dice=float(dice.mean()) if len(dice) else float("nan"),
-                             periodicity=periodicity, jitter=jitter,
-                             ef_counted=float(video_ef(beats).used > 0))
+                             periodicity=periodicity, jitter=jitter, ef_counted=float(ef.used > 0), ef=ef.ef)
 
 
 def summarise(videos: list[VideoPlausibility]) -> dict[str, float]:

@@ -13,8 +13,10 @@ No tracing is needed. Starting from the built-in model (or `init` weights) it
    measured on the user's videos (AdaBN), the adapted teacher (whose BatchNorm statistics come from the
    user's videos), the adapted student with the user's BatchNorm statistics. A candidate replaces the
    starting model only when its paired bootstrap CI of the per-video plausibility gain over the start
-   lies above 0; otherwise the output is the starting model itself, so adaptation never ends with less
-   plausible masks than it began with (plausible is not proven right: see the report's caveat);
+   lies above 0 and its mean EF on those videos lies within `max_ef_shift` (5) points of the start's (a
+   model that moves every video's EF has changed its masks' size in a way plausibility cannot judge);
+   otherwise the output is the starting model itself, so adaptation never ends with less plausible masks
+   than it began with (plausible is not proven right: see the report's caveat);
 4. writes RUN/model.safetensors (what `echoseg predict --checkpoint RUN` uses), with the choice and the
    scores in its metadata, and RUN/adapt_report.json.
 
@@ -58,6 +60,9 @@ ADAPT_OVERRIDES = [
     "data.max_val_cases=8",
     "data.num_workers=0",
 ]
+# The most a candidate may move the check videos' mean EF and still replace the start (EF points): the
+# issue's bias target is 3, and a real adaptation that moved it by -9 was better only on plausibility.
+MAX_EF_SHIFT = 5.0
 ADAPTED_NOTE = "adapted without tracings to {n} untraced videos; its labels were synthetic only; for research"
 
 
@@ -76,6 +81,7 @@ class AdaptSettings:
     check_videos: int = 40  # the user's videos the label-free check runs on (evenly spread)
     batchnorm_windows: int = 768  # windows of the user's videos that measure the BatchNorm statistics
     threads: int = 0
+    max_ef_shift: float = MAX_EF_SHIFT  # EF points (see `choose`)
 
 
 @dataclass
@@ -122,7 +128,10 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
             load_model(run.network_file(last, "student"))[0], check, settings.batchnorm_windows),
     }
     scores = {name: _plausibility(model, check, input_size) for name, model in candidates.items()}
-    chosen, comparison = choose(scores)
+    chosen, comparison = choose(scores, settings.max_ef_shift)
+    for name, entry in comparison.items():
+        if "refused" in entry:
+            log.warning("adapt: %s not taken: %s", name, entry["refused"])
     n_videos = len(unlabeled.records())
     report = {
         "start": str(start), "start_sha256": start_info.sha256, "videos": n_videos, "check_videos": len(check),
@@ -141,17 +150,30 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
     return AdaptResult(weights=weights, chosen=chosen, report=report)
 
 
-def choose(scores: dict[str, list[VideoPlausibility]]) -> tuple[str, dict[str, dict[str, float]]]:
+def choose(scores: dict[str, list[VideoPlausibility]], max_ef_shift: float = MAX_EF_SHIFT,
+           ) -> tuple[str, dict[str, Any]]:
     """The candidate to keep: the one with the largest mean per-video plausibility gain over "start"
-    among those whose paired bootstrap 95% CI of that gain lies above 0; "start" when none does."""
+    among those whose paired bootstrap 95% CI of that gain lies above 0 and whose mean EF, over the
+    videos both give an EF for, lies within `max_ef_shift` points of the start's; "start" when none
+    does. Each candidate's entry: the gain's CI, "ef_shift" (NaN when no video has both EFs) and, for a
+    candidate left out for its EF, "refused" with the reason."""
     start = np.array([v.score for v in scores["start"]])
+    start_ef = np.array([v.ef for v in scores["start"]])
     comparison, best, best_gain = {}, "start", 0.0
     for name, values in scores.items():
         if name == "start":
             continue
         ci = bootstrap_ci(np.array([v.score for v in values]) - start, n_resamples=5000)
+        ef_moves = np.array([v.ef for v in values]) - start_ef
+        both = np.isfinite(ef_moves)
+        ci["ef_shift"] = float(ef_moves[both].mean()) if both.any() else None
+        if ci["ef_shift"] is not None and abs(ci["ef_shift"]) > max_ef_shift:
+            # Plausibility cannot see a mask that grows or shrinks on every video (measured: adapt's ES
+            # masks grew on real echo, EF fell by 9 points while plausibility rose), nor say which EF is right.
+            ci["refused"] = (f"its mean EF moved by {ci['ef_shift']:+.1f} points over {int(both.sum())} videos "
+                             f"(limit {max_ef_shift:g}); without tracings no check can tell which EF is right")
         comparison[name] = ci
-        if ci["low"] > 0 and ci["mean"] > best_gain:
+        if ci["low"] > 0 and ci["mean"] > best_gain and "refused" not in ci:
             best, best_gain = name, ci["mean"]
     return best, comparison
 
