@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pixels the teacher is sure of), then check without labels which of the starting model, the adapted "
         "one and their versions with BatchNorm statistics of your videos gives the most plausible masks "
         "(one beating blob, smooth in time, an EF that counts). The starting model is kept unless another "
-        "is better with a bootstrap CI above 0 and keeps your videos' mean EF within --max-ef-shift points. Writes RUN/model.safetensors (use it with `echoseg predict "
-        "--checkpoint RUN`), RUN/adapt_report.json and the training run in RUN/train. Rerun to resume.")
+        "is better with a bootstrap CI above 0 and keeps your videos' mean EF within --max-ef-shift points. "
+        "Writes RUN/model.safetensors (use it with `echoseg predict --checkpoint RUN`), RUN/adapt_report.json "
+        "and the training run in RUN/train. Rerun to resume.")
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="your videos: files (AVI/MP4, DICOM, NIfTI, MetaImage), folders (searched "
                         "recursively) or an EchoNet FileList.csv, as `echoseg predict` takes them")

@@ -155,7 +155,7 @@ def choose(scores: dict[str, list[VideoPlausibility]], max_ef_shift: float = MAX
     """The candidate to keep: the one with the largest mean per-video plausibility gain over "start"
     among those whose paired bootstrap 95% CI of that gain lies above 0 and whose mean EF, over the
     videos both give an EF for, lies within `max_ef_shift` points of the start's; "start" when none
-    does. Each candidate's entry: the gain's CI, "ef_shift" (NaN when no video has both EFs) and, for a
+    does. Each candidate's entry: the gain's CI, "ef_shift" (None when no video has both EFs) and, for a
     candidate left out for its EF, "refused" with the reason."""
     start = np.array([v.score for v in scores["start"]])
     start_ef = np.array([v.ef for v in scores["start"]])
