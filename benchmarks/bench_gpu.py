@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.bench_training import build_trainer, windows_per_batch
+from benchmarks.bench_training import build_trainer, step_rate
 from echoseg.models.fold_bn import fold_batchnorm
 from echoseg.models.registry import create_model
 from echoseg.models.video import predict_video_probs
@@ -50,14 +50,7 @@ def training_rate(size: int, width: float, device: str, amp: str, steps: int, wo
     trainer = build_trainer("paper", 4, workdir, overrides)
     # the Trainer resolves runtime.device itself; before 2026-12-04 it trained on the CPU here (RESULTS.md)
     assert trainer.device.type == torch.device(device).type, f"trainer on {trainer.device}, asked {device}"
-    batch = trainer.dataset[0]
-    trainer.train_step(batch)  # warm-up (cuDNN autotuning, allocator)
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(batch)
-    synchronize(device)
-    return steps * windows_per_batch(batch) / (time.perf_counter() - start)
+    return step_rate(trainer, steps)
 
 
 def main() -> None:

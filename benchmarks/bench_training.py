@@ -63,11 +63,18 @@ def pipeline_rate(trainer, workers: int, steps: int) -> float:
 
 
 def step_rate(trainer, steps: int) -> float:
+    """Windows/s of `train_step` on one fixed batch after a warm-up step (on CUDA: synchronized)."""
+    def synchronize() -> None:
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+
     batch = trainer.dataset[0]
-    trainer.train_step(batch)  # warm-up
+    trainer.train_step(batch)  # warm-up (on CUDA also cuDNN autotuning and the allocator)
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         trainer.train_step(batch)
+    synchronize()
     return steps * windows_per_batch(batch) / (time.perf_counter() - start)
 
 

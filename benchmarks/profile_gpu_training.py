@@ -11,25 +11,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.bench_training import build_trainer, windows_per_batch
-
-
-def seconds_per_step(trainer, batch, device: str, steps: int) -> float:
-    trainer.train_step(batch)
-    trainer.train_step(batch)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(batch)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+from benchmarks.bench_training import build_trainer, step_rate, windows_per_batch
 
 
 def main() -> None:
@@ -47,7 +33,7 @@ def main() -> None:
                              f"runtime.device={args.device}", f"runtime.amp_dtype={amp}", "data.num_workers=0"]
                 trainer = build_trainer("paper", 4, Path(tmp) / f"{amp}{autotune}", overrides)
                 batch = trainer.dataset[0]
-                seconds = seconds_per_step(trainer, batch, args.device, args.steps)
+                seconds = windows_per_batch(batch) / step_rate(trainer, args.steps)
                 print(f"amp {amp:<5} cudnn.benchmark {autotune!s:<5}: {1000 * seconds:8.1f} ms/step, "
                       f"{windows_per_batch(batch)} windows/step", flush=True)
         torch.backends.cudnn.benchmark = False
