@@ -8,12 +8,13 @@
 #     WORK      a folder outside the repository; the dataset is made once in WORK/data (or put there first),
 #               each job runs in WORK/jobs/SETTING-sSEED-ROW and logs to WORK/jobs/SETTING-sSEED-ROW.log
 #     JOBS      how many jobs run at once (each trains with one CPU thread)
+#   ROWS="unet baseline" runs only those rows, in that order (default: all five, longest first)
 #   DEVICE=cuda trains on the GPU (the runs join the same table: runtime.device is not part of a run's identity).
 #
 # Finished runs land in benchmarks/table2_runs/ as with the campaign; the table is written by the campaign
 # command with all seeds once every run is there.
 set -euo pipefail
-[[ $# -eq 4 ]] || { sed -n '5,11p' "$0"; exit 2; }
+[[ $# -eq 4 ]] || { sed -n '5,12p' "$0"; exit 2; }
 settings=$1 seeds=$2 work=$3 jobs=$4
 campaign=$(cd "$(dirname "$0")" && pwd)/table2_campaign.sh
 "$campaign" data - "$work"
@@ -22,7 +23,7 @@ IFS=, read -ra setting_list <<< "$settings"
 IFS=, read -ra seed_list <<< "$seeds"
 for seed in "${seed_list[@]}"; do
   for setting in "${setting_list[@]}"; do
-    for row in sscf baseline_tce baseline_bssf baseline unet; do  # longest first: the pool ends evenly
+    for row in ${ROWS:-sscf baseline_tce baseline_bssf baseline unet}; do  # longest first: the pool ends evenly
       echo "$setting $seed $row"
     done
   done
