@@ -17,7 +17,9 @@
 # other settings. When every seed is archived, the same command with all seeds writes the table without
 # training: WORK/SETTING/ablation_table.md.
 # Optional: VARIANTS=baseline,sscf runs only those rows; DEVICE=cuda trains there (runtime.device is not part of a
-# run's identity, so such runs join the same table); benchmarks/table2_parallel.sh runs many at once.
+# run's identity, so such runs join the same table); benchmarks/table2_parallel.sh runs many at once;
+# FINISHED_ONLY=1 trains nothing and writes an interim table from the archived runs of SEEDS
+# (`ablation --finished-only`: runs not archived yet are listed as not run).
 set -euo pipefail
 [[ $# -eq 3 ]] || { sed -n '4,10p' "$0"; exit 2; }
 setting=$1 seeds=$2 work=$3
@@ -64,6 +66,7 @@ archive_finished() {
 options=()
 [[ -n ${VARIANTS:-} ]] && options+=(--variants "$VARIANTS")
 [[ -n ${DEVICE:-} ]] && options+=(--set "runtime.device=$DEVICE")
+[[ -n ${FINISHED_ONLY:-} ]] && options+=(--finished-only)
 ablation() {  # ablation SEEDS
   OMP_NUM_THREADS=1 "$echoseg" ablation --data "$data" --format echonet --config cpu --out "$out" \
     --mean-teacher both --label-fractions "$fraction" --seeds "$1" --no-progress \
@@ -72,6 +75,11 @@ ablation() {  # ablation SEEDS
 
 mkdir -p "$archive"
 restore
+if [[ -n ${FINISHED_ONLY:-} ]]; then
+  ablation "$seeds"
+  echo "interim table: $out/ablation_table.md"
+  exit 0
+fi
 archive_finished
 (while sleep 120; do archive_finished; done) &
 archiver=$!

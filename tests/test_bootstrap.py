@@ -75,3 +75,11 @@ def test_seed_video_ci_widens_when_the_seeds_disagree_and_a_one_seed_gain_is_not
 def test_one_seed_gives_the_videos_only_interval():
     one = seed_video_ci(_per_seed([0.0]), seed=4)
     assert one["seeds"] == 1 and one["low"] < one["mean"] < one["high"]
+
+
+def test_a_difference_from_one_training_seed_is_not_called_a_plain_win():
+    # one seed: the interval holds video variance only, so a side of 0 is reported with that caveat
+    one = seed_video_ci(_per_seed([0.01]))
+    assert one["seeds"] == 1 and one["low"] > 0
+    assert verdict(one) == "better (1 seed)" and verdict(one, higher_is_better=False) == "worse (1 seed)"
+    assert verdict(seed_video_ci(_per_seed([0.01, 0.01]))) == "better"

@@ -352,3 +352,43 @@ def test_a_rerun_with_other_settings_is_refused_before_training_and_keeps_the_su
     assert "fold0: holds a run made with other settings (optim.steps 2 -> 3)" in err and "Traceback" not in err
     assert (out / "cv_summary.json").read_text() == summary
     assert run_cli(argv + ["--set", "runtime.threads=1"]) == 0  # what does not change results may differ
+
+
+def test_finished_only_tables_the_finished_runs_and_trains_nothing(data_root, tmp_path, monkeypatch, capsys):
+    """A campaign spanning days: an interim table from the runs already finished, the rest listed as not run."""
+    videos = [f"v{i}" for i in range(12)]
+    calls = []
+
+    def fake_run(config, fold, data_root, data_format, folder, **kwargs):
+        calls.append(kwargs["name"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run.json").write_text("{}")  # what marks a run finished
+        gain = 0.02 if config.model.name == "sscf" else 0.0
+        dice = {v: 0.85 + gain + 0.001 * i for i, v in enumerate(videos)}
+        return RunOutcome(kwargs["name"], folder, {"dice": float(np.mean(list(dice.values())))}, unit="px",
+                          per_video={"dice": dice, "hd_penalised": {v: 3.0 for v in videos}})
+
+    monkeypatch.setattr(engine, "run_one", fake_run)
+    config = resolve_config("cpu", TINY)
+    out = tmp_path / "a"
+    run_ablation(config, data_root, "synthetic", out, variants=["baseline", "sscf"], seeds=[0])
+    calls.clear()
+    result = run_ablation(config, data_root, "synthetic", out, variants=["baseline", "sscf"], seeds=[0, 1],
+                          finished_only=True)
+    assert calls == ["baseline seed 0 fold 0", "sscf seed 0 fold 0"]  # seed 1 was neither trained nor scored
+    assert not result.failed
+    assert [o.name for o in result.runs if o.pending] == ["baseline seed 1 fold 0", "sscf seed 1 fold 0"]
+    assert result.summary["rows"]["sscf"]["seeds_done"] == 1
+    win = {c["label"]: c for c in result.summary["comparisons"]}["sscf − baseline"]["dice"]
+    assert win["mean"] == pytest.approx(0.02) and win["seeds"] == 1
+    table = (out / "ablation_table.md").read_text()
+    assert "Not run yet (--finished-only): 2 of 4 runs: baseline seed 1 fold 0, sscf seed 1 fold 0" in table
+
+
+def test_finished_only_with_nothing_finished_says_so_in_one_line(data_root, tmp_path, capsys):
+    code = run_cli(["ablation", "--data", str(data_root), "--format", "synthetic", "--config", "cpu",
+                    "--out", str(tmp_path / "a"), "--variants", "baseline", "--seeds", "0", "--finished-only",
+                    "--no-progress", *tiny_sets()])
+    err = capsys.readouterr().err
+    assert code != 0 and "--finished-only: none of the 1 planned runs has finished" in err
+    assert "Traceback" not in err and not (tmp_path / "a" / "runs").exists()

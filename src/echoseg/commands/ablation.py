@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from echoseg.commands._options import non_negative_int, output_folder, positive_int
-from echoseg.commands.cv import add_protocol_arguments
+from echoseg.commands.cv import add_protocol_arguments, report_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,9 +95,6 @@ def run(args: argparse.Namespace) -> int:
                           windows=windows, folds=args.folds, fold_seed=args.fold_seed,
                           limit_folds=args.limit_folds, timing=timing, progress=not args.no_progress,
                           decoder=None if args.decoder == "variant" else args.decoder,
-                          mean_teacher=args.mean_teacher, label_fractions=fractions)
-    print(result.table)
-    print(f"wrote {result.files['json']} and {result.files['markdown']}")
-    for outcome in result.failed:
-        print(f"{outcome.name} failed: {outcome.error} (details in {outcome.folder / 'run_error.txt'})")
-    return 1 if result.failed else 0
+                          mean_teacher=args.mean_teacher, label_fractions=fractions,
+                          finished_only=args.finished_only)
+    return report_result(result)

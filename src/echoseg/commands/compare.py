@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from echoseg.commands._options import non_negative_int, output_folder, positive_float, positive_int
-from echoseg.commands.cv import add_protocol_arguments
+from echoseg.commands.cv import add_protocol_arguments, report_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,9 +68,5 @@ def run(args: argparse.Namespace) -> int:
                          model_settings=parse_model_settings(args.model_settings),
                          competitors_mean_teacher=args.competitors_mean_teacher, efficiency=efficiency,
                          paper=args.paper_table, n_boot=args.bootstrap, reference=args.reference,
-                         progress=not args.no_progress)
-    print(result.table)
-    print(f"wrote {result.files['json']} and {result.files['markdown']}")
-    for outcome in result.failed:
-        print(f"{outcome.name} failed: {outcome.error} (details in {outcome.folder / 'run_error.txt'})")
-    return 1 if result.failed else 0
+                         progress=not args.no_progress, finished_only=args.finished_only)
+    return report_result(result)

@@ -9,7 +9,7 @@ from echoseg.data.readers import READERS
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `echoseg cv` and `echoseg ablation`."""
+    """Options shared by `echoseg cv`, `echoseg ablation` and `echoseg compare`."""
     parser.add_argument("--data", required=True, help="dataset root folder")
     parser.add_argument("--format", required=True, choices=sorted(READERS),
                         help="layout of the dataset under --data")
@@ -28,6 +28,22 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                         "select each run's best checkpoint by the same rule (default: the raw threshold-0.5 "
                         "mask, as the paper; same as --set runtime.val_postprocess=true)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: write the tables from the runs already finished in --out and list "
+                        "the others as not run yet (an interim look at a campaign that spans days)")
+
+
+def report_result(result) -> int:
+    """Print a protocol's table, where it wrote, failed and not-yet-run runs; the exit status (1: a run failed)."""
+    print(result.table)
+    print(f"wrote {result.files['json']} and {result.files['markdown']}")
+    for outcome in result.failed:
+        print(f"{outcome.name} failed: {outcome.error} (details in {outcome.folder / 'run_error.txt'})")
+    pending = [outcome for outcome in result.runs if outcome.pending]
+    if pending:
+        print(f"{len(pending)} of {len(result.runs)} runs not run yet (--finished-only); the tables hold the "
+              "finished ones only")
+    return 1 if result.failed else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,9 +72,5 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args.config, args.overrides + (["runtime.val_postprocess=true"] if args.postprocess else []))
     output_folder(args.out, [args.data], create=False)
     result = run_cv(config, args.data, args.format, args.out, folds=args.folds, fold_seed=args.fold_seed,
-                    limit_folds=args.limit_folds, progress=not args.no_progress)
-    print(result.table)
-    print(f"wrote {result.files['json']} and {result.files['markdown']}")
-    for outcome in result.failed:
-        print(f"{outcome.name} failed: {outcome.error} (details in {outcome.folder / 'run_error.txt'})")
-    return 1 if result.failed else 0
+                    limit_folds=args.limit_folds, progress=not args.no_progress, finished_only=args.finished_only)
+    return report_result(result)

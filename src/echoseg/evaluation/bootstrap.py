@@ -108,12 +108,15 @@ def seed_video_ci(per_seed: Mapping[int, Mapping[str, float]], *, n_resamples: i
 
 
 def verdict(ci: Mapping[str, float], higher_is_better: bool = True) -> str:
-    """"better" / "worse" when the whole interval is on one side of 0, else "no difference shown"."""
+    """"better" / "worse" when the whole interval is on one side of 0, else "no difference shown".
+    A seeds x videos interval (`seed_video_ci`) of one training seed holds no seed variance: its side of 0
+    is reported as "better (1 seed)" / "worse (1 seed)", never as a plain win."""
     low, high = ci.get("low", float("nan")), ci.get("high", float("nan"))
     if not (math.isfinite(low) and math.isfinite(high)):
         return "too few videos"
     if low > 0 or high < 0:
-        return "better" if (low > 0) == higher_is_better else "worse"
+        side = "better" if (low > 0) == higher_is_better else "worse"
+        return f"{side} (1 seed)" if ci.get("seeds") == 1 else side
     return "no difference shown"
 
 

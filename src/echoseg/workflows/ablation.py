@@ -33,11 +33,11 @@ from echoseg.workflows.protocols import (
     ProtocolResult,
     Timing,
     clean_json,
-    failed_note,
     plan_record,
     runs_record,
     shared_cache,
     shown,
+    unfinished_note,
     units_note,
 )
 
@@ -149,7 +149,8 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
                  windows: Sequence[int] | None = None, folds: int = 0, fold_seed: int = 0,
                  limit_folds: int | None = None, timing: Timing | None = None,
                  progress: bool = False, label: str | None = None, decoder: str | None = "unet",
-                 mean_teacher: str = "config", label_fractions: Sequence[float] | None = None) -> ProtocolResult:
+                 mean_teacher: str = "config", label_fractions: Sequence[float] | None = None,
+                 finished_only: bool = False) -> ProtocolResult:
     """Every variant (or variant at every k of `windows`) x seed x fold, same folds and budget.
 
     folds: 0 = the dataset's own train/val/test split (one fold); k >= 2 = patient-level k-fold.
@@ -157,6 +158,7 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
     mean_teacher, label_fractions: extra row dimensions (`ablation_rows`).
     timing: measure ms/frame per run (Table 5); on by default when `windows` is given.
     label: the dataset's name in the table headers (default: the data folder's name).
+    finished_only: train nothing, table the runs already finished (`engine.execute`).
     Returns the table as mean ± std over seeds of each row (a seed's value: mean over its folds).
     """
     out_dir = Path(out_dir)
@@ -172,7 +174,8 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
             for row in rows for seed in seeds for fold in plan.selected]
     log.info("ablation: %d rows x %d seeds x %d fold(s) = %d runs -> %s", len(rows), len(seeds), len(plan.selected),
              len(runs), out_dir)
-    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress)
+    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress,
+                              finished_only=finished_only)
 
     label = label or Path(data_root).name or str(data_root)
     aggregates = {row.name: engine.aggregate_over_seeds(runs, outcomes, row.name) for row in rows}
@@ -200,7 +203,7 @@ def run_ablation(config, data_root: str | Path, data_format: str, out_dir: str |
                 f"{'largest component, holes filled' if config.runtime.val_postprocess else 'threshold 0.5'}. "
                 f"{units_note(outcomes)}Mean ± std over seeds.\n\n{rows_table}\n\n{table}\n\n"
                 f"95% CIs of each difference resampling seeds, then the same test videos within them (each "
-                f"video paired with itself; seed variance carried); HD pen. lower is better:\n\n{ci_table}{failed_note(outcomes)}\n")
+                f"video paired with itself; seed variance carried); HD pen. lower is better:\n\n{ci_table}{unfinished_note(outcomes)}\n")
     files = engine.write_tables(out_dir, ("ablation_summary.json", "ablation_table.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, f"{rows_table}\n\n{table}\n\n{ci_table}", files)
 

@@ -54,10 +54,10 @@ from echoseg.workflows.protocols import (
     DEFINITIONS,
     ProtocolResult,
     clean_json,
-    failed_note,
     plan_record,
     runs_record,
     shared_cache,
+    unfinished_note,
 )
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def _ci(ci: Mapping | None, digits: int = 2) -> str:
         return "–"
     if not math.isfinite(ci.get("low", math.nan)):
         return f"{ci['mean']:+.{digits}f}"
-    mark = "" if verdict(ci) in ("better", "worse") else " (n.s.)"
+    mark = " (n.s.)" if verdict(ci) in ("no difference shown", "too few videos") else ""
     seeds = f"; seeds {per_seed_text(ci, digits)}" if ci.get("seeds", 0) > 1 else ""
     return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]{mark}{seeds}"
 
@@ -322,7 +322,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
                 limit_folds: int | None = None, model_settings: Mapping[str, Mapping[str, Any]] | None = None,
                 competitors_mean_teacher: bool = False, efficiency: Efficiency | None = None,
                 paper: str | None = None, n_boot: int = 2000, reference: str = REFERENCE,
-                progress: bool = False) -> ProtocolResult:
+                progress: bool = False, finished_only: bool = False) -> ProtocolResult:
     """Train and evaluate every model on the same folds, then write the paper's comparison tables.
 
     config: the base TrainConfig (schedule, batch sizes, augmentation, input size, seed, and the
@@ -331,7 +331,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     {model: {setting: value}} overrides (e.g. {"simlvseg3d": {"window": 5}}). efficiency: how
     Table 7 is measured (None: not measured). paper: "echonet" | "camus", which paper table to print
     beside ours (default: camus for CAMUS data, echonet otherwise). reference: the model the paired
-    CIs compare with (must be in `models`).
+    CIs compare with (must be in `models`). finished_only: train nothing, table the runs already finished.
     """
     models = list(models or default_models())
     model_settings = {k: dict(v) for k, v in (model_settings or {}).items()}
@@ -345,7 +345,8 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     runs = [engine.PlannedRun(m, configs[m].runtime.seed, fold, configs[m], out_dir / "runs" / m / f"fold{fold.index}",
                               f"{m} fold {fold.index}") for m in models for fold in plan.selected]
     log.info("compare: %d models x %d fold(s) = %d runs -> %s", len(models), len(plan.selected), len(runs), out_dir)
-    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress)
+    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress,
+                              finished_only=finished_only)
 
     aggregates = {m: engine.aggregate_over_folds(engine.runs_of(runs, outcomes, lambda r, m=m: r.arm == m))
                   for m in models}
@@ -369,7 +370,7 @@ def run_compare(config, data_root: str | Path, data_format: str, out_dir: str | 
     setting = (f"Data: {data_root} ({data_format}), {split}; every model trained "
                f"{config.optim.steps or f'{config.optim.epochs} epochs'} steps with the same config, augmentation "
                f"and folds (competitors {'with' if competitors_mean_teacher else 'without'} mean teacher)")
-    markdown = compare_markdown(tables, setting, paper, reference, n_boot) + failed_note(outcomes) + "\n"
+    markdown = compare_markdown(tables, setting, paper, reference, n_boot) + unfinished_note(outcomes) + "\n"
     summary = {
         "form": f"Tables {table_no}, 6, 7", "paper_table": paper, "reference": reference,
         "data": {"root": str(data_root), "format": data_format},

@@ -19,9 +19,9 @@ from echoseg.workflows.protocols import (
     TABLE2_COLUMNS,
     ProtocolResult,
     clean_json,
-    failed_note,
     shared_cache,
     shown,
+    unfinished_note,
     units_note,
 )
 
@@ -32,12 +32,14 @@ CV_COLUMNS = TABLE2_COLUMNS + (("hd95", "HD95"), ("dice_pooled", "DC pooled"))
 
 
 def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path, *, folds: int = 5, fold_seed: int = 0,
-           limit_folds: int | None = None, progress: bool = False, label: str | None = None) -> ProtocolResult:
+           limit_folds: int | None = None, progress: bool = False, label: str | None = None,
+           finished_only: bool = False) -> ProtocolResult:
     """k-fold cross-validation: train and evaluate every fold into OUT/fold{i}/, aggregate mean ± std.
 
     config: a TrainConfig (every fold trains with it; `data.split_file` is set per fold).
     fold_seed: the seed of the patient shuffle that makes the folds (the training seed is
     `config.runtime.seed`). limit_folds: run only the first N folds (quick checks).
+    finished_only: train nothing, table the folds already finished (`engine.execute`).
     label: the dataset's name in the table headers (default: the data folder's name).
     """
     out_dir = Path(out_dir)
@@ -48,7 +50,8 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     config = shared_cache(config, out_dir)
     runs = [engine.PlannedRun("cv", config.runtime.seed, f, config, out_dir / f"fold{f.index}", f"fold{f.index}")
             for f in plan.selected]
-    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress)
+    outcomes = engine.execute(runs, data_root, data_format, reader=plan.reader, progress=progress,
+                              finished_only=finished_only)
 
     aggregate = engine.aggregate_over_folds(outcomes)
     label = label or Path(data_root).name or str(data_root)
@@ -67,6 +70,6 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
     }
     markdown = (f"# Cross-validation: {summary['protocol']}\n\nData: {data_root} ({data_format}); model "
                 f"{config.model.name}. {units_note(outcomes)}Mean ± sample std across folds.\n\n"
-                f"{table}{failed_note(outcomes, 'folds')}\n")
+                f"{table}{unfinished_note(outcomes, 'folds')}\n")
     files = engine.write_tables(out_dir, ("cv_summary.json", "cv_summary.md"), summary, markdown)
     return ProtocolResult(outcomes, summary, table, files)

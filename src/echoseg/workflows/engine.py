@@ -23,6 +23,7 @@ import csv
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from echoseg.errors import EchosegError
 from echoseg.evaluation.bootstrap import bootstrap_ci, paired_differences, seed_differences, seed_video_ci
 from echoseg.evaluation.folds import aggregate_folds
 from echoseg.io import atomic_write_text
-from echoseg.workflows.protocols import RunOutcome, Timing, plan_runs, run_one, run_protocol
+from echoseg.workflows.protocols import RunOutcome, Timing, is_finished, plan_runs, run_one, run_protocol
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,22 @@ def _plain(value: Any) -> Any:
 
 
 def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str, *, reader: Reader | None = None,
-            progress: bool = False) -> list[RunOutcome]:
+            progress: bool = False, finished_only: bool = False) -> list[RunOutcome]:
     """Every planned run in order (`protocols.run_one`); outcomes in the same order, failed ones with `error`.
-    Refuses first (`check_reuse`) when a run folder holds a run made with other settings."""
+    Refuses first (`check_reuse`) when a run folder holds a run made with other settings.
+    finished_only: train nothing; runs not finished come back `pending` (an interim table of a long campaign)."""
     check_reuse(runs)
-    jobs = [(run.name, lambda run=run: run_one(run.config, run.fold, data_root, data_format, run.folder,
-                                               reader=reader, timing=run.timing, progress=progress, name=run.name),
-             run.folder) for run in runs]
-    return run_protocol(jobs)
+    if finished_only and not any(is_finished(run.folder) for run in runs):
+        where = Path(os.path.commonpath([run.folder for run in runs])) if runs else Path(".")
+        raise EchosegError(f"--finished-only: none of the {len(runs)} planned runs has finished in {where}")
+
+    def job(run: PlannedRun) -> RunOutcome:
+        if finished_only and not is_finished(run.folder):
+            return RunOutcome(run.name, run.folder, None, pending=True)
+        return run_one(run.config, run.fold, data_root, data_format, run.folder, reader=reader, timing=run.timing,
+                       progress=progress, name=run.name)
+
+    return run_protocol([(run.name, lambda run=run: job(run), run.folder) for run in runs])
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class RunOutcome:
     folder: Path
     metrics: dict[str, float] | None
     skipped: bool = False  # finished by an earlier invocation
+    pending: bool = False  # not run: only finished runs were asked for (--finished-only)
     error: str | None = None
     seconds: float = 0.0
     unit: str | None = None  # distance unit of HD: "mm" with pixel spacing, else "px"
@@ -287,6 +288,8 @@ def run_protocol(jobs: Sequence[tuple[str, Callable[[], RunOutcome], Path]]) -> 
             outcome = job()
             if outcome.skipped:
                 log.info("%s: finished earlier, skipped", name)
+            elif outcome.pending:
+                log.info("%s: not run yet, left out (--finished-only)", name)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failed run must not lose the others
@@ -329,8 +332,16 @@ def runs_record(outcomes: Sequence[RunOutcome]) -> list[dict]:
              "seconds": o.seconds, "skipped": o.skipped} for o in outcomes]
 
 
-def failed_note(outcomes: Sequence[RunOutcome], what: str = "runs") -> str:
-    """"\n\nFailed runs: name (error), ..." for a protocol's Markdown, or "" when none failed."""
+def unfinished_note(outcomes: Sequence[RunOutcome], what: str = "runs") -> str:
+    """For a protocol's Markdown: "\n\nFailed runs: name (error), ..." and "\n\nNot run yet (--finished-only):
+    k of n runs: name, ..." for those there are, or ""."""
     failed = [o for o in outcomes if o.error]
-    return f"\n\nFailed {what}: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
+    pending = [o for o in outcomes if o.pending]
+    note = f"\n\nFailed {what}: {', '.join(f'{o.name} ({o.error})' for o in failed)}" if failed else ""
+    if pending:
+        # the rows' means then come from different seeds; the paired CIs use only seeds both rows finished
+        note += (f"\n\nNot run yet (--finished-only): {len(pending)} of {len(outcomes)} {what}: "
+                 f"{', '.join(o.name for o in pending)}. An interim table: its rows may average different seeds "
+                 "(compare rows through the paired CIs, which pair only seeds and videos both rows finished).")
+    return note
 
