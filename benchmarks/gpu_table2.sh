@@ -14,7 +14,9 @@
 # Back here: tar -xzf table2_records.tar.gz -C benchmarks/table2_runs, then commit (runs already archived are
 # left as they are). Carry the campaign's dataset to save the synthesis: cp -r WORK/data .t2data (git-ignored
 # through .git/info/exclude) and carry [".t2data", ".whl"]; without it the dataset is made again from seed 11.
-# The runs are fp32 (NVIDIA_TF32_OVERRIDE=0: no TF32 in cuDNN/cuBLAS), as on the CPU.
+# The runs are fp32 (NVIDIA_TF32_OVERRIDE=0: no TF32 in cuDNN/cuBLAS), as on the CPU. MPS=0: no MPS daemon.
+# Measured (benchmarks/RESULTS.md, "Table 2 campaign runs on the GPU"): without MPS a U-Net run costs ~11 s of
+# GPU and a baseline-MT run ~20 s whatever the number of jobs; an SSCF-MT run at 15 jobs would need ~1430 s.
 # Plumbing check on a CPU: GPU_TABLE2_DRYRUN=1 bash benchmarks/gpu_table2.sh 7 2 60 /tmp/t2-dry (2000 steps
 # become 20; never unpack a dry run's records into the archive).
 set -uo pipefail
@@ -53,6 +55,21 @@ summary=$out/summary.txt
 if [[ -f .t2data/FileList.csv ]]; then
   cp -r .t2data "$work/data"
 fi
+# Several processes on one GPU take turns (time-slicing): on 2026-12-04 15 jobs ran no faster in total than 7,
+# the GPU "100% busy" with these small 64x64 models filling little of it. The MPS daemon lets their kernels run
+# side by side. Not yet tried on a GPU: it is probed with one tiny CUDA call and stopped again if that fails.
+if [[ $DEVICE == cuda && ${MPS:-1} == 1 ]] && command -v nvidia-cuda-mps-control > /dev/null; then
+  export CUDA_MPS_PIPE_DIRECTORY=$work/mps-pipe CUDA_MPS_LOG_DIRECTORY=$work/mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if nvidia-cuda-mps-control -d && timeout 60 "$python" -c "import torch; print(torch.ones(1, device='cuda').item())" \
+      > /dev/null 2>&1; then
+    echo "MPS on" | tee -a "$summary"
+  else
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    echo "MPS did not start; time-slicing" | tee -a "$summary"
+  fi
+fi
 (while sleep 30; do
    nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader >> "$out/gpu_use.txt" 2>&1
  done) &
@@ -66,6 +83,7 @@ kill -- -"$campaign" 2>/dev/null  # the whole process group: xargs, campaign scr
 sleep 3
 kill -9 -- -"$campaign" 2>/dev/null
 kill "$sampler" 2>/dev/null
+[[ -n ${CUDA_MPS_PIPE_DIRECTORY:-} ]] && { echo quit | nvidia-cuda-mps-control; cp -r "$CUDA_MPS_LOG_DIRECTORY" "$work/jobs/" 2>/dev/null; }
 echo "stopped after $(( $(date +%s) - start )) s" | tee -a "$summary"
 
 # a finished run's record, in the archive's layout: SETTING/ROW/seedS/foldF/{split.json,train/config.yaml,run.json}
@@ -83,4 +101,4 @@ done
 echo "$(grep -c '^finished' "$summary") runs finished" | tee -a "$summary"
 cat "$out/parallel.log" >> "$summary"
 tar -czf "$out/table2_records.tar.gz" -C "$work/records" .
-(cd "$work/jobs" && tar -czf "$out/logs.tar.gz" ./*.log)
+(cd "$work/jobs" && tar -czf "$out/logs.tar.gz" ./*.log $([[ -d mps-log ]] && echo mps-log))
