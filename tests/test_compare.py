@@ -161,3 +161,12 @@ def test_compare_cli_prints_the_tables_and_where_it_wrote(data_root, tmp_path, c
               str(tmp_path / "bad"), "--folds", "1"])
     assert exit_info.value.code == 2
     assert "--folds must be 0" in capsys.readouterr().err
+    # an interim look: a model added to the campaign but not trained yet is listed, not trained
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv[:argv.index("--models") + 1], "sscf,planet,dff", *argv[argv.index("--models") + 2:],
+              "--finished-only"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "1 of 3 runs not run yet (--finished-only)" in out and "| PLANet |" in out
+    assert not (tmp_path / "cli" / "runs" / "dff" / "fold0" / "run.json").exists()
+    assert "Not run yet (--finished-only): 1 of 3 runs: dff fold 0" in (tmp_path / "cli" / "compare_tables.md").read_text()
