@@ -17,16 +17,7 @@ import cv2
 import numpy as np
 from scipy.stats import spearmanr
 
-
-def grey_frames(path: Path) -> np.ndarray:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32))
-    return np.stack(frames)
+from echoseg.data.files import read_video_frames
 
 
 def statistics(frames: np.ndarray) -> dict[str, float]:
@@ -43,7 +34,7 @@ def statistics(frames: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     bench, videos = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
-    rows = [(v["ef_pred"] - v["ef_filelist"], statistics(grey_frames(videos / f"{v['name']}.avi")))
+    rows = [(v["ef_pred"] - v["ef_filelist"], statistics(read_video_frames(videos / f"{v['name']}.avi").frames.astype(np.float32)))
             for v in bench["videos"] if v.get("ef_pred") is not None and v.get("ef_filelist") is not None
             and math.isfinite(v["ef_pred"])]
     error = np.array([e for e, _ in rows])
