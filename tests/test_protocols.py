@@ -378,6 +378,7 @@ def test_finished_only_tables_the_finished_runs_and_trains_nothing(data_root, tm
     assert calls == ["baseline seed 0 fold 0", "sscf seed 0 fold 0"]  # seed 1 was neither trained nor scored
     assert not result.failed
     assert [o.name for o in result.runs if o.pending] == ["baseline seed 1 fold 0", "sscf seed 1 fold 0"]
+    assert [r["name"] for r in result.summary["runs"] if r["pending"]] == ["baseline seed 1 fold 0", "sscf seed 1 fold 0"]
     assert result.summary["rows"]["sscf"]["seeds_done"] == 1
     win = {c["label"]: c for c in result.summary["comparisons"]}["sscf − baseline"]["dice"]
     assert win["mean"] == pytest.approx(0.02) and win["seeds"] == 1

@@ -64,8 +64,8 @@ def run_cv(config, data_root: str | Path, data_format: str, out_dir: str | Path,
         "data": {"root": str(data_root), "format": data_format}, "fold_seed": fold_seed,
         "folds_planned": len(plan.folds), "folds_run": [o.name for o in outcomes],
         "config": to_dict(config), "definitions": DEFINITIONS,
-        "folds": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error}
-                  for o in outcomes],
+        "folds": [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
+                   "pending": o.pending} for o in outcomes],
         "aggregate": clean_json(aggregate),
     }
     markdown = (f"# Cross-validation: {summary['protocol']}\n\nData: {data_root} ({data_format}); model "

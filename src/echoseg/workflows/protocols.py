@@ -327,9 +327,9 @@ def plan_record(plan: Sequence[Fold]) -> list[dict]:
 
 
 def runs_record(outcomes: Sequence[RunOutcome]) -> list[dict]:
-    """The runs of a protocol's summary JSON: name, folder, metrics, error, seconds, skipped."""
+    """The runs of a protocol's summary JSON: name, folder, metrics, error, seconds, skipped, pending."""
     return [{"name": o.name, "folder": str(o.folder), "metrics": clean_json(o.metrics), "error": o.error,
-             "seconds": o.seconds, "skipped": o.skipped} for o in outcomes]
+             "seconds": o.seconds, "skipped": o.skipped, "pending": o.pending} for o in outcomes]
 
 
 def unfinished_note(outcomes: Sequence[RunOutcome], what: str = "runs") -> str:
