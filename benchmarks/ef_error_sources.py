@@ -10,6 +10,10 @@ frames and beat rules (`echoseg.inference.phases`), after smoothing the curve in
 SD and r against FileList for each, on the even and odd halves of the sorted names and on all. Then
 the within-video spread of the beats' EFs against the spread of the videos' errors: if beat-to-beat
 noise were the error, averaging a video's beats would leave an SD of about sd_beat / sqrt(beats).
+Last, which volume carries the error: FileList also gives each video's traced EDV and ESV (mL); predict's
+are in pixel units, so each video's log(predicted / traced) volume holds an unknown scale (the depth
+setting) common to ED and ES. The scale cancels in the EF, and in the differences between videos: the
+EF error is set against the ED and the ES log-ratio (each centred over the videos).
 """
 
 from __future__ import annotations
@@ -95,6 +99,30 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(spreads)} videos with 2+ beats that count: beat-to-beat EF SD median {np.median(spreads):.1f} "
           f"(mean {spreads.mean():.1f}); SD of the videos' EF errors {errors.std(ddof=1):.1f}; "
           f"expected from beat noise alone {from_beats:.1f}")
+    print_volume_split(args.predict_dir / "summary.csv", args.filelist)
+
+
+def print_volume_split(summary_csv: Path, filelist: Path) -> None:
+    """EF error against each video's ED and ES volume error (log predicted / traced, centred over videos)."""
+    with open(filelist, newline="") as f:
+        traced = {Path(r["FileName"]).stem: r for r in csv.DictReader(f)}
+    rows = []
+    with open(summary_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            t = traced.get(r["name"])
+            if t and r["ef_mean"] and r["edv_mean"] and r["esv_mean"] and t.get("EDV") and t.get("ESV"):
+                rows.append((float(r["ef_mean"]) - float(t["EF"]), np.log(float(r["edv_mean"]) / float(t["EDV"])),
+                             np.log(float(r["esv_mean"]) / float(t["ESV"]))))
+    if len(rows) < 3:
+        return
+    error, ed, es = np.array(rows).T
+    ed, es = ed - ed.mean(), es - es.mean()
+    print(f"\n{len(rows)} videos with FileList EDV/ESV: EF error against log(predicted / traced) volume, centred: "
+          f"r with ED {np.corrcoef(error, ed)[0, 1]:+.2f}, with ES {np.corrcoef(error, es)[0, 1]:+.2f}")
+    print("\n| videos | n | ED log-ratio (mean) | ES log-ratio (mean) |\n|---|---|---|---|")
+    for label, chosen in (("EF over by > 10", error > 10), ("EF within 10", np.abs(error) <= 10),
+                          ("EF under by > 10", error < -10)):
+        print(f"| {label} | {chosen.sum()} | {ed[chosen].mean():+.2f} | {es[chosen].mean():+.2f} |")
 
 
 if __name__ == "__main__":
