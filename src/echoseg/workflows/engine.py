@@ -114,12 +114,13 @@ def execute(runs: Sequence[PlannedRun], data_root: str | Path, data_format: str,
     Refuses first (`check_reuse`) when a run folder holds a run made with other settings.
     finished_only: train nothing; runs not finished come back `pending` (an interim table of a long campaign)."""
     check_reuse(runs)
-    if finished_only and not any(is_finished(run.folder) for run in runs):
-        where = Path(os.path.commonpath([run.folder for run in runs])) if runs else Path(".")
+    pending = {run.folder for run in runs if not is_finished(run.folder)} if finished_only else set()
+    if runs and len(pending) == len(runs):
+        where = Path(os.path.commonpath([run.folder for run in runs]))
         raise EchosegError(f"--finished-only: none of the {len(runs)} planned runs has finished in {where}")
 
     def job(run: PlannedRun) -> RunOutcome:
-        if finished_only and not is_finished(run.folder):
+        if run.folder in pending:
             return RunOutcome(run.name, run.folder, None, pending=True)
         return run_one(run.config, run.fold, data_root, data_format, run.folder, reader=reader, timing=run.timing,
                        progress=progress, name=run.name)
