@@ -205,10 +205,9 @@ def _read_gray(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def paired_against(rows: list[dict], other_rows: list[dict]) -> dict[str, dict]:
-    """This model minus another on the same videos: |EF error| (lower is better) and plausibility, mean of
-    per-video differences with a 95% bootstrap CI over videos (videos with an EF from both models).
-    One training run each: the CI carries test-video variance only, not training-seed variance."""
+def per_video_differences(rows: list[dict], other_rows: list[dict]) -> dict[str, dict[str, float]]:
+    """This model minus another, video by video: {"abs_ef_error": {video: |EF error| difference} over the
+    videos with an EF from both, "plausibility": {video: difference} over the videos both finished}."""
     other = {r["name"]: r for r in other_rows}
     ef_error, plausibility = {}, {}
     for r in rows:
@@ -218,10 +217,21 @@ def paired_against(rows: list[dict], other_rows: list[dict]) -> dict[str, dict]:
         plausibility[r["name"]] = r["plausibility"] - o["plausibility"]
         if math.isfinite(r["ef_pred"]) and math.isfinite(float(o["ef_pred"])):
             ef_error[r["name"]] = (abs(r["ef_pred"] - r["ef_filelist"]) - abs(float(o["ef_pred"]) - o["ef_filelist"]))
+    return {"abs_ef_error": ef_error, "plausibility": plausibility}
+
+
+HIGHER_IS_BETTER = {"abs_ef_error": False, "plausibility": True}
+
+
+def paired_against(rows: list[dict], other_rows: list[dict]) -> dict[str, dict]:
+    """This model minus another on the same videos: |EF error| (lower is better) and plausibility, mean of
+    per-video differences with a 95% bootstrap CI over videos (videos with an EF from both models).
+    One training run each: the CI carries test-video variance only, not training-seed variance
+    (benchmarks.real_arms compares several training seeds per model)."""
     out = {}
-    for key, diffs, higher in (("abs_ef_error", ef_error, False), ("plausibility", plausibility, True)):
+    for key, diffs in per_video_differences(rows, other_rows).items():
         ci = bootstrap_ci(diffs)
-        out[key] = {**ci, "verdict": verdict(ci, higher_is_better=higher)}
+        out[key] = {**ci, "verdict": verdict(ci, higher_is_better=HIGHER_IS_BETTER[key])}
     return out
 
 

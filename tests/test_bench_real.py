@@ -30,3 +30,30 @@ def test_paired_against_differences_are_this_minus_other_on_shared_videos():
     assert out["plausibility"]["n"] == 3 and out["plausibility"]["mean"] == pytest.approx((0.1 - 0.1 + 0.2) / 3)
     assert math.isfinite(out["plausibility"]["low"]) and out["plausibility"]["verdict"] in (
         "better", "worse", "no difference shown")
+
+
+def _arm(errors_by_seed):
+    """One real_bench video list per training seed: video i has FileList EF 50 and |EF error| errors[i]."""
+    return [[_row(f"v{i}", 50, 50 + e) for i, e in enumerate(errors)] for errors in errors_by_seed]
+
+
+def test_arms_carry_seed_variance_and_match_the_videos_only_interval_when_seeds_agree():
+    from benchmarks.real_arms import compare_arms
+
+    videos = [12, 15, 18, 13, 16, 19, 14, 17]  # |EF error| of each video, all above the offsets below
+    b = _arm([videos, videos, videos])
+    agree = compare_arms(_arm([[e - 2 for e in videos]] * 3), b)["abs_ef_error"]
+    assert agree["mean"] == pytest.approx(-2.0) and agree["high"] == pytest.approx(-2.0)
+    assert agree["seeds"] == 3 and agree["verdict"] == "better"
+    # one seed much better, two slightly worse: the seeds disagree, and the interval must show it
+    disagree = compare_arms(_arm([[e - 6 for e in videos], [e + 1 for e in videos], [e + 1 for e in videos]]), b)
+    ci = disagree["abs_ef_error"]
+    assert ci["per_seed"] == {0: pytest.approx(-6.0), 1: pytest.approx(1.0), 2: pytest.approx(1.0)}
+    assert ci["low"] < -1.0 and ci["high"] > 0.5 and ci["verdict"] == "no difference shown"
+
+
+def test_arms_of_unequal_size_are_refused_in_one_line():
+    from benchmarks.real_arms import compare_arms
+
+    with pytest.raises(ValueError, match="same number of training seeds"):
+        compare_arms(_arm([[1, 2]]), _arm([[1, 2], [1, 2]]))
