@@ -12,7 +12,7 @@ benchmarks/ablation_results.md, "Device check".
 import json
 from pathlib import Path
 
-from echoseg.evaluation.bootstrap import seed_differences, seed_video_ci
+from echoseg.evaluation.bootstrap import per_seed_text, seed_differences, seed_video_ci
 
 RUNS = Path(__file__).resolve().parents[1] / "table2_runs"
 BASELINE = "baseline_MT_labels0.125"
@@ -26,8 +26,7 @@ def per_video_dice(setting_dir: Path, row: str, seed: int) -> dict[str, float]:
 
 def show(label: str, per_seed: dict) -> None:
     ci = seed_video_ci(per_seed)
-    seeds = " / ".join(f"{v:+.3f}" for v in ci["per_seed"].values())
-    print(f"{label:70s} {ci['mean']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]  per seed {seeds}")
+    print(f"{label:70s} {ci['mean']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]  per seed {per_seed_text(ci)}")
 
 
 def main() -> None:
