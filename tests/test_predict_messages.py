@@ -56,3 +56,16 @@ def test_broken_videos_keep_ffmpeg_off_the_terminal(tmp_path, segmenter, capfd):
     assert len(report.errors) == 2
     err = capfd.readouterr().err
     assert "moov atom" not in err and "Unexpected list type" not in err and "WARN" not in err, err
+
+
+def test_the_stage_times_say_where_the_time_went():
+    from echoseg.inference.predict import PredictReport
+
+    report = PredictReport(frames=3653)
+    report.seconds.update(decode=1.49, fan=0.31, model=13.59, analysis=5.9, write=0.45, total=14.08)
+    text = report.stage_text()
+    assert text.startswith("time per stage, summed over videos: model 13.6 s (269 frames/s), ")
+    for part in ("fan crop 0.3 s", "decode 1.5 s", "analysis 5.9 s", "writing 0.5 s", "wall 14.1 s (259 frames/s)"):
+        assert part in text, text
+    assert "run beside the model" in text
+    assert "frames/s" not in PredictReport().stage_text()  # nothing segmented: no rate to divide by zero

@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
     log.info("rank %d: %d done, %d skipped (already finished), %d failed; %d frames in %.1f s", rank, report.n_done,
              report.n_skipped, len(report.errors), report.frames, report.seconds["total"])
+    log.info("rank %d: %s", rank, report.stage_text())
     if rank == 0:
         print(f"wrote {args.out}: one folder per video (masks, frames.csv, beats.csv"
               f"{', overlay' if not args.no_overlay else ''}), summary.csv, errors.csv, run.json")

@@ -103,6 +103,19 @@ class PredictReport:
     seconds: dict[str, float] = field(default_factory=lambda: {
         "decode": 0.0, "decode_wait": 0.0, "fan": 0.0, "model": 0.0, "analysis": 0.0, "write": 0.0, "total": 0.0})
 
+    def stage_text(self) -> str:
+        """One line of where the time went (for the log): the model's and the wall's frames/s beside each
+        stage's seconds, so a user sees whether the network or the measurements and files limit a run."""
+        s = self.seconds
+
+        def rate(seconds: float) -> str:
+            return f" ({self.frames / seconds:.0f} frames/s)" if self.frames and seconds > 0 else ""
+
+        return (f"time per stage, summed over videos: model {s['model']:.1f} s{rate(s['model'])}, "
+                f"fan crop {s['fan']:.1f} s, decode {s['decode']:.1f} s, analysis {s['analysis']:.1f} s, "
+                f"writing {s['write']:.1f} s; wall {s['total']:.1f} s{rate(s['total'])} (decode, analysis "
+                "and writing run beside the model, on the same cores)")
+
 
 def compile_model(model: nn.Module) -> nn.Module:
     """torch.compile the parts `predict_video_probs` calls: `encode_frames`/`decode_window` when the
