@@ -188,3 +188,16 @@ def test_a_damaged_cached_onnx_file_is_one_line_and_auto_falls_back(tmp_path, cl
     assert "ONNX Runtime cannot load it" in err and "delete it" in err and "Traceback" not in err
     assert _predict(clip, weights, tmp_path / "auto", "--engine", "auto") == 0
     assert json.loads((tmp_path / "auto" / "run.json").read_text())["engine"] == "torch"
+
+
+def test_bench_times_bfloat16_autocast_and_checks_its_masks(weights):
+    # bf16 autocast is PyTorch's fastest CPU mode where the CPU has bfloat16 instructions: the engine bench
+    # must time it beside the others and say how far its masks are from float32's.
+    from echoseg.inference import benchmark
+
+    segmenter = load_segmenter(weights)
+    check = onnx_cache.synthetic_calibration(segmenter.input_size, n_videos=1).videos[0][:16]
+    rows = benchmark.time_engines(segmenter, ["nchw", "bf16"], [4], {}, frames=8, reps=1, check_video=check)
+    bf16 = {r.mode: r for r in rows}["bf16"]
+    assert bf16.engine == "torch" and bf16.frames_per_s > 0
+    assert 0.9 < bf16.dice_vs_torch < 1.0  # bfloat16 rounding moves a few border pixels, not the masks

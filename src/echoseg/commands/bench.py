@@ -68,8 +68,10 @@ def _register_predict(sub) -> None:
                        "ceiling); check each mode's masks against PyTorch NCHW; then time `predict` end to end "
                        "per engine on synthetic AVIs.")
     p.add_argument("--checkpoint", default=None, help="weights file or run folder (default: the built-in model)")
-    p.add_argument("--modes", default="nchw,channels_last,fp32,fp32_spinning,int8",
-                   help="comma-separated: nchw and channels_last (PyTorch float32), fp32 (ONNX Runtime), "
+    p.add_argument("--modes", default="nchw,channels_last,bf16,fp32,fp32_spinning,int8",
+                   help="comma-separated: nchw and channels_last (PyTorch float32), bf16 (PyTorch bfloat16 "
+                   "autocast, channels_last: predict --bf16; fast only on CPUs with bfloat16 instructions), "
+                   "fp32 (ONNX Runtime), "
                    "fp32_spinning (ONNX Runtime with spin-waiting threads), int8 (ONNX Runtime, statically quantized "
                    "on synthetic video) (default: all)")
     p.add_argument("--batch-sizes", default="1,16,32,64", help="comma-separated windows per forward pass (default 1,16,32,64)")
@@ -94,7 +96,7 @@ def run_predict_bench(args: argparse.Namespace) -> int:
     from echoseg.threads import usable_threads
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    known = ("nchw", "channels_last", "fp32", "fp32_spinning", "int8")
+    known = ("nchw", "channels_last", "bf16", "fp32", "fp32_spinning", "int8")
     if not modes or set(modes) - set(known):
         raise EchosegError(f"--modes {args.modes}: valid modes are {', '.join(known)}")
     batch_sizes = _ints(args.batch_sizes)
@@ -135,6 +137,9 @@ def run_predict_bench(args: argparse.Namespace) -> int:
         engines = {"torch nchw": TorchEngine(segmenter.model, device=torch.device("cpu"), batch_size=batch),
                    "torch channels_last": TorchEngine(segmenter.model, device=torch.device("cpu"), batch_size=batch,
                                                       channels_last=True)}
+        if "bf16" in modes:
+            engines["torch bf16"] = TorchEngine(segmenter.model, device=torch.device("cpu"), batch_size=batch,
+                                                autocast_dtype=torch.bfloat16, channels_last=True)
         if "fp32" in onnx_paths:
             engines["onnxruntime fp32"] = OnnxRuntimeEngine(onnx_paths["fp32"], segmenter.window, batch_size=batch,
                                                             threads=torch.get_num_threads())

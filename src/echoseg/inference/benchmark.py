@@ -6,8 +6,8 @@ float32): the row's `ceiling_ratio` is frames/s divided by that conv GFLOP/s, so
 different CPUs or under different load compare by ratio. Agreement: each row's masks against
 PyTorch NCHW float32 on a realistic synthetic video (mean per-frame Dice).
 
-Rows (model only, video already at the input size): torch in NCHW and channels_last, onnxruntime
-fp32 (spinning threads on and off) and int8, at each batch size. End to end: `predict_videos`
+Rows (model only, video already at the input size): torch in NCHW, channels_last and bfloat16 autocast
+(channels_last), onnxruntime fp32 (spinning threads on and off) and int8, at each batch size. End to end: `predict_videos`
 (decode, fan detection, model, ED/ES, EF, writing; overlays off) on synthetic AVIs, per engine.
 """
 
@@ -48,6 +48,9 @@ def _engines(segmenter: Segmenter, modes: list[str], batch: int, onnx_paths: dic
         if mode in ("nchw", "channels_last"):
             yield "torch", mode, TorchEngine(model, device=torch.device("cpu"), batch_size=batch,
                                              channels_last=mode == "channels_last")
+        elif mode == "bf16":  # predict --engine torch --bf16: autocast on channels_last maps
+            yield "torch", mode, TorchEngine(model, device=torch.device("cpu"), batch_size=batch,
+                                             autocast_dtype=torch.bfloat16, channels_last=True)
         elif mode in onnx_paths or mode == "fp32_spinning":
             path = onnx_paths["fp32" if mode == "fp32_spinning" else mode]
             yield "onnxruntime", mode, OnnxRuntimeEngine(path, segmenter.window, batch_size=batch, threads=threads,
