@@ -67,5 +67,5 @@ def test_the_stage_times_say_where_the_time_went():
     assert text.startswith("time per stage, summed over videos: model 13.6 s (269 frames/s), ")
     for part in ("fan crop 0.3 s", "decode 1.5 s", "analysis 5.9 s", "writing 0.5 s", "wall 14.1 s (259 frames/s)"):
         assert part in text, text
-    assert "run beside the model" in text
+    assert "in background threads beside the model" in text
     assert "frames/s" not in PredictReport().stage_text()  # nothing segmented: no rate to divide by zero

@@ -114,7 +114,7 @@ class PredictReport:
         return (f"time per stage, summed over videos: model {s['model']:.1f} s{rate(s['model'])}, "
                 f"fan crop {s['fan']:.1f} s, decode {s['decode']:.1f} s, analysis {s['analysis']:.1f} s, "
                 f"writing {s['write']:.1f} s; wall {s['total']:.1f} s{rate(s['total'])} (decode, analysis "
-                "and writing run beside the model, on the same cores)")
+                "and writing run in background threads beside the model)")
 
 
 def compile_model(model: nn.Module) -> nn.Module:
