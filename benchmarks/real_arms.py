@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.bench_real import HIGHER_IS_BETTER, per_video_differences
 from echoseg.evaluation.bootstrap import per_seed_text, seed_video_ci, verdict
+from echoseg.io import atomic_write_text
 
 
 def compare_arms(arm_a: list[list[dict]], arm_b: list[list[dict]]) -> dict[str, dict]:
@@ -69,10 +70,8 @@ def main() -> None:
         print(f"{key}, A - B: {ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}] over {ci['seeds']} seed "
               f"pairs x {ci['n']} videos: {ci['verdict']} (per seed {per_seed_text(ci)})")
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(json.dumps({"a": [str(p) for p in args.a], "b": [str(p) for p in args.b], **result},
-                                  indent=1))
-        tmp.replace(args.out)
+        atomic_write_text(args.out, json.dumps({"a": [str(p) for p in args.a], "b": [str(p) for p in args.b],
+                                                **result}, indent=1))
         print(f"wrote {args.out}")
 
 
