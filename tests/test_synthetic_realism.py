@@ -127,3 +127,20 @@ def test_synth_command_offers_every_preset():
     from echoseg.commands.synth import APPEARANCES
 
     assert set(APPEARANCES) == set(DIFFICULTIES) and "realistic" in DIFFICULTIES
+
+
+def test_beam_grid_density_is_a_preset_field_whose_defaults_keep_the_grid():
+    """The finer-speckle experiment (benchmarks/experiments/texture_bands.py) densifies the beam grid through
+    the preset; the defaults must keep every preset's grid, hence its picture and random stream."""
+    import dataclasses
+
+    from echoseg.data.synthetic.imaging import PRESETS, make_sector
+
+    preset = PRESETS["realistic"]
+    default = make_sector(np.random.default_rng(3), 112, None, preset)
+    denser = make_sector(np.random.default_rng(3), 112, None,
+                         dataclasses.replace(preset, beams_per_px=1.5, depth_samples_per_px=1.6))
+    assert default.n_beams == 112
+    assert denser.n_beams == 168
+    assert denser.n_depth == pytest.approx(default.n_depth * 1.6 / 1.3, abs=1)
+    assert np.array_equal(default.inside, denser.inside)  # same fan: the draws do not depend on the grid

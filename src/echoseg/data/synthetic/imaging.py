@@ -58,6 +58,10 @@ class ImagingPreset:
     tilt_deg: float = 0.0  # fan steering drawn in [-tilt, tilt] degrees (0: symmetric fan, no draw)
     psf_depth: Range = (0.6, 0.9)  # axial PSF sigma, in beam-grid samples per 145 depth samples
     psf_beam: Range = (0.9, 1.4)  # lateral PSF sigma, in beams per 112 beams
+    # Beam grid density: beams per output pixel across the frame, depth samples per pixel down it. Denser
+    # with a narrower PSF gives finer speckle (benchmarks/experiments/texture_bands.py).
+    beams_per_px: float = 1.0
+    depth_samples_per_px: float = 1.3
     # Gain chain: global gain, residual depth slope after TGC, a wavy TGC profile, weaker fan edges,
     # then log compression into `dynamic_range_db` whose top is `top_db` above myocardium, and gamma.
     gain_db: Range = (-4.0, 4.0)
@@ -157,7 +161,8 @@ def make_sector(rng: np.random.Generator, size: int, spacing_mm: tuple[float, fl
     if preset.overshoot != (1.0, 1.0):  # drawn only then, so the classic presets keep their random stream
         view_depth, depth = depth, depth * rng.uniform(*preset.overshoot)
     # The beam grid keeps its sampling density over a fan that runs beyond the frame.
-    n_depth, n_beams = int(round(1.3 * size * depth / (view_depth or depth))), int(round(1.0 * size))
+    n_depth = int(round(preset.depth_samples_per_px * size * depth / (view_depth or depth)))
+    n_beams = int(round(preset.beams_per_px * size))
 
     # Pixel grid -> (depth, angle); angles are measured from the fan's own centre line (tilted).
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
