@@ -144,3 +144,15 @@ def test_beam_grid_density_is_a_preset_field_whose_defaults_keep_the_grid():
     assert denser.n_beams == 168
     assert denser.n_depth == pytest.approx(default.n_depth * 1.6 / 1.3, abs=1)
     assert np.array_equal(default.inside, denser.inside)  # same fan: the draws do not depend on the grid
+
+
+def test_septal_loss_is_drawn_from_a_range_whose_default_draws_nothing(monkeypatch):
+    """ef_stress.py and the recipe variants set scene.SEPTAL_LOSS; (0, 0) must keep revision 3's picture and
+    random stream, and a range that makes the septum lose must change the picture."""
+    from echoseg.data.synthetic import scene
+
+    default = generate_video(11, frames=12, difficulty="realistic").sample.video
+    monkeypatch.setattr(scene, "SEPTAL_LOSS", (0.0, 0.0))
+    assert np.array_equal(generate_video(11, frames=12, difficulty="realistic").sample.video, default)
+    monkeypatch.setattr(scene, "SEPTAL_LOSS", (1.0, 1.0))
+    assert not np.array_equal(generate_video(11, frames=12, difficulty="realistic").sample.video, default)

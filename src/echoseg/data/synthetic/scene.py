@@ -147,7 +147,9 @@ REALISTIC_LEVELS_DB = {
 }
 PERICARDIUM_FADE_DB = (6.0, -6.0, -14.0)  # basal, mid and apical thirds of the pericardium line
 WALL_LOSS_PATCHES = (1.0, 1.0)  # patchiness = clip(a + b * smooth unit field, 0, 1) over the frame
-SEPTAL_LOSS = 0.0  # fraction of the patchy loss the septum takes (real A4C: the best-seen wall)
+# Fraction of the patchy loss the septum takes (real A4C: the best-seen wall), drawn per video from this range;
+# (0, 0) draws nothing, so the picture and random stream stay revision 3's.
+SEPTAL_LOSS = (0.0, 0.0)
 SEPTUM_FROM = 0.35  # the bright septum starts this fraction of the contour samples away from the apex
 SPECULAR_SLOPE_REF = 15.0  # dB per pixel: the 5x5 Sobel estimate at a sharp 40 dB interface
 
@@ -179,7 +181,8 @@ def realistic_echogenicity(frames: HeartFrames, shape: HeartShape, sector: Secto
     # benchmarks/bench_ef_bias.py).
     patches = np.clip(WALL_LOSS_PATCHES[0] + WALL_LOSS_PATCHES[1] * smooth_field(rng, (h, w), sigma=w / 30), 0.0, 1.0)
     floor = np.float32(level["blood"] + level["wall_floor"])
-    lost = np.maximum(scene + level["wall_loss"] * patches[None] * (1 - (1 - SEPTAL_LOSS) * septal),
+    septal_loss = rng.uniform(*SEPTAL_LOSS) if SEPTAL_LOSS[1] > 0 else 0.0
+    lost = np.maximum(scene + level["wall_loss"] * patches[None] * (1 - (1 - septal_loss) * septal),
                       np.minimum(scene, floor))
     scene = np.where(band > 0, lost, scene)
     # Texture: broad echogenicity variation, stronger outside the heart (fat, lung, liver); clutter in the blood.
