@@ -151,8 +151,8 @@ def test_septal_loss_is_drawn_from_a_range_whose_default_draws_nothing(monkeypat
     random stream, and a range that makes the septum lose must change the picture."""
     from echoseg.data.synthetic import scene
 
-    default = generate_video(11, frames=12, difficulty="realistic").sample.video
+    default = generate_video(11, frames=16, difficulty="realistic").sample.video
     monkeypatch.setattr(scene, "SEPTAL_LOSS", (0.0, 0.0))
-    assert np.array_equal(generate_video(11, frames=12, difficulty="realistic").sample.video, default)
+    assert np.array_equal(generate_video(11, frames=16, difficulty="realistic").sample.video, default)
     monkeypatch.setattr(scene, "SEPTAL_LOSS", (1.0, 1.0))
-    assert not np.array_equal(generate_video(11, frames=12, difficulty="realistic").sample.video, default)
+    assert not np.array_equal(generate_video(11, frames=16, difficulty="realistic").sample.video, default)
