@@ -19,7 +19,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from echoseg.data.synthetic import generator, imaging, scene
+from echoseg.data.synthetic import generator, geometry, imaging, scene
 from echoseg.evaluation.ef import ef_agreement
 from echoseg.evaluation.metrics import dice_iou
 from echoseg.inference.phases import beats_from_volumes, detect_phases, flag_beats, lv_volumes, video_ef
@@ -59,7 +59,31 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "dense apical haze": _preset(haze_prob=1.0, haze_db=-14.0),
     "fast speckle decorrelation": _preset(decorrelation=(0.4, 0.6)),
     "brighter tissue outside": _levels(tissue=(0.0, 5.0)),
+    "bright papillary muscle and chordae": _levels(papillary=(4.0, 10.0), chordae=(-4.0, 2.0)),
 }
+def _anatomy(**draws: Callable[[geometry.HeartShape, np.random.Generator], object]) -> Callable[[], None]:
+    """Redraw HeartShape fields after `draw_shape` (before the EF calibration), from a generator of their own
+    seeded by the heart, so the rest of the video's random stream is untouched."""
+    def apply() -> None:
+        original = generator.draw_shape
+
+        def draw_shape(rng, depth_mm, ef_target, placement):
+            shape = original(rng, depth_mm, ef_target, placement)
+            own = np.random.default_rng(int(shape.length * 1e6) % 2**32)
+            return dataclasses.replace(shape, **{name: draw(shape, own) for name, draw in draws.items()})
+        generator.draw_shape = draw_shape
+    return apply
+
+
+ANATOMY = {
+    "larger and wider atria": _anatomy(
+        la_length=lambda s, g: s.length * g.uniform(0.8, 1.0), la_bulge=lambda s, g: (g.uniform(3, 8), g.uniform(8, 16)),
+        ra_length=lambda s, g: s.length * g.uniform(0.7, 0.9), ra_bulge=lambda s, g: (g.uniform(8, 14), g.uniform(2, 6))),
+    "wider right ventricle": _anatomy(rv_width=lambda s, g: 2 * s.half_width * g.uniform(0.9, 1.1)),
+    "thick systolic walls": _anatomy(thickening=lambda s, g: g.uniform(0.7, 0.9)),
+}
+VARIANTS.update(ANATOMY)
+VARIANTS["all three anatomy changes"] = lambda: [ANATOMY[name]() for name in ANATOMY]
 VARIANTS["all of the four that lose most"] = lambda: [VARIANTS[name]() for name in (
     "dim annulus and pericardium", "septum loses as the free walls", "coarser blur", "brighter blood")]
 # Changes after the picture is made: (uint8 video (T, H, W)) -> video.
@@ -117,6 +141,7 @@ def main() -> None:
     segmenter = load_segmenter(pretrained_path() if args.checkpoint == "builtin" else args.checkpoint, batch_size=64,
                                channels_last=True)
     chosen = [v for v in (*VARIANTS, *POST) if not args.only or v in args.only.split(",")]
+    pristine_draw_shape = generator.draw_shape
     pristine = (copy.deepcopy(scene.REALISTIC_LEVELS_DB), imaging.PRESETS["realistic"],
                 {name: getattr(scene, name) for name in ("WALL_LOSS_PATCHES", "SEPTAL_LOSS")})
     print("| variant | videos with EF | r | MAE | bias | Dice ED/ES |\n|---|---|---|---|---|---|")
@@ -129,6 +154,7 @@ def main() -> None:
         imaging.PRESETS["realistic"] = pristine[1]
         for constant, value in pristine[2].items():
             setattr(scene, constant, value)
+        generator.draw_shape = pristine_draw_shape
 
 
 if __name__ == "__main__":
