@@ -15,7 +15,8 @@ Three kinds of OVERRIDE change the realistic picture of the data this run synthe
 data/ then; runs with the same picture can share one OUT/data):
 - `levels.NAME=LOW,HIGH`: the range (dB) each video draws scene level NAME from (`scene.REALISTIC_LEVELS_DB`);
 - `scene.NAME=VALUE`: a constant of `echoseg.data.synthetic.scene` (e.g. `scene.SEPTAL_LOSS=(0.0,1.0)`);
-- `preset.NAME=VALUE`: a field of the realistic ImagingPreset (e.g. `preset.psf_depth=(1.2,3.0)`).
+- `preset.NAME=VALUE`: a field of the realistic ImagingPreset (e.g. `preset.psf_depth=(1.2,3.0)`);
+- `geometry.NAME=VALUE`: a constant of `echoseg.data.synthetic.geometry` (e.g. `geometry.SYSTOLIC_THICKENING=(0.3,0.8)`).
 Used for "Appearance landmarks drawn wider": `OUT SEED 1 levels.pericardium=4,27 levels.annulus=2,26
 levels.blood=-36,-12 scene.SEPTAL_LOSS=(0.0,1.0) preset.psf_depth=(1.2,3.0) preset.psf_beam=(0.8,2.4)`.
 """
@@ -23,13 +24,13 @@ import ast
 import dataclasses
 import sys
 
-from echoseg.data.synthetic import imaging, scene
+from echoseg.data.synthetic import geometry, imaging, scene
 from echoseg.pretrained import recipe
 
 if len(sys.argv) < 4:
     sys.exit(__doc__)
 out, seed, threads, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-PICTURE = ("levels.", "scene.", "preset.")
+PICTURE = ("levels.", "scene.", "preset.", "geometry.")
 for override in [o for o in extra if o.startswith(PICTURE)]:
     key, value = override.split("=", 1)
     kind, name = key.split(".", 1)
@@ -37,10 +38,11 @@ for override in [o for o in extra if o.startswith(PICTURE)]:
         if name not in scene.REALISTIC_LEVELS_DB:
             sys.exit(f"no realistic level {name!r}; known: {', '.join(scene.REALISTIC_LEVELS_DB)}")
         scene.REALISTIC_LEVELS_DB[name] = tuple(float(v) for v in value.split(","))
-    elif kind == "scene":
-        if not hasattr(scene, name):
-            sys.exit(f"echoseg.data.synthetic.scene has no {name!r}")
-        setattr(scene, name, ast.literal_eval(value))
+    elif kind in ("scene", "geometry"):
+        module = scene if kind == "scene" else geometry
+        if not hasattr(module, name):
+            sys.exit(f"{module.__name__} has no {name!r}")
+        setattr(module, name, ast.literal_eval(value))
     else:
         imaging.PRESETS["realistic"] = dataclasses.replace(imaging.PRESETS["realistic"], **{name: ast.literal_eval(value)})
     print(f"picture: {key} = {value}", flush=True)

@@ -29,6 +29,11 @@ N_DISKS = 20
 S_DISKS = (np.arange(N_DISKS) + 0.5) / N_DISKS
 
 
+# Relative systolic wall thickening, drawn per heart (real myocardium: about 0.4-0.6; ef_stress.py shows the
+# built-in model expects this range's ES walls).
+SYSTOLIC_THICKENING = (0.25, 0.5)
+
+
 def smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
@@ -112,7 +117,7 @@ def draw_shape(rng: np.random.Generator, depth_mm: float, ef_target: float,
         harmonics=harmonics,
         wall_septal=rng.uniform(8.0, 12.0) * depth_mm / 150,
         wall_lateral=rng.uniform(6.5, 10.0) * depth_mm / 150,
-        thickening=rng.uniform(0.25, 0.5),
+        thickening=rng.uniform(*SYSTOLIC_THICKENING),
         radial=0.0,
         longitudinal=0.0,
         septal_motion=rng.uniform(0.65, 0.95),
