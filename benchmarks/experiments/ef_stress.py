@@ -1,15 +1,16 @@
-"""Experiment: which change of the synthetic picture takes the EF signal away from a model's masks?
+"""Experiment: which change of the synthetic video takes the EF signal away from a model's masks?
 
     python benchmarks/experiments/ef_stress.py [CHECKPOINT|builtin] [--videos 24] [--frames 120] [--only NAME,...]
 
 On real video the built-in model's masks shrink from ED to ES with no relation to the true EF
 (`es_shape.py`), while on our synthetic video its EF follows the truth. This renders the same synthetic
 hearts (same seeds, so every variant shows the same hearts and EFs: paired) under variants of the realistic
-preset, each one appearance property changed the way real video differs or might, and scores the model's
+preset, each one property of the picture or of the anatomy (at the same cavity) changed the way real video
+differs or might, or a few such changes together, and scores the model's
 EF (predict's own ED/ES, disk volumes and beat rules) against the truth: r, MAE, bias, and Dice at the true
 ED/ES frames. A variant under which r collapses names a cue the model relies on that real video may lack;
 the recipe should then draw that property more widely. Nothing is trained. Results: benchmarks/RESULTS.md
-("What takes the EF signal away on synthetic video").
+("What takes the EF signal away on synthetic video", "Anatomy in the stress test").
 """
 import argparse
 import copy
@@ -61,6 +62,8 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "brighter tissue outside": _levels(tissue=(0.0, 5.0)),
     "bright papillary muscle and chordae": _levels(papillary=(4.0, 10.0), chordae=(-4.0, 2.0)),
 }
+
+
 def _anatomy(**draws: Callable[[geometry.HeartShape, np.random.Generator], object]) -> Callable[[], None]:
     """Redraw HeartShape fields after `draw_shape` (before the EF calibration), from a generator of their own
     seeded by the heart, so the rest of the video's random stream is untouched."""
