@@ -145,6 +145,9 @@ class MeanTeacherConfig:
     confidence: float = 0.0  # > 0: the consistency loss counts only pixels whose teacher probability of
     # either class reaches this (self-ensembling domain adaptation, French et al. 2018); 0 = every pixel
     ramp_steps: int = 0  # t_max of lambda(t) = (t / t_max) ** 2; 0 = the total number of steps (paper)
+    fourier_style: float = 0.0  # > 0: each labelled window takes the low-frequency amplitude spectrum of an
+    # unlabelled window (frequencies within this fraction of the input size; Fourier domain adaptation,
+    # Yang & Soatto 2020, training/fourier_style.py); 0 = off
     mse_weight: float = 0.5  # alpha of eq. 10
     kl_weight: float = 0.5  # beta of eq. 10
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
@@ -297,6 +300,7 @@ _RANGES = [
     ("optim.bce_weight", _at_least(0), ">= 0"),
     ("mean_teacher.ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("mean_teacher.consistency_weight", _at_least(0), ">= 0"),
+    ("mean_teacher.fourier_style", lambda v: 0 <= v < 0.5, "in [0, 0.5) of the input size (0 = off)"),
     ("mean_teacher.confidence", lambda v: v == 0 or 0.5 <= v < 1, "0 (off) or in [0.5, 1)"),
     ("mean_teacher.ramp_steps", _at_least(0), ">= 0 (0 = all steps)"),
     ("mean_teacher.mse_weight", _at_least(0), ">= 0"),

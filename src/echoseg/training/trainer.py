@@ -55,6 +55,7 @@ from echoseg.training.dataset import (
 )
 from echoseg.training.distributed import DistContext, resolve_device, wrap_model
 from echoseg.training.ema import ModelEMA
+from echoseg.training.fourier_style import fourier_style
 from echoseg.training.losses import confident_pixels, consistency_loss, supervised_loss
 from echoseg.training.run_folder import (
     MetricsLog,
@@ -535,6 +536,9 @@ class MeanTeacherTrainer(Trainer):
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         mt = self.config.mean_teacher
         labeled = self._input(batch["labeled"])
+        if mt.fourier_style > 0:
+            # the unlabelled windows' own low frequencies (target-domain style); _input again for the memory format
+            labeled = self._input(fourier_style(labeled, self._input(batch["teacher"]), mt.fourier_style))
         n_labeled = labeled.shape[0]
         mask = batch["mask"].to(self.device)
         aux = None
