@@ -536,9 +536,10 @@ class MeanTeacherTrainer(Trainer):
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         mt = self.config.mean_teacher
         labeled = self._input(batch["labeled"])
+        teacher_input = self._input(batch["teacher"])
         if mt.fourier_style > 0:
             # the unlabelled windows' own low frequencies (target-domain style); _input again for the memory format
-            labeled = self._input(fourier_style(labeled, self._input(batch["teacher"]), mt.fourier_style))
+            labeled = self._input(fourier_style(labeled, teacher_input, mt.fourier_style))
         n_labeled = labeled.shape[0]
         mask = batch["mask"].to(self.device)
         aux = None
@@ -548,7 +549,7 @@ class MeanTeacherTrainer(Trainer):
             if mt.student_batchnorm != "separate":
                 logits = self.forward_model(torch.cat([labeled, self._input(batch["student"])]))
             with torch.no_grad():
-                teacher_logits = self.ema.module(self._input(batch["teacher"]))
+                teacher_logits = self.ema.module(teacher_input)
         sup = supervised_loss(logits[:n_labeled], mask, self.config.optim.dice_weight, self.config.optim.bce_weight)
         teacher_probs = torch.sigmoid(teacher_logits.float())
         confident = confident_pixels(teacher_probs, mt.confidence)
