@@ -164,8 +164,14 @@ def check_dataset_identity(run: RunFolder, identity: dict, resume: bool) -> None
 def config_differences(saved: dict[str, Any], current: dict[str, Any],
                        ignore: Iterable[str] = RESUMABLE_CHANGES) -> dict[str, tuple[Any, Any]]:
     """{dotted key: (saved value, current value)} of the settings two resolved configs differ in,
-    leaving out `ignore` (settings that do not change what is computed)."""
+    leaving out `ignore` (settings that do not change what is computed). A setting the saved config lacks
+    was added to echoseg after that run started; the run behaved as its default, so it is a change only
+    when the current value is not the default."""
     before, now, ignored = flatten_config(saved), flatten_config(current), set(ignore)
+    defaults = flatten_config(to_dict(TrainConfig()))
+    for key in now.keys() - before.keys():
+        if key in defaults:
+            before[key] = defaults[key]
     return {key: (before.get(key), now.get(key)) for key in sorted(before.keys() | now.keys())
             if before.get(key) != now.get(key) and key not in ignored}
 
