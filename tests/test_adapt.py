@@ -97,7 +97,8 @@ def test_batchnorm_statistics_are_measured_on_the_given_batches_only():
 
 def test_a_tiny_adaptation_writes_a_model_predict_can_use(tmp_path):
     from echoseg.data.synthetic import generate_video
-    from echoseg.inference.segmenter import load_segmenter
+    from echoseg.inference.segmenter import Segmenter, load_segmenter
+    from echoseg.models.fold_bn import fold_batchnorm
     from echoseg.workflows.adapt import AdaptSettings, adapt
     from readers_fixtures import write_avi
 
@@ -111,10 +112,16 @@ def test_a_tiny_adaptation_writes_a_model_predict_can_use(tmp_path):
     result = adapt(settings, progress=False)
     report = json.loads((tmp_path / "run" / "adapt_report.json").read_text())
     assert set(report["candidates"]) == {"start", "start, BatchNorm of these videos", "adapted teacher",
-                                         "adapted student, BatchNorm of these videos"}
+                                         "adapted student, BatchNorm of these videos",
+                                         "adapted student, its own BatchNorm"}
     assert report["chosen"] == result.chosen and report["videos"] == 2 and report["check_videos"] == 2
     for name, summary in report["candidates"].items():
         assert 0.0 <= summary["score"] <= 1.0, name
+    assert set(result.candidates) == set(report["candidates"])  # what benchmarks.bench_adapt scores
+    saved = load_segmenter(tmp_path / "run").model
+    chosen = Segmenter(fold_batchnorm(result.candidates[result.chosen]), (64, 64)).model
+    frames = torch.rand(1, int(chosen.window), 64, 64)
+    assert torch.allclose(saved(frames), chosen(frames), atol=1e-5)  # the file is the chosen candidate
     segmenter = load_segmenter(tmp_path / "run")  # a run folder predict --checkpoint takes
     assert segmenter.weights.extra["adapt"]["chosen"] == result.chosen
     assert segmenter.input_size == (64, 64)

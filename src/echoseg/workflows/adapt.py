@@ -11,7 +11,8 @@ No tracing is needed. Starting from the built-in model (or `init` weights) it
 3. checks, without labels, which of these makes the most heart-like masks on the user's videos
    (`echoseg.evaluation.plausibility`): the starting model, the starting model with BatchNorm statistics
    measured on the user's videos (AdaBN), the adapted teacher (whose BatchNorm statistics come from the
-   user's videos), the adapted student with the user's BatchNorm statistics. A candidate replaces the
+   user's videos), the adapted student with the user's BatchNorm statistics, and the adapted student with
+   its own (those of the synthetic windows it trained on). A candidate replaces the
    starting model only when its paired bootstrap CI of the per-video plausibility gain over the start
    lies above 0 and its mean EF on those videos lies within `max_ef_shift` (5) points of the start's (a
    model that moves every video's EF has changed its masks' size in a way plausibility cannot judge);
@@ -89,6 +90,8 @@ class AdaptResult:
     weights: Path
     chosen: str
     report: dict[str, Any]
+    # Every candidate the check judged, in memory (benchmarks score them against a synthetic truth).
+    candidates: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
 
 
 def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
@@ -120,12 +123,16 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
     check = _check_videos(settings.videos, input_size, settings.check_videos)
     if not check:
         raise DataError(Path(settings.videos[0]), "adapt: none of the videos could be read for the check")
+    student = load_model(run.network_file(last, "student"))[0]
     candidates = {
         "start": start_model,
         "start, BatchNorm of these videos": _with_target_batchnorm(start_model, check, settings.batchnorm_windows),
         "adapted teacher": load_model(run.network_file(last, "teacher"))[0],
-        "adapted student, BatchNorm of these videos": _with_target_batchnorm(
-            load_model(run.network_file(last, "student"))[0], check, settings.batchnorm_windows),
+        "adapted student, BatchNorm of these videos": _with_target_batchnorm(student, check, settings.batchnorm_windows),
+        # The statistics of the synthetic windows it trained on: the target's statistics grow the masks, the ES
+        # ones most (benchmarks/bench_adapt.py); without them the adapted weights kept their Dice gain on a
+        # synthetic gap and did not move EF on real video (benchmarks/RESULTS.md, "adapt against a known truth").
+        "adapted student, its own BatchNorm": student,
     }
     scores = {name: _plausibility(model, check, input_size) for name, model in candidates.items()}
     chosen, comparison = choose(scores, settings.max_ef_shift)
@@ -147,7 +154,7 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
              "adapt": {k: report[k] for k in ("start", "start_sha256", "videos", "steps", "chosen")}}
     save_model(weights, candidates[chosen], start_info.model, start_info.model_cfg, extra)
     atomic_write_text(out / "adapt_report.json", json.dumps(report, indent=2) + "\n")
-    return AdaptResult(weights=weights, chosen=chosen, report=report)
+    return AdaptResult(weights=weights, chosen=chosen, report=report, candidates=candidates)
 
 
 def choose(scores: dict[str, list[VideoPlausibility]], max_ef_shift: float = MAX_EF_SHIFT,
