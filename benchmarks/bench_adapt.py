@@ -1,7 +1,7 @@
 """Does `echoseg adapt` help on a domain gap whose truth we know? (issue 22)
 
     python -m benchmarks.bench_adapt --out /tmp/adapt_bench [--init W] [--preset hard]
-        [--data-seeds 1 2 3] [--steps 300] [--target-videos 24] [--test-videos 30]
+        [--data-seeds 1 2 3] [--steps 800] [--target-videos 24] [--test-videos 30]
 
 On real echo nothing without tracings says whether adaptation moved the masks the right way (its check
 is plausibility, and on EchoNet-Dynamic a more plausible candidate had a worse EF). Here the "user's
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--init", type=Path, default=None, help="weights to start from (default: the built-in model)")
     parser.add_argument("--preset", default="hard", help="preset of the target domain (default hard)")
     parser.add_argument("--data-seeds", type=int, nargs="+", default=[1, 2, 3], help="one target domain sample per seed")
-    parser.add_argument("--steps", type=int, default=300, help="adapt's training steps (default 300)")
+    parser.add_argument("--steps", type=int, default=800, help="adapt's training steps (default 800, as adapt)")
     parser.add_argument("--target-videos", type=int, default=24, help="untraced videos adapt sees (default 24)")
     parser.add_argument("--test-videos", type=int, default=30, help="traced test videos per data seed (default 30)")
     parser.add_argument("--synthetic-videos", type=int, default=60,
