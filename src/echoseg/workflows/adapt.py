@@ -131,7 +131,7 @@ def adapt(settings: AdaptSettings, *, progress: bool = True) -> AdaptResult:
         "adapted student, BatchNorm of these videos": _with_target_batchnorm(student, check, settings.batchnorm_windows),
         # The statistics of the synthetic windows it trained on: the target's statistics grow the masks, the ES
         # ones most (benchmarks/bench_adapt.py); without them the adapted weights kept their Dice gain on a
-        # synthetic gap and did not move EF on real video (benchmarks/RESULTS.md, "adapt against a known truth").
+        # synthetic gap and were no worse on EF on real video (benchmarks/RESULTS.md, "adapt against a known truth").
         "adapted student, its own BatchNorm": student,
     }
     scores = {name: _plausibility(model, check, input_size) for name, model in candidates.items()}
