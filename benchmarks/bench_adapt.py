@@ -76,13 +76,13 @@ def main() -> None:
 
     from echoseg.geometry.masks import MaskRule
     from echoseg.inference.segmenter import pretrained_path, recorded_input_size
-    from echoseg.models.checkpoint import load_model
+    from echoseg.models.checkpoint import read_metadata
     from echoseg.models.weights_files import find_weights
     from echoseg.workflows.adapt import AdaptSettings, adapt
 
     torch.set_num_threads(args.threads)
     init = args.init or pretrained_path()
-    _, info = load_model(find_weights(init))
+    info = read_metadata(find_weights(init))  # the input size and mask rule every candidate is scored with
     input_size, rule = recorded_input_size(info), MaskRule.from_metadata(info.extra.get("mask_rule"))
     report: dict = {"init": str(init), "preset": args.preset, "steps": args.steps, "overrides": args.overrides,
                     "seeds": {}}
