@@ -46,6 +46,11 @@ def _window(frames: np.ndarray, centre: int, k: int) -> np.ndarray:
     return frames[index]
 
 
+def _as_input(windows: list[np.ndarray]) -> torch.Tensor:
+    """uint8 windows -> the model's float input in [0, 1]."""
+    return torch.from_numpy(np.stack(windows).astype(np.float32) / 255.0)
+
+
 def real_items(train_dir: Path, beats_dir: Path, size) -> list[dict]:
     """Each readable video of TRAIN_DIR with FileList EF and the starting model's (ED, ES) frame pairs."""
     items = []
@@ -123,7 +128,7 @@ def main() -> None:
             t = int(rng.integers(len(frames)))
             windows.append(_window(frames, t, k))
             targets.append(masks[t])
-        x = torch.from_numpy(np.stack(windows).astype(np.float32) / 255.0)
+        x = _as_input(windows)
         y = torch.from_numpy(np.stack(targets)[:, None].astype(np.float32))
         loss = supervised_loss(model(x), y)["loss"]
         ef_loss = torch.zeros(())
@@ -135,8 +140,7 @@ def main() -> None:
                 ed.append(_window(item["frames"], ed_frame, k))
                 es.append(_window(item["frames"], es_frame, k))
                 truth.append(item["ef"])
-            as_tensor = lambda w: torch.from_numpy(np.stack(w).astype(np.float32) / 255.0)  # noqa: E731
-            predicted = soft_ef(model, as_tensor(ed), as_tensor(es))
+            predicted = soft_ef(model, _as_input(ed), _as_input(es))
             ef_loss = F.smooth_l1_loss(predicted / 10.0, torch.tensor(truth, dtype=torch.float32) / 10.0)
             loss = loss + args.ef_weight * ef_loss
         optimizer.zero_grad()
