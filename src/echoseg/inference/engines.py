@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from echoseg.data.windows import window_indices
 from echoseg.errors import EchosegError
 from echoseg.models.video import predict_video_probs
 
@@ -99,11 +100,9 @@ class OnnxRuntimeEngine:
         small = np.asarray(small)
         n = len(small)
         out = np.empty(small.shape, dtype=np.float32)
-        offsets = np.arange(self.window) - self.window // 2
         for start in range(0, n, self.batch_size):
             centres = np.arange(start, min(start + self.batch_size, n))
-            indices = np.clip(centres[:, None] + offsets[None, :], 0, n - 1)
-            out[start:start + len(centres)] = self.window_probs(small[indices])
+            out[start:start + len(centres)] = self.window_probs(small[window_indices(n, self.window, centres)])
         return out
 
     def window_probs(self, windows: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from echoseg.data.windows import window_indices
 from echoseg.errors import EchosegError
 from echoseg.geometry.masks import MaskRule, frame_dice
 from echoseg.io import atomic_write_bytes, atomic_write_text
@@ -185,13 +186,12 @@ def _quiet_logging():
 
 def _window_batches(videos: list[np.ndarray], window: int, limit: int, batch: int = 16):
     """float32 (B, k, h, w) batches of windows spread evenly over the videos' frames, `limit` windows in all."""
-    offsets = np.arange(window) - window // 2
     per_video = max(1, limit // max(1, len(videos)))
     for video in videos:
         n = len(video)
         centres = np.unique(np.linspace(0, n - 1, min(n, per_video)).round().astype(int))
         for start in range(0, len(centres), batch):
-            idx = np.clip(centres[start:start + batch, None] + offsets[None, :], 0, n - 1)
+            idx = window_indices(n, window, centres[start:start + batch])
             yield np.divide(video[idx], np.float32(255.0), dtype=np.float32)
 
 

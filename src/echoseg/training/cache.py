@@ -29,6 +29,7 @@ import numpy as np
 from echoseg.data.resize import resize_mask, resize_video
 from echoseg.data.schema import CaseRecord, EchoSample
 from echoseg.data.screening import sample_left_out_reason
+from echoseg.data.windows import window_indices
 from echoseg.errors import DataError, EchosegError
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,7 @@ class FrameCache:
     def window(self, i: int, centre: int, k: int) -> np.ndarray:
         """uint8 (k, H, W): frames centre - k//2 .. centre + k//2, edges replicated."""
         e = self.entries[i]
-        frames = np.clip(np.arange(centre - k // 2, centre - k // 2 + k), 0, e.n_frames - 1)
-        return self.frames[e.frame_offset + frames]
+        return self.frames[e.frame_offset + window_indices(e.n_frames, k, [centre])[0]]
 
     def mask(self, i: int, frame: int) -> np.ndarray:
         """uint8 (H, W) 0/1 mask of an annotated frame."""

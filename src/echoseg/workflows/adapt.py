@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from echoseg.data.inputs import discover_inputs, read_video
+from echoseg.data.windows import frame_window
 from echoseg.errors import DataError
 from echoseg.evaluation.bootstrap import bootstrap_ci
 from echoseg.evaluation.plausibility import VideoPlausibility, summarise, video_plausibility
@@ -232,7 +233,7 @@ def _with_target_batchnorm(model: torch.nn.Module, videos: list[_CheckVideo], wi
     adapted = copy.deepcopy(model)
     batches = max(1, windows // batch_size)
     rng = np.random.default_rng(seed)
-    half = int(model.window) // 2
+    window = int(model.window)
 
     def draw():
         for _ in range(batches):
@@ -240,8 +241,7 @@ def _with_target_batchnorm(model: torch.nn.Module, videos: list[_CheckVideo], wi
             for _ in range(batch_size):
                 frames = videos[int(rng.integers(len(videos)))].frames
                 centre = int(rng.integers(len(frames)))
-                index = np.clip(np.arange(centre - half, centre + half + 1), 0, len(frames) - 1)
-                picks.append(frames[index])
+                picks.append(frame_window(frames, centre, window))
             yield torch.from_numpy(np.stack(picks).astype(np.float32) / 255.0)
 
     recompute_batchnorm_statistics(adapted, draw())
