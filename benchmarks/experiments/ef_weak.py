@@ -45,6 +45,7 @@ from echoseg.data.inputs import read_video
 from echoseg.data.resize import resize_mask, resize_video
 from echoseg.data.synthetic import iter_dataset
 from echoseg.data.windows import frame_window
+from echoseg.geometry.masks import clean_mask
 from echoseg.inference.segmenter import pretrained_path, recorded_input_size
 from echoseg.inference.views import model_view
 from echoseg.models.checkpoint import load_model, save_model
@@ -77,17 +78,13 @@ def real_items(train_dir: Path, beats_dir: Path, size) -> list[dict]:
 
 
 def allowed_region(model, windows: torch.Tensor, margin: int) -> torch.Tensor:
-    """The starting model's mask per window, its largest piece dilated by `margin` px: (N, 1, H, W) float."""
+    """The starting model's mask per window, its largest piece (holes filled) dilated by `margin` px: (N, 1, H, W) float."""
     with torch.no_grad():
         masks = (torch.sigmoid(model(windows).float()) > 0.5).numpy()[:, 0]
-    out = np.zeros_like(masks, dtype=np.float32)
+    out = np.ones_like(masks, dtype=np.float32)  # an empty mask anchors nothing: no constraint
     for i, mask in enumerate(masks):
-        labels, count = ndimage.label(mask)
-        if count == 0:
-            out[i] = 1.0  # nothing to anchor to: no constraint
-            continue
-        largest = labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, count + 1))))
-        out[i] = ndimage.binary_dilation(largest, iterations=margin)
+        if mask.any():
+            out[i] = ndimage.binary_dilation(clean_mask(mask), iterations=margin)
     return torch.from_numpy(out[:, None])
 
 
