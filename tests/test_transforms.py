@@ -97,6 +97,17 @@ def test_zoom_and_shift_move_frames_and_mask_together():
     assert max(moved) > 3
 
 
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_every_frame_of_a_window_is_warped_as_if_alone(k):
+    # OpenCV warps images of more than 4 uint8 channels by another path whose bilinear weights are coarser
+    # (up to 6 grey levels off on noise): a k = 5 window must not be interpolated worse than a k = 3 one.
+    frames = np.random.default_rng(k).integers(0, 256, (k, 40, 40), dtype=np.uint8)
+    params = SpatialParams(angle_deg=10.0, scale=1.1, shift=(1.5, -2.0))
+    together, _ = apply_spatial(frames, None, params)
+    alone = np.concatenate([apply_spatial(frame[None], None, params)[0] for frame in frames])
+    np.testing.assert_array_equal(together, alone)
+
 def test_zoom_and_shift_off_leave_the_random_stream_as_before():
     # Configs without zoom/shift draw exactly the values they drew before these options existed.
     rng, reference = np.random.default_rng(7), np.random.default_rng(7)

@@ -33,6 +33,8 @@ import numpy as np
 
 from echoseg.training.config import AppearanceConfig, AugmentConfig, PerturbConfig
 
+MAX_WARP_CHANNELS = 4
+
 
 @dataclass
 class SpatialParams:
@@ -90,11 +92,12 @@ def apply_spatial(frames: np.ndarray, mask: np.ndarray | None, params: SpatialPa
         k, h, w = frames.shape
         matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), params.angle_deg, params.scale)
         matrix[:, 2] += params.shift
-        # cv2 works on (H, W, channels): the k frames are channels, so one call warps all of them.
-        stacked = np.ascontiguousarray(frames.transpose(1, 2, 0))
-        warped = cv2.warpAffine(stacked, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        frames = warped.reshape(h, w, k).transpose(2, 0, 1)
+        # cv2 works on (H, W, channels): frames go in as channels, at most 4 per call, because OpenCV warps
+        # uint8 images of more channels by another path with coarser bilinear weights (up to 6 grey levels off).
+        warped = [cv2.warpAffine(np.ascontiguousarray(frames[i:i + MAX_WARP_CHANNELS].transpose(1, 2, 0)), matrix,
+                                 (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                  .reshape(h, w, -1) for i in range(0, k, MAX_WARP_CHANNELS)]
+        frames = np.concatenate(warped, axis=2).transpose(2, 0, 1)
         if mask is not None:
             mask = cv2.warpAffine(np.ascontiguousarray(mask, dtype=np.uint8), matrix, (w, h),
                                   flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
