@@ -21,14 +21,7 @@ import sys
 import cv2
 import numpy as np
 
-
-def _affine(scale: float, h: int, w: int) -> np.ndarray:
-    return cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, scale)
-
-
-def _warp(frames: np.ndarray, matrix: np.ndarray, interpolation: int) -> np.ndarray:
-    h, w = frames.shape[1:]
-    return np.stack([cv2.warpAffine(f, matrix, (w, h), flags=interpolation, borderValue=0) for f in frames])
+from echoseg.training.transforms import SpatialParams, apply_spatial
 
 
 def forward(name: str, small: np.ndarray) -> np.ndarray:
@@ -39,17 +32,19 @@ def forward(name: str, small: np.ndarray) -> np.ndarray:
         lut = (255.0 * (np.arange(256) / 255.0) ** float(name[5:])).round().astype(np.uint8)
         return lut[small]
     if name.startswith("zoom"):
-        return _warp(small, _affine(float(name[4:]), *small.shape[1:]), cv2.INTER_LINEAR)
+        return apply_spatial(small, None, SpatialParams(scale=float(name[4:])))[0]
     if name == "blur":
         return np.stack([cv2.GaussianBlur(f, (0, 0), 0.7) for f in small])
     raise SystemExit(f"predict_tta: unknown variant {name!r}")
 
 
 def backward(name: str, probs: np.ndarray) -> np.ndarray:
-    """Probabilities of the transformed frames -> the original frames' geometry."""
+    """Probabilities of the transformed frames -> the original frames' geometry (the zoom's inverse warp)."""
     if name.startswith("zoom"):
-        inverse = cv2.invertAffineTransform(_affine(float(name[4:]), *probs.shape[1:]))
-        return _warp(probs.astype(np.float32), inverse, cv2.INTER_LINEAR)
+        h, w = probs.shape[1:]
+        inverse = cv2.invertAffineTransform(cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, float(name[4:])))
+        return np.stack([cv2.warpAffine(p.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+                         for p in probs])
     return probs
 
 
