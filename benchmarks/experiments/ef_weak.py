@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--real-batch", type=int, default=4, help="real (ED, ES) pairs per step")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
+    if args.anchor_weight > 0 and args.ef_weight <= 0:
+        parser.error("--anchor-weight bounds the real frames of the EF loss: use it with --ef-weight > 0")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -161,12 +163,12 @@ def main() -> None:
             module.eval()  # the synthetic statistics, as trained
     trained = list(model.parameters())
     if args.train_only:
-        children = dict(model.named_children())
-        unknown = [name for name in args.train_only.split(",") if name not in children]
+        children, names = dict(model.named_children()), args.train_only.split(",")
+        unknown = [name for name in names if name not in children]
         if unknown:
             parser.error(f"--train-only: no module {unknown}; the model has {sorted(children)}")
         model.requires_grad_(False)
-        for name in args.train_only.split(","):
+        for name in names:
             children[name].requires_grad_(True)
         trained = [p for p in model.parameters() if p.requires_grad]
     print(f"training {sum(p.numel() for p in trained)} weights", flush=True)
